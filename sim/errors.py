@@ -1,0 +1,45 @@
+"""One exception family for everything the simulator reports to a user.
+
+The CLI turns a :class:`SimError` into one line on stderr and exit status 2; anything else is a
+bug and exits with a different status.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SimError", "ScenarioError", "TopologyError", "ResultsError", "BillingError",
+           "QuotaError"]
+
+
+class SimError(Exception):
+    """Base class of every error the simulator raises on purpose."""
+
+
+class _LocatedError(SimError):
+    """An error at a place in a file: ``file: key.path: message``."""
+
+    def __init__(self, message: str, *, file: str | None = None, path: str | None = None):
+        self.file = file
+        self.path = path
+        self.message = message
+        parts = [p for p in (file, path) if p]
+        super().__init__(": ".join([*parts, message]))
+
+
+class ScenarioError(_LocatedError):
+    """A scenario file is missing, malformed or holds an impossible value."""
+
+
+class TopologyError(_LocatedError):
+    """A topology file is missing, malformed or describes an unusable network."""
+
+
+class ResultsError(_LocatedError):
+    """A results folder cannot be written or read back."""
+
+
+class BillingError(_LocatedError):
+    """Billing input (usage series, price list) is malformed."""
+
+
+class QuotaError(SimError):
+    """A quota (AVChatRooms, trial accounts) refuses an operation."""
