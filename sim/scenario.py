@@ -1,0 +1,730 @@
+"""Scenario files: the schema, loading, ``extends:`` inheritance, overrides and JSON Schema.
+
+A scenario is validated once, at load time, into an immutable :class:`Scenario`. Every error
+names the file, the key path, what was expected and what was found::
+
+    scenarios/x.yaml: population.dau: must be > 0, got -5
+
+Durations are written with a unit (``500ms``, ``3s``, ``10m``, ``2h``, ``1d``; a bare number is
+seconds) and stored as seconds.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from sim.errors import ScenarioError
+
+__all__ = [
+    "REGIONS",
+    "ACCESS_TYPES",
+    "Scenario",
+    "load_scenario",
+    "scenario_json_schema",
+    "parse_duration",
+    "apply_overrides",
+]
+
+REGIONS: tuple[str, ...] = (
+    "china", "asia", "europe", "north_america", "south_america", "oceania", "africa",
+)
+"""The provider's service regions, the unit of geo-DNS mapping."""
+
+ACCESS_TYPES: tuple[str, ...] = (
+    "fiber", "cable", "dsl", "fixed", "wifi", "mobile_4g", "mobile_5g",
+)
+
+_UNITS_S = {"ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|min|m|h|d)?\s*$")
+
+
+def parse_duration(value: Any) -> float:
+    """Parse a duration (``"500ms"``, ``"3s"``, ``"10m"``, ``"2h"``, ``"1d"`` or seconds).
+
+    Examples
+    --------
+    >>> parse_duration("1.5h")
+    5400.0
+    >>> parse_duration(30)
+    30.0
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as 30s, 10m or 2h, got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        m = _DURATION_RE.match(value)
+        if not m:
+            raise ValueError(f"expected a duration such as 30s, 10m or 2h, got {value!r}")
+        seconds = float(m.group(1)) * _UNITS_S[m.group(2) or "s"]
+    else:
+        raise ValueError(f"expected a duration such as 30s, 10m or 2h, got {value!r}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"expected a finite duration >= 0, got {value!r}")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration, json_schema_input_type=Union[str, float])]
+PositiveDuration = Annotated[Duration, Field(gt=0)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+PosFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+Region = Literal["china", "asia", "europe", "north_america", "south_america", "oceania", "africa"]
+AccessType = Literal["fiber", "cable", "dsl", "fixed", "wifi", "mobile_4g", "mobile_5g"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# --------------------------------------------------------------------------- population
+
+
+class Diurnal(_Strict):
+    """Daily shape of the login rate in each site's local time: ``1 + amplitude * cos``."""
+
+    amplitude: Fraction = 0.6
+    peak_hour: Annotated[float, Field(ge=0.0, lt=24.0)] = 21.0
+
+
+class Session(_Strict):
+    """How long a logged-in terminal holds its connection at the node."""
+
+    mean_duration: PositiveDuration = 1200.0
+    distribution: Literal["exponential", "lognormal", "fixed"] = "exponential"
+
+
+class SiteSpec(_Strict):
+    """An explicit site (instead of the shipped cities file)."""
+
+    name: str
+    lat: Annotated[float, Field(ge=-90.0, le=90.0)]
+    lon: Annotated[float, Field(ge=-180.0, le=180.0)]
+    region: Region
+    weight: PosFloat = 1.0
+    utc_offset_h: Annotated[float, Field(ge=-12.0, le=14.0)] = 0.0
+    country: str = ""
+
+
+class Population(_Strict):
+    """Who logs in, where from, how often and over what access network."""
+
+    source: Literal["cities", "sites"] = "cities"
+    min_population: Annotated[int, Field(ge=0)] = 1_000_000
+    max_sites: Annotated[int, Field(gt=0)] | None = None
+    regions: list[Region] | None = None
+    sites: list[SiteSpec] | None = None
+    dau: Annotated[int, Field(gt=0)] = 2_000_000
+    logins_per_user_per_day: PosFloat = 3.0
+    access_mix: dict[AccessType, Fraction] = Field(
+        default_factory=lambda: {"mobile_4g": 0.45, "mobile_5g": 0.2, "wifi": 0.3, "fixed": 0.05})
+    diurnal: Diurnal = Diurnal()
+    session: Session = Session()
+
+    @field_validator("access_mix")
+    @classmethod
+    def _mix_sums_to_one(cls, v: dict[str, float]) -> dict[str, float]:
+        total = sum(v.values())
+        if not v or abs(total - 1.0) > 1e-6:
+            raise ValueError(f"shares must add up to 1, got {total:g}")
+        return v
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_not_empty(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and not v:
+            raise ValueError("must name at least one region (or be left out for all)")
+        return v
+
+    @model_validator(mode="after")
+    def _sites_match_source(self) -> Population:
+        if self.source == "sites" and not self.sites:
+            raise ValueError("source 'sites' needs a non-empty 'sites' list")
+        if self.source == "cities" and self.sites is not None:
+            raise ValueError("'sites' is only read when source is 'sites'")
+        return self
+
+
+# --------------------------------------------------------------------------- nodes
+
+
+class NodeCapacity(_Strict):
+    """Capacity of one node kind (defaults) or one node (override)."""
+
+    workers: Annotated[int, Field(gt=0)] | None = None
+    connection_limit: Annotated[int, Field(gt=0)] | None = None
+    service_ms: PosFloat | None = None
+    service_distribution: Literal["exponential", "deterministic", "lognormal"] | None = None
+    cache_hit_ratio: Fraction | None = None
+
+
+class Nodes(_Strict):
+    """Capacities by node kind, then per node id; topology files may also set them per node."""
+
+    access: NodeCapacity = NodeCapacity(workers=8, connection_limit=400_000, service_ms=4.0,
+                                        service_distribution="exponential", cache_hit_ratio=0.0)
+    cache: NodeCapacity = NodeCapacity(workers=8, connection_limit=400_000, service_ms=2.0,
+                                       service_distribution="exponential", cache_hit_ratio=0.8)
+    datacenter: NodeCapacity = NodeCapacity(workers=32, connection_limit=None, service_ms=6.0,
+                                            service_distribution="exponential",
+                                            cache_hit_ratio=None)
+    overrides: dict[str, NodeCapacity] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- network
+
+
+class Protocol(_Strict):
+    """Transport of the login and the per-login variation of the path."""
+
+    transport: Literal["tcp_tls13", "tcp_tls12", "quic"] = "tcp_tls13"
+    quic_0rtt_share: Fraction = 0.0
+    jitter_fraction: NonNegFloat = 0.05
+
+    @property
+    def handshake_rtts(self) -> float:
+        """Round trips before the login request can be sent (TCP + TLS, or QUIC)."""
+        return {"tcp_tls13": 2.0, "tcp_tls12": 3.0, "quic": 1.0}[self.transport]
+
+
+# --------------------------------------------------------------------------- addressing
+
+
+class RegionLevelSpec(_Strict):
+    """Level 1, geo-DNS: map the terminal to a region through its resolver."""
+
+    far_resolver_share: Fraction = 0.08
+    dns_ttl: Duration = 300.0
+    resolver_rtt_ms: NonNegFloat = 2.0
+
+
+class NearestLevelSpec(_Strict):
+    """Level 2: order the region's nodes by SDK-estimated RTT; race the top k."""
+
+    probe_top_k: Annotated[int, Field(ge=1)] = 3
+    probe_noise_ms: NonNegFloat = 5.0
+
+
+class SpillLevelSpec(_Strict):
+    """Level 3: skip a node whose published load is over a threshold."""
+
+    max_utilization: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.85
+    max_queue: Annotated[int, Field(ge=0)] | None = None
+    max_connection_share: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.95
+
+
+class Backoff(_Strict):
+    """Exponential backoff between rounds of attempts, with jitter."""
+
+    base: Duration = 1.0
+    cap: Duration = 30.0
+    jitter: Fraction = 0.5
+
+
+class FailoverLevelSpec(_Strict):
+    """Level 4: a connect to a down node times out and the next candidate is tried."""
+
+    connect_timeout: PositiveDuration = 3.0
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 4
+    other_regions: bool = True
+    backoff: Backoff = Backoff()
+
+
+class StickyLevelSpec(_Strict):
+    """Level 5: the SDK tries the last node it logged in through first."""
+
+    enabled: bool = True
+
+
+class LevelSpec(_Strict):
+    """One entry of ``addressing.levels``: a mapping with exactly one level name."""
+
+    region: RegionLevelSpec | None = None
+    nearest: NearestLevelSpec | None = None
+    spill: SpillLevelSpec | None = None
+    failover: FailoverLevelSpec | None = None
+    sticky: StickyLevelSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_level(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            data = {data: {}}
+        if isinstance(data, Mapping):
+            data = {k: ({} if v is None else v) for k, v in data.items()}
+            if len(data) != 1:
+                raise ValueError("each level is a mapping with exactly one of "
+                                 "region, nearest, spill, failover, sticky")
+        return data
+
+    @model_serializer(mode="wrap")
+    def _only_the_level(self, handler: Any) -> Any:
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+    @property
+    def name(self) -> str:
+        """The level's name (``region``, ``nearest`` ...)."""
+        for key in type(self).model_fields:
+            if getattr(self, key) is not None:
+                return key
+        raise AssertionError("validated LevelSpec holds one level")
+
+    @property
+    def spec(self) -> BaseModel:
+        """The level's own settings."""
+        return typing.cast(BaseModel, getattr(self, self.name))
+
+
+def _default_levels() -> list[LevelSpec]:
+    return [LevelSpec(region=RegionLevelSpec()), LevelSpec(nearest=NearestLevelSpec()),
+            LevelSpec(spill=SpillLevelSpec()), LevelSpec(failover=FailoverLevelSpec()),
+            LevelSpec(sticky=StickyLevelSpec())]
+
+
+class Addressing(_Strict):
+    """How terminals pick a node: a strategy by name, and for ``multilevel`` its levels."""
+
+    strategy: str = "multilevel"
+    levels: list[LevelSpec] = Field(default_factory=_default_levels)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("levels")
+    @classmethod
+    def _levels_ok(cls, v: list[LevelSpec]) -> list[LevelSpec]:
+        names = [lv.name for lv in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"level {dup[0]!r} appears more than once")
+        if "region" in names and names[0] != "region":
+            raise ValueError("the region level must come first")
+        return v
+
+    def level(self, name: str) -> BaseModel | None:
+        """Settings of the named level, or None when it is not configured."""
+        for lv in self.levels:
+            if lv.name == name:
+                return lv.spec
+        return None
+
+    @property
+    def failover(self) -> FailoverLevelSpec:
+        """Failover settings: the configured level, or defaults (every SDK fails over)."""
+        spec = self.level("failover")
+        return typing.cast(FailoverLevelSpec, spec) if spec is not None else FailoverLevelSpec()
+
+
+# --------------------------------------------------------------------------- events
+
+
+class FlashCrowd(_Strict):
+    """Arrival rate multiplied for a region or a site for a while."""
+
+    region: Region | None = None
+    site: str | None = None
+    multiplier: PosFloat = 5.0
+
+    @model_validator(mode="after")
+    def _one_target(self) -> FlashCrowd:
+        if (self.region is None) == (self.site is None):
+            raise ValueError("name exactly one of region or site")
+        return self
+
+
+class Event(_Strict):
+    """A scheduled event: exactly one of ``node_down``, ``node_up``, ``region_outage``,
+    ``flash_crowd``; ``for`` makes it last (a down node comes back up, a crowd ends)."""
+
+    at: Duration
+    for_: PositiveDuration | None = Field(None, alias="for")
+    node_down: str | None = None
+    node_up: str | None = None
+    region_outage: Region | None = None
+    flash_crowd: FlashCrowd | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Event:
+        kinds = [k for k in ("node_down", "node_up", "region_outage", "flash_crowd")
+                 if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("each event names exactly one of node_down, node_up, "
+                             "region_outage, flash_crowd")
+        if kinds[0] == "node_up" and self.for_ is not None:
+            raise ValueError("node_up takes no 'for'")
+        if kinds[0] == "flash_crowd" and self.for_ is None:
+            raise ValueError("flash_crowd needs 'for'")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _only_set_keys(self, handler: Any) -> Any:
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+    @property
+    def kind(self) -> str:
+        """Which kind of event this is."""
+        for k in ("node_down", "node_up", "region_outage", "flash_crowd"):
+            if getattr(self, k) is not None:
+                return k
+        raise AssertionError("validated Event has a kind")
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+class Outputs(_Strict):
+    """What a run writes."""
+
+    per_login: bool = True
+    format: Literal["csv", "parquet"] = "csv"
+    sample_every: PositiveDuration = 10.0
+    figures: bool = True
+
+
+# --------------------------------------------------------------------------- scenario
+
+
+class Scenario(_Strict):
+    """A validated, immutable scenario. Make variants with :meth:`with_overrides`."""
+
+    name: str
+    description: str = ""
+    extends: str | None = None
+    seed: Annotated[int, Field(ge=0)] = 42
+    replications: Annotated[int, Field(ge=1, le=10_000)] = 1
+    duration: PositiveDuration = 3600.0
+    warmup: Duration = 0.0
+    start_utc_hour: Annotated[float, Field(ge=0.0, lt=24.0)] = 12.0
+    topology: str
+    home_datacenter: str
+    population: Population = Population()
+    nodes: Nodes = Nodes()
+    protocol: Protocol = Protocol()
+    addressing: Addressing = Addressing()
+    events: list[Event] = Field(default_factory=list)
+    outputs: Outputs = Outputs()
+
+    @model_validator(mode="after")
+    def _warmup_before_end(self) -> Scenario:
+        if self.warmup >= self.duration:
+            raise ValueError(f"warmup ({self.warmup:g} s) must be shorter than duration "
+                             f"({self.duration:g} s)")
+        return self
+
+    def resolved(self) -> dict[str, Any]:
+        """The scenario with every default filled in, as plain JSON-ready data."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Scenario:
+        """A new scenario with ``{"key.path": value}`` overrides applied and validated."""
+        raw = self.resolved()
+        apply_overrides(raw, overrides, source="override")
+        return _validate(raw, source=f"{self.name} (resolved)", override_paths=list(overrides),
+                         override_source="override")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _read_yaml(path: Path, *, what: str = "scenario") -> dict[str, Any]:
+    shown = _shown(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{what} file not found", file=shown) from None
+    except IsADirectoryError:
+        raise ScenarioError(f"expected a {what} file, found a directory", file=shown) from None
+    except PermissionError:
+        raise ScenarioError(f"cannot read {what} file: permission denied", file=shown) from None
+    except UnicodeDecodeError as e:
+        raise ScenarioError(f"not UTF-8 text (byte {e.start})", file=shown) from None
+    except OSError as e:
+        raise ScenarioError(f"cannot read {what} file: {e.strerror}", file=shown) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ScenarioError(f"invalid YAML: {where}{problem}", file=shown) from None
+    if data is None:
+        raise ScenarioError(f"empty {what} file", file=shown)
+    if not isinstance(data, dict):
+        raise ScenarioError(f"expected a mapping at the top level, got {type(data).__name__}",
+                            file=shown)
+    return data
+
+
+def _shown(path: Path) -> str:
+    """A path as a user would type it: relative to the working directory when inside it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def _deep_merge(base: dict[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in child.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(dict(out[key]), value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _load_raw(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    path = path.resolve()
+    if path in chain:
+        cycle = " -> ".join(_shown(p) for p in (*chain, path))
+        raise ScenarioError(f"extends: cycle: {cycle}", file=_shown(chain[-1]))
+    if len(chain) >= 32:
+        raise ScenarioError("extends: chain longer than 32 files", file=_shown(path))
+    raw = _read_yaml(path)
+    if isinstance(raw.get("topology"), str):
+        raw["topology"] = _shown((path.parent / raw["topology"]).resolve())
+    parent = raw.get("extends")
+    if parent is None:
+        return raw
+    if not isinstance(parent, str) or not parent.strip():
+        raise ScenarioError(f"extends: expected a file path, got {parent!r}", file=_shown(path))
+    parent_path = path.parent / parent
+    if not parent_path.exists():
+        raise ScenarioError(f"extends: file not found: {_shown(parent_path)}", file=_shown(path))
+    base = _load_raw(parent_path, (*chain, path))
+    base.pop("name", None)
+    base.pop("description", None)
+    merged = _deep_merge(base, raw)
+    merged["extends"] = parent
+    return merged
+
+
+class _NoSuchItem(ScenarioError):
+    """An override path names a list item the mapping does not have."""
+
+
+_INDEX_RE = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _split_path(key: str) -> list[str | int]:
+    parts: list[str | int] = []
+    pos = 0
+    for m in _INDEX_RE.finditer(key):
+        if m.start() != pos and key[pos:m.start()] != ".":
+            raise ValueError(f"bad key path {key!r}")
+        parts.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+        pos = m.end()
+    if not parts or pos != len(key):
+        raise ValueError(f"bad key path {key!r}")
+    return parts
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any], *, source: str) -> None:
+    """Set ``{"a.b[1].c": value}`` paths in a raw scenario mapping, in place.
+
+    String values are parsed as YAML scalars or flow collections (``5``, ``true``,
+    ``[1, 2]``), so ``--set population.dau=5000`` sets a number.
+    """
+    for key, value in overrides.items():
+        try:
+            parts = _split_path(key)
+        except ValueError as e:
+            raise ScenarioError(str(e), file=source) from None
+        if isinstance(value, str):
+            try:
+                value = yaml.safe_load(value) if value.strip() else value
+            except yaml.YAMLError:
+                pass
+        node: Any = raw
+        for i, part in enumerate(parts[:-1]):
+            nxt = parts[i + 1]
+            if isinstance(part, int):
+                if not isinstance(node, list) or part >= len(node):
+                    raise _NoSuchItem(f"no list item [{part}] to set", file=source, path=key)
+                node = node[part]
+            else:
+                if not isinstance(node, dict):
+                    raise ScenarioError("cannot set a key inside a non-mapping value",
+                                        file=source, path=key)
+                if node.get(part) is None:
+                    node[part] = [] if isinstance(nxt, int) else {}
+                node = node[part]
+        last = parts[-1]
+        if isinstance(last, int):
+            if not isinstance(node, list) or last >= len(node):
+                raise _NoSuchItem(f"no list item [{last}] to set", file=source, path=key)
+            node[last] = value
+        elif isinstance(node, dict):
+            node[last] = value
+        else:
+            raise ScenarioError("cannot set a key inside a non-mapping value",
+                                file=source, path=key)
+
+
+def load_scenario(path: str | os.PathLike[str],
+                  overrides: Mapping[str, Any] | None = None) -> Scenario:
+    """Load, merge (``extends:``), override and validate a scenario file.
+
+    Parameters
+    ----------
+    path : path-like
+        The scenario YAML file. ``extends`` and ``topology`` paths are relative to the file
+        that names them.
+    overrides : mapping, optional
+        ``{"key.path": value}`` pairs applied after inheritance (the CLI's ``--set``).
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    ScenarioError
+        With the file, the key path and what was wrong.
+    """
+    p = Path(path)
+    source = _shown(p.resolve())
+    raw = _load_raw(p, ())
+    if not overrides:
+        return _validate(raw, source=source)
+    paths = list(overrides)
+    try:
+        with_set = copy.deepcopy(raw)
+        apply_overrides(with_set, overrides, source="--set")
+    except _NoSuchItem:
+        # The path runs through a list the file leaves to its default (addressing.levels):
+        # fill the defaults in first, then set.
+        with_set = _validate(raw, source=source).resolved()
+        apply_overrides(with_set, overrides, source="--set")
+    return _validate(with_set, source=source, override_paths=paths)
+
+
+def _validate(raw: dict[str, Any], *, source: str, override_paths: Sequence[str] = (),
+              override_source: str = "--set") -> Scenario:
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        loc = tuple(err["loc"])
+        dotted = _dotted(loc)
+        if any(dotted == k or dotted.startswith((k + ".", k + "[")) for k in override_paths):
+            source = override_source
+        raise ScenarioError(_message(err, loc), file=source, path=dotted or None) from None
+
+
+def _dotted(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and ("[" in part or part.startswith("function-")):
+            continue  # pydantic's union/validator branch labels are not user keys
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _fields_at(loc: Sequence[Any]) -> list[str]:
+    """Names of the keys allowed at ``loc`` (a pydantic error location), for suggestions."""
+    tp: Any = Scenario
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = tp.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                field = next((f for f in tp.model_fields.values() if f.alias == part), None)
+            if field is None:
+                return []
+            tp = field.annotation
+        elif typing.get_origin(tp) in (list, dict):
+            tp = typing.get_args(tp)[-1]
+        else:
+            return []
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [f.alias or n for n, f in tp.model_fields.items()]
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            tp = args[0] if len(args) == 1 else tp
+            if len(args) != 1:
+                return tp
+        else:
+            return tp
+
+
+def _message(err: Mapping[str, Any], loc: Sequence[Any]) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    got = err.get("input")
+    if kind == "extra_forbidden":
+        allowed = _fields_at(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else (
+            f" (expected one of: {', '.join(allowed)})" if allowed else "")
+        return f"unknown key{hint}"
+    if kind == "missing":
+        return "required key is missing"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
+              "less_than_equal": "<="}[kind]
+        bound = next(iter(ctx.values()))
+        return f"must be {op} {bound}, got {got!r}"
+    if kind == "literal_error":
+        return f"expected one of {ctx.get('expected', '')}, got {got!r}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"expected an integer, got {got!r}"
+    if kind in ("float_type", "float_parsing"):
+        return f"expected a number, got {got!r}"
+    if kind == "finite_number":
+        return f"expected a finite number, got {got!r}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"expected true or false, got {got!r}"
+    if kind in ("string_type",):
+        return f"expected a string, got {got!r}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a mapping, got {got!r}"
+    if kind in ("list_type",):
+        return f"expected a list, got {got!r}"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    if kind == "assertion_error":
+        return str(err["msg"]).removeprefix("Assertion failed, ")
+    return f"{err['msg']}, got {got!r}"
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """JSON Schema of the scenario format (for YAML editors: yaml-language-server)."""
+    schema = Scenario.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "access-sim scenario"
+    return schema
