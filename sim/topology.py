@@ -1,0 +1,247 @@
+"""Topology files: the provider's nodes and private backbone as a ``networkx.Graph``.
+
+Three formats are read: the project's YAML (see ``topologies/README.md``), GraphML and
+node-link JSON, all with the same node attributes (``kind``, ``region``, ``lat``, ``lon`` and
+optionally ``city``, ``country``, ``workers``, ``connection_limit``, ``service_ms``,
+``cache_hit_ratio``). Every problem is a :class:`~sim.errors.TopologyError` naming the file and
+the key.
+
+Backbone routing: a path's RTT over the backbone is the larger of the calibrated private
+model between its ends (:func:`sim.latency.path_rtt_ms` with ``network="private"``) and the
+fibre floor of the routed path (shortest path over backbone links) times a route stretch,
+plus a per-hop cost. So a detour the links force (Lagos - Marseille - Singapore) costs what
+its fibre costs, and a direct route costs what measured backbones cost.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import networkx as nx
+import numpy as np
+import yaml
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sim import latency
+from sim.errors import TopologyError
+from sim.scenario import _dotted, _message, _shown
+
+__all__ = ["NODE_KINDS", "Topology", "load_topology", "BACKBONE_STRETCH", "BACKBONE_HOP_MS"]
+
+NODE_KINDS: tuple[str, ...] = ("access", "cache", "datacenter", "hub")
+BACKBONE_STRETCH = 1.25
+"""Routed fibre is longer than the great circle between its hubs (cable paths, slack)."""
+BACKBONE_HOP_MS = 0.5
+"""Round-trip cost of each router hop on the backbone."""
+
+
+class _NodeSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    kind: Literal["access", "cache", "datacenter", "hub"]
+    region: Literal["china", "asia", "europe", "north_america", "south_america", "oceania",
+                    "africa"]
+    lat: float = Field(ge=-90.0, le=90.0, allow_inf_nan=False)
+    lon: float = Field(ge=-180.0, le=180.0, allow_inf_nan=False)
+    city: str = ""
+    country: str = ""
+    workers: int | None = Field(None, gt=0)
+    connection_limit: int | None = Field(None, gt=0)
+    service_ms: float | None = Field(None, gt=0.0, allow_inf_nan=False)
+    cache_hit_ratio: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class _LinkSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    a: str
+    b: str
+    network: Literal["private", "public"] = "private"
+    rtt_ms: float | None = Field(None, gt=0.0, allow_inf_nan=False)
+
+
+class _TopologySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    nodes: list[_NodeSpec] = Field(min_length=1)
+    links: list[_LinkSpec] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Topology:
+    """A checked topology: the graph plus node attributes as arrays in a fixed order.
+
+    Node order is the file's order; every per-node table in a run uses it.
+    """
+
+    name: str
+    source: str
+    graph: nx.Graph
+    node_ids: tuple[str, ...]
+    kinds: tuple[str, ...]
+    regions: tuple[str, ...]
+    lat: NDArray[np.float64]
+    lon: NDArray[np.float64]
+    attrs: tuple[dict[str, Any], ...]
+    index: dict[str, int] = field(repr=False)
+
+    def ids_of_kind(self, *kinds: str) -> list[str]:
+        """Node ids of the given kinds, in file order."""
+        return [n for n, k in zip(self.node_ids, self.kinds) if k in kinds]
+
+    def backbone_rtt_ms(self) -> NDArray[np.float64]:
+        """RTT in ms between every pair of nodes over the private backbone (N x N).
+
+        Pairs the backbone does not connect get ``inf``.
+        """
+        n = len(self.node_ids)
+        direct = latency.path_rtt_ms(self.lat[:, None], self.lon[:, None],
+                                     self.lat[None, :], self.lon[None, :], network="private")
+        routed = np.full((n, n), np.inf)
+        private = nx.Graph()
+        private.add_nodes_from(range(n))
+        for u, v, data in self.graph.edges(data=True):
+            if data.get("network", "private") == "private":
+                private.add_edge(self.index[u], self.index[v], weight=data["floor_ms"],
+                                 fixed=data.get("rtt_ms"))
+        for src, lengths in nx.all_pairs_dijkstra_path_length(private, weight="weight"):
+            for dst, floor_ms in lengths.items():
+                routed[src, dst] = floor_ms
+        hops = np.zeros((n, n))
+        for src, paths in nx.all_pairs_shortest_path_length(private):
+            for dst, h in paths.items():
+                hops[src, dst] = h
+        rtt = np.maximum(direct, routed * BACKBONE_STRETCH) + BACKBONE_HOP_MS * hops
+        # A link with a measured rtt_ms is used as given.
+        for u, v, data in private.edges(data=True):
+            if data.get("fixed") is not None:
+                rtt[u, v] = rtt[v, u] = data["fixed"]
+        np.fill_diagonal(rtt, 0.0)
+        return rtt
+
+
+def load_topology(path: str | Path) -> Topology:
+    """Read and check a topology file (``.yaml``/``.yml``, ``.graphml``, ``.json``).
+
+    Raises
+    ------
+    TopologyError
+        Missing or unreadable file, bad YAML, unknown keys or kinds, coordinates out of range,
+        duplicate ids, links to unknown nodes, a disconnected backbone, no access node or no
+        data center.
+    """
+    p = Path(path)
+    shown = _shown(p.resolve())
+    if not p.exists():
+        raise TopologyError("topology file not found", file=shown)
+    if p.is_dir():
+        raise TopologyError("expected a topology file, found a directory", file=shown)
+    suffix = p.suffix.lower()
+    try:
+        if suffix in (".yaml", ".yml"):
+            raw = _read_yaml(p, shown)
+        elif suffix == ".graphml":
+            raw = _from_graph(nx.read_graphml(p), p.stem)
+        elif suffix == ".json":
+            raw = _from_graph(nx.node_link_graph(json.loads(p.read_text("utf-8")), edges="links"),
+                              p.stem)
+        else:
+            raise TopologyError(f"unknown topology format {suffix!r} (expected .yaml, "
+                                ".graphml or .json)", file=shown)
+    except TopologyError:
+        raise
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError,
+            nx.NetworkXError) as e:
+        raise TopologyError(f"cannot read topology: {e}", file=shown) from None
+    try:
+        spec = _TopologySpec.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        raise TopologyError(_message(err, tuple(err["loc"])), file=shown,
+                            path=_dotted(err["loc"]) or None) from None
+    return _build(spec, shown)
+
+
+def _read_yaml(p: Path, shown: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(p.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise TopologyError(f"not UTF-8 text (byte {e.start})", file=shown) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise TopologyError(f"invalid YAML: {where}{getattr(e, 'problem', '') or e}",
+                            file=shown) from None
+    if not isinstance(data, dict):
+        raise TopologyError("expected a mapping with 'name', 'nodes' and 'links'", file=shown)
+    return data
+
+
+def _from_graph(g: nx.Graph, name: str) -> dict[str, Any]:
+    nodes = [{"id": str(n), **{k: v for k, v in d.items() if k != "id"}}
+             for n, d in g.nodes(data=True)]
+    links = [{"a": str(u), "b": str(v), **{k: val for k, val in d.items()
+                                           if k in ("network", "rtt_ms")}}
+             for u, v, d in g.edges(data=True)]
+    return {"name": g.graph.get("name", name), "nodes": nodes, "links": links}
+
+
+def _build(spec: _TopologySpec, shown: str) -> Topology:
+    index: dict[str, int] = {}
+    for i, node in enumerate(spec.nodes):
+        if node.id in index:
+            raise TopologyError(f"duplicate node id {node.id!r}", file=shown,
+                                path=f"nodes[{i}].id")
+        index[node.id] = i
+    g = nx.Graph(name=spec.name)
+    for node in spec.nodes:
+        g.add_node(node.id, **node.model_dump(exclude={"id"}))
+    for i, link in enumerate(spec.links):
+        for end in ("a", "b"):
+            if getattr(link, end) not in index:
+                raise TopologyError(f"unknown node {getattr(link, end)!r}", file=shown,
+                                    path=f"links[{i}].{end}")
+        if link.a == link.b:
+            raise TopologyError("a link must join two different nodes", file=shown,
+                                path=f"links[{i}]")
+        na, nb = spec.nodes[index[link.a]], spec.nodes[index[link.b]]
+        km = float(latency.haversine_km(na.lat, na.lon, nb.lat, nb.lon))
+        g.add_edge(link.a, link.b, network=link.network, rtt_ms=link.rtt_ms, km=km,
+                   floor_ms=float(latency.fibre_floor_rtt_ms(km)))
+    kinds = [n.kind for n in spec.nodes]
+    if not any(k in ("access", "cache") for k in kinds):
+        raise TopologyError("no access or cache node: terminals have nowhere to connect",
+                            file=shown, path="nodes")
+    if "datacenter" not in kinds:
+        raise TopologyError("no datacenter node: logins have nowhere to authenticate",
+                            file=shown, path="nodes")
+    if len(spec.nodes) > 1:
+        private = nx.Graph((u, v) for u, v, d in g.edges(data=True) if d["network"] == "private")
+        private.add_nodes_from(g.nodes)
+        parts = sorted(nx.connected_components(private), key=lambda c: (-len(c), sorted(c)))
+        if len(parts) > 1:
+            stray = sorted(parts[1])[0]
+            raise TopologyError(f"the backbone is not connected: {stray!r} cannot reach "
+                                f"{sorted(parts[0])[0]!r} over private links", file=shown,
+                                path="links")
+    return Topology(
+        name=spec.name,
+        source=shown,
+        graph=g,
+        node_ids=tuple(n.id for n in spec.nodes),
+        kinds=tuple(kinds),
+        regions=tuple(n.region for n in spec.nodes),
+        lat=np.array([n.lat for n in spec.nodes], dtype=float),
+        lon=np.array([n.lon for n in spec.nodes], dtype=float),
+        attrs=tuple({k: v for k, v in n.model_dump().items()
+                     if k in ("workers", "connection_limit", "service_ms", "cache_hit_ratio")
+                     and v is not None} for n in spec.nodes),
+        index=index,
+    )
