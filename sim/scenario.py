@@ -136,7 +136,7 @@ class Population(_Strict):
     regions: list[Region] | None = None
     sites: list[SiteSpec] | None = None
     dau: Annotated[int, Field(gt=0)] = 2_000_000
-    logins_per_user_per_day: PosFloat = 3.0
+    logins_per_user_per_day: Annotated[float, Field(ge=1.0, allow_inf_nan=False)] = 3.0
     access_mix: dict[AccessType, Fraction] = Field(
         default_factory=lambda: {"mobile_4g": 0.45, "mobile_5g": 0.2, "wifi": 0.3, "fixed": 0.05})
     diurnal: Diurnal = Diurnal()
@@ -175,7 +175,7 @@ class NodeCapacity(_Strict):
     workers: Annotated[int, Field(gt=0)] | None = None
     connection_limit: Annotated[int, Field(gt=0)] | None = None
     service_ms: PosFloat | None = None
-    service_distribution: Literal["exponential", "deterministic", "lognormal"] | None = None
+    service_distribution: Literal["exponential", "deterministic"] | None = None
     cache_hit_ratio: Fraction | None = None
 
 
@@ -298,12 +298,14 @@ class LevelSpec(_Strict):
 
 def _default_levels() -> list[LevelSpec]:
     return [LevelSpec(region=RegionLevelSpec()), LevelSpec(nearest=NearestLevelSpec()),
-            LevelSpec(spill=SpillLevelSpec()), LevelSpec(failover=FailoverLevelSpec()),
-            LevelSpec(sticky=StickyLevelSpec())]
+            LevelSpec(sticky=StickyLevelSpec()), LevelSpec(spill=SpillLevelSpec()),
+            LevelSpec(failover=FailoverLevelSpec())]
 
 
 class Addressing(_Strict):
-    """How terminals pick a node: a strategy by name, and for ``multilevel`` its levels."""
+    """How terminals pick a node: a strategy by name, and for ``multilevel`` its levels,
+    applied in the order listed. ``region`` and ``failover`` settings also apply to the
+    baselines (every terminal resolves DNS and fails over)."""
 
     strategy: str = "multilevel"
     levels: list[LevelSpec] = Field(default_factory=_default_levels)
@@ -326,6 +328,12 @@ class Addressing(_Strict):
             if lv.name == name:
                 return lv.spec
         return None
+
+    @property
+    def region(self) -> RegionLevelSpec:
+        """Geo-DNS settings: the configured level, or defaults."""
+        spec = self.level("region")
+        return typing.cast(RegionLevelSpec, spec) if spec is not None else RegionLevelSpec()
 
     @property
     def failover(self) -> FailoverLevelSpec:

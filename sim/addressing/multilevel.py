@@ -1,0 +1,126 @@
+"""The multi-level nearest-node addressing of the SDK, composed from the scenario's levels.
+
+Levels apply in the order the scenario lists them:
+
+- ``region``: candidates are the nodes of the terminal's geo-DNS answer (see
+  :mod:`sim.addressing.region`), then, if ``failover.other_regions``, every other node by RTT.
+- ``nearest``: the SDK probes the first ``probe_top_k + 2`` candidates (each estimate off by
+  ``probe_noise_ms`` of Gaussian noise), orders them by estimate and races the top k: the
+  fastest of the k that answers (a down node does not) wins.
+- ``sticky``: the node the terminal last logged in through goes first, if DNS still lists it.
+- ``spill``: a node over a load threshold (published utilisation, queue or connection share)
+  goes to the back; the next candidate, access or cache node, goes first.
+- ``failover``: settings the engine uses when a connect fails (timeout, attempts, backoff).
+
+The level that decided is the last one that changed the first candidate (``region`` when
+nothing after it did); the engine reports ``failover`` when the login needed more than one
+attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
+
+import numpy as np
+
+from sim.addressing.base import DnsAnswer, NodeView, NormalDraws, Strategy
+from sim.addressing.registry import register_strategy
+from sim.scenario import Addressing, NearestLevelSpec, SpillLevelSpec, StickyLevelSpec
+
+if TYPE_CHECKING:
+    from sim.build import World
+
+__all__ = ["MultiLevel"]
+
+
+@register_strategy("multilevel")
+class MultiLevel(Strategy):
+    """The SDK's multi-level addressing (region, nearest, sticky, spill, failover)."""
+
+    def __init__(self, world: World, spec: Addressing, nodes: Sequence[NodeView],
+                 rng: np.random.Generator):
+        super().__init__(world, spec, nodes, rng)
+        self.steps = [lv.name for lv in spec.levels if lv.name in ("nearest", "sticky", "spill")]
+        self.use_region = spec.level("region") is not None
+        self.other_regions = spec.failover.other_regions
+        nearest = cast(NearestLevelSpec | None, spec.level("nearest"))
+        self.top_k = nearest.probe_top_k if nearest else 1
+        self.noise_ms = nearest.probe_noise_ms if nearest else 0.0
+        spill = cast(SpillLevelSpec | None, spec.level("spill"))
+        self.max_util = spill.max_utilization if spill else None
+        self.max_queue = spill.max_queue if spill else None
+        self.max_conn_share = spill.max_connection_share if spill else None
+        sticky = cast(StickyLevelSpec | None, spec.level("sticky"))
+        self.sticky = bool(sticky and sticky.enabled)
+        self.last_good: dict[int, int] = {}
+        self.noise = NormalDraws(rng)
+        self.rtt = world.site_node_rtt_ms.tolist()
+
+    def plan(self, site: int, user: int, now: float, answer: DnsAnswer) -> tuple[list[int], str]:
+        world = self.world
+        if self.use_region:
+            cands = list(answer.nodes)
+            if self.other_regions or not cands:
+                listed = set(cands)
+                cands += [n for n in world.site_global_order[site] if n not in listed]
+        else:
+            cands = list(world.site_global_order[site])
+        tag = "region"
+        for step in self.steps:
+            if step == "nearest":
+                cands = self._nearest(site, cands)
+                tag = "nearest"
+            elif step == "sticky":
+                last = self.last_good.get(user)
+                if last is not None and last != cands[0] and last in answer.nodes:
+                    cands.remove(last)
+                    cands.insert(0, last)
+                    tag = "sticky"
+            else:
+                first = cands[0]
+                cands = self._spill(cands, now)
+                if cands[0] != first:
+                    tag = "spill"
+        return cands, tag
+
+    def _nearest(self, site: int, cands: list[int]) -> list[int]:
+        k = self.top_k
+        m = min(len(cands), k + 2)
+        row = self.rtt[site]
+        if self.noise_ms > 0:
+            nxt = self.noise.next
+            est = sorted((row[n] + self.noise_ms * nxt(), n) for n in cands[:m])
+        else:
+            est = sorted((row[n], n) for n in cands[:m])
+        probed = [n for _, n in est]
+        nodes = self.nodes
+        racing = [n for n in probed[:k] if nodes[n].up]
+        if racing:
+            winner = min(racing, key=row.__getitem__)
+            probed.remove(winner)
+            probed.insert(0, winner)
+        return probed + cands[m:]
+
+    def _overloaded(self, n: int, now: float) -> bool:
+        node = self.nodes[n]
+        if self.max_util is not None and node.util_published > self.max_util:
+            return True
+        if self.max_queue is not None and node.queue_len > self.max_queue:
+            return True
+        if self.max_conn_share is not None and \
+                node.connections(now) > self.max_conn_share * node.conn_limit:
+            return True
+        return False
+
+    def _spill(self, cands: list[int], now: float) -> list[int]:
+        if not self._overloaded(cands[0], now):
+            return cands
+        ok, over = [], []
+        for n in cands:
+            (over if self._overloaded(n, now) else ok).append(n)
+        return ok + over if ok else cands
+
+    def on_success(self, user: int, node: int) -> None:
+        if self.sticky:
+            self.last_good[user] = node

@@ -1,0 +1,82 @@
+"""Level 1, region by geo-DNS, and the DNS cache every terminal keeps.
+
+Geo-DNS maps a terminal to a region by where its *resolver* is. Most terminals use a nearby
+resolver (the ISP's); a share (``far_resolver_share``) uses a far-away public resolver and is
+mapped to that resolver's region. An answer lists the region's nodes that DNS believed up when
+it answered, and the terminal keeps it for ``dns_ttl``: a node that fails within the TTL stays
+in the stale answer, and the terminal pays a connect timeout to find out.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.addressing.base import DnsAnswer
+from sim.scenario import RegionLevelSpec
+
+if TYPE_CHECKING:
+    from sim.build import World
+
+__all__ = ["GeoDns"]
+
+
+class GeoDns:
+    """Per-terminal DNS caches and the geo-DNS server's view of which nodes are up.
+
+    Parameters
+    ----------
+    world : World
+    spec : RegionLevelSpec
+        Far-resolver share, TTL and the RTT to a nearby resolver.
+    n_users : int
+        Size of the terminal pool.
+    rng : numpy.random.Generator
+        Decides, once per terminal, whether it uses a far resolver and which.
+    """
+
+    def __init__(self, world: World, spec: RegionLevelSpec, n_users: int,
+                 rng: np.random.Generator):
+        from sim.build import PUBLIC_RESOLVERS
+
+        self.world = world
+        self.spec = spec
+        self.ttl_s = spec.dns_ttl
+        far = rng.random(n_users) < spec.far_resolver_share
+        which = rng.integers(0, len(PUBLIC_RESOLVERS), n_users)
+        # -1: a nearby resolver; otherwise the index of the public resolver it uses.
+        self.resolver = np.where(far, which, -1).astype(np.int8)
+        self.expiry = np.full(n_users, -np.inf)
+        self.answers: dict[int, DnsAnswer] = {}
+        served = set(world.region_nodes)
+        self._resolver_region = [r[3] if r[3] in served else None for r in PUBLIC_RESOLVERS]
+        self.up: list[bool] = [True] * len(world.topology.node_ids)
+        self.lookups = 0
+
+    def set_up(self, node: int, up: bool) -> None:
+        """Tell DNS that a node went down or came back (it answers accordingly from now)."""
+        self.up[node] = up
+
+    def lookup(self, site: int, user: int, now: float, last_mile_ms: float) -> DnsAnswer:
+        """The terminal's answer: cached while fresh, else resolved now (costing one RTT to
+        the resolver, reported in ``dns_ms``)."""
+        if now < self.expiry[user]:
+            cached = self.answers[user]
+            return DnsAnswer(cached.region, cached.nodes, 0.0)
+        self.lookups += 1
+        r = int(self.resolver[user])
+        world = self.world
+        if r < 0:
+            region = world.site_dns_region[site]
+            dns_ms = last_mile_ms + self.spec.resolver_rtt_ms
+        else:
+            region = self._resolver_region[r] or world.site_dns_region[site]
+            dns_ms = last_mile_ms + float(world.resolver_rtt_ms[site, r])
+        up = self.up
+        nodes = tuple(n for n in world.site_region_order[site][region] if up[n])
+        answer = DnsAnswer(region, nodes, dns_ms)
+        if self.ttl_s > 0:
+            self.expiry[user] = now + self.ttl_s
+            self.answers[user] = answer
+        return answer

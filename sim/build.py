@@ -1,0 +1,187 @@
+"""Build a :class:`World` from a scenario: topology, sites, node capacities, RTT tables.
+
+Everything here is computed once per scenario and shared, read-only, by its replications:
+the engine never recomputes a distance or an RTT per login.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sim import latency
+from sim.errors import ScenarioError, TopologyError
+from sim.scenario import REGIONS, Scenario
+from sim.topology import Topology, load_topology
+from sim.workload import Sites, load_sites
+
+__all__ = ["NodeParams", "World", "build_world", "PUBLIC_RESOLVERS"]
+
+PUBLIC_RESOLVERS: tuple[tuple[str, float, float, str], ...] = (
+    ("resolver-ashburn", 39.0438, -77.4874, "north_america"),
+    ("resolver-san-jose", 37.3394, -121.8950, "north_america"),
+    ("resolver-frankfurt", 50.1109, 8.6821, "europe"),
+    ("resolver-singapore", 1.2897, 103.8501, "asia"),
+)
+"""Egress points of large public DNS resolvers. A terminal that uses one is mapped by geo-DNS
+to the resolver's region, wherever the terminal is."""
+
+
+@dataclass(frozen=True)
+class NodeParams:
+    """Capacity of every node, in topology order (hubs carry no capacity)."""
+
+    workers: tuple[int, ...]
+    connection_limit: tuple[float, ...]
+    service_s: tuple[float, ...]
+    service_distribution: tuple[str, ...]
+    cache_hit_ratio: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class World:
+    """Everything a run needs that does not change during it."""
+
+    scenario: Scenario
+    source: str
+    topology: Topology
+    sites: Sites
+    params: NodeParams
+    edge_nodes: tuple[int, ...]
+    home_dc: int
+    site_node_rtt_ms: NDArray[np.float64]
+    site_node_km: NDArray[np.float64]
+    backbone_rtt_ms: NDArray[np.float64]
+    site_dns_region: tuple[str, ...]
+    region_nodes: dict[str, tuple[int, ...]]
+    site_region_order: tuple[dict[str, tuple[int, ...]], ...] = field(repr=False)
+    site_global_order: tuple[tuple[int, ...], ...] = field(repr=False)
+    resolver_rtt_ms: NDArray[np.float64] = field(repr=False)
+
+    @property
+    def node_dc_rtt_ms(self) -> NDArray[np.float64]:
+        """Backbone RTT from each node to the home data center."""
+        return self.backbone_rtt_ms[:, self.home_dc]
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def build_world(scenario: Scenario, source: str = "scenario") -> World:
+    """Check a scenario against its topology and precompute the run's tables.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    source : str
+        The scenario's file, for error messages.
+
+    Raises
+    ------
+    ScenarioError
+        A name in the scenario (home data center, event node, override, site) is unknown.
+    TopologyError
+        The topology file is missing or malformed.
+    """
+    topo_path = Path(scenario.topology)
+    try:
+        topo = load_topology(topo_path)
+    except TopologyError as e:
+        if "not found" in e.message and e.path is None:
+            raise ScenarioError(f"topology file not found: {scenario.topology}", file=source,
+                                path="topology") from None
+        raise
+    ids = list(topo.node_ids)
+    dcs = topo.ids_of_kind("datacenter")
+    if scenario.home_datacenter not in dcs:
+        raise ScenarioError(f"unknown data center {scenario.home_datacenter!r}"
+                            f"{_suggest(scenario.home_datacenter, dcs)}; known: {', '.join(dcs)}",
+                            file=source, path="home_datacenter")
+    servable = topo.ids_of_kind("access", "cache", "datacenter")
+    for i, ev in enumerate(scenario.events):
+        for key in ("node_down", "node_up"):
+            name = getattr(ev, key)
+            if name is not None and name not in servable:
+                raise ScenarioError(f"unknown node {name!r}{_suggest(name, servable)}",
+                                    file=source, path=f"events[{i}].{key}")
+        if ev.region_outage is not None and ev.region_outage not in topo.regions:
+            raise ScenarioError(f"no node in region {ev.region_outage!r}", file=source,
+                                path=f"events[{i}].region_outage")
+    for name in scenario.nodes.overrides:
+        if name not in ids:
+            raise ScenarioError(f"unknown node {name!r}{_suggest(name, ids)}", file=source,
+                                path=f"nodes.overrides.{name}")
+    sites = load_sites(scenario, source)
+    site_names = list(sites.names)
+    for i, ev in enumerate(scenario.events):
+        if ev.flash_crowd is not None and ev.flash_crowd.site is not None:
+            if ev.flash_crowd.site not in site_names:
+                raise ScenarioError(f"unknown site {ev.flash_crowd.site!r}"
+                                    f"{_suggest(ev.flash_crowd.site, site_names)}",
+                                    file=source, path=f"events[{i}].flash_crowd.site")
+        if ev.flash_crowd is not None and ev.flash_crowd.region is not None:
+            if ev.flash_crowd.region not in sites.regions:
+                raise ScenarioError(f"no site in region {ev.flash_crowd.region!r}",
+                                    file=source, path=f"events[{i}].flash_crowd.region")
+
+    params = _node_params(scenario, topo)
+    edge = tuple(i for i, k in enumerate(topo.kinds) if k in ("access", "cache"))
+    rtt = latency.path_rtt_ms(sites.lat[:, None], sites.lon[:, None],
+                              topo.lat[None, :], topo.lon[None, :], network="public")
+    km = latency.haversine_km(sites.lat[:, None], sites.lon[:, None],
+                              topo.lat[None, :], topo.lon[None, :])
+    backbone = topo.backbone_rtt_ms()
+    home = topo.index[scenario.home_datacenter]
+    region_nodes = {r: tuple(i for i in edge if topo.regions[i] == r) for r in REGIONS}
+    region_nodes = {r: nodes for r, nodes in region_nodes.items() if nodes}
+    edge_arr = np.array(edge)
+    site_global = []
+    site_region = []
+    dns_region = []
+    for s in range(len(sites)):
+        order = edge_arr[np.argsort(rtt[s, edge_arr], kind="stable")]
+        site_global.append(tuple(int(i) for i in order))
+        site_region.append({r: tuple(int(i) for i in order if topo.regions[i] == r)
+                            for r in region_nodes})
+        own = sites.regions[s]
+        # A region without nodes is served by the region of the site's nearest node.
+        dns_region.append(own if own in region_nodes else topo.regions[int(order[0])])
+    res_lat = np.array([r[1] for r in PUBLIC_RESOLVERS])
+    res_lon = np.array([r[2] for r in PUBLIC_RESOLVERS])
+    resolver_rtt = latency.path_rtt_ms(sites.lat[:, None], sites.lon[:, None],
+                                       res_lat[None, :], res_lon[None, :], network="public")
+    return World(
+        scenario=scenario, source=source, topology=topo, sites=sites, params=params,
+        edge_nodes=edge, home_dc=home, site_node_rtt_ms=rtt, site_node_km=km,
+        backbone_rtt_ms=backbone, site_dns_region=tuple(dns_region), region_nodes=region_nodes,
+        site_region_order=tuple(site_region), site_global_order=tuple(site_global),
+        resolver_rtt_ms=resolver_rtt,
+    )
+
+
+def _node_params(scenario: Scenario, topo: Topology) -> NodeParams:
+    workers, limits, service, dists, hits = [], [], [], [], []
+    for i, node_id in enumerate(topo.node_ids):
+        kind = topo.kinds[i]
+        merged: dict[str, object] = {}
+        if kind != "hub":
+            defaults = getattr(scenario.nodes, kind)
+            merged.update({k: v for k, v in defaults.model_dump().items() if v is not None})
+        merged.update(topo.attrs[i])
+        override = scenario.nodes.overrides.get(node_id)
+        if override is not None:
+            merged.update({k: v for k, v in override.model_dump().items() if v is not None})
+        workers.append(int(merged.get("workers", 1)))  # type: ignore[call-overload]
+        limit = merged.get("connection_limit")
+        limits.append(math.inf if limit is None else float(limit))  # type: ignore[arg-type]
+        service.append(float(merged.get("service_ms", 1.0)) / 1000.0)  # type: ignore[arg-type]
+        dists.append(str(merged.get("service_distribution", "exponential")))
+        hits.append(float(merged.get("cache_hit_ratio") or 0.0))  # type: ignore[arg-type]
+    return NodeParams(tuple(workers), tuple(limits), tuple(service), tuple(dists), tuple(hits))

@@ -1,0 +1,550 @@
+"""The SimPy model: nodes with login workers and connection limits, logins, failures.
+
+One replication is one :class:`simpy.Environment`. Pure delays (DNS, handshakes, request and
+response legs, backbone trips) are single timeouts whose callbacks move the login on; no
+process per login. A login costs a handful of events: its arrival, its arrival at the node,
+the end of its service there and, on a cache miss, the same two at the home data center.
+
+Node model: ``workers`` login workers serve a FIFO queue (an M/M/c queue with exponential
+service); ``connection_limit`` caps open connections (a login over the limit is rejected and
+the SDK moves on); a connection stays open for the session after the login. When a node goes
+down, its queued and in-service logins fail over, and its sessions are dropped.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from array import array
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.addressing import get_strategy
+from sim.addressing.base import Strategy
+from sim.addressing.region import GeoDns
+from sim.build import World
+from sim.workload import ArrivalChunk, Workload
+
+__all__ = ["NodeState", "ReplicationOutput", "run_replication", "OUTCOMES", "DECIDERS",
+           "LOGIN_COLUMNS"]
+
+OUTCOMES = ("ok", "failed")
+DECIDERS = ("region", "nearest", "sticky", "spill", "failover", "random", "round_robin",
+            "nearest_geo", "oracle")
+LOGIN_COLUMNS = ("login_id", "t_start_s", "site", "user", "access", "node", "decided_by",
+                 "attempts", "outcome", "latency_ms", "connect_ms", "queue_ms", "service_ms",
+                 "backend_ms", "dns_ms", "rtt_ms", "best_rtt_ms", "last_mile_ms")
+_INT_COLUMNS = {"login_id", "site", "user", "access", "node", "decided_by", "attempts",
+                "outcome"}
+_DRAIN_S = 300.0
+
+
+class NodeState:
+    """Live state of one node: its worker pool, queue, connections and counters."""
+
+    __slots__ = ("idx", "kind", "workers", "busy", "queue", "up", "gen", "service_s",
+                 "svc_dist", "hit_ratio", "conn_limit", "open_conns", "sessions", "peak_conns",
+                 "last_t", "q_area", "b_area", "arrivals", "served", "wait_sum", "rejected",
+                 "timeouts", "util_published", "win_arrivals", "win_b_area", "logins_ok",
+                 "dropped_sessions")
+
+    def __init__(self, idx: int, kind: str, workers: int, service_s: float, svc_dist: str,
+                 hit_ratio: float, conn_limit: float):
+        self.idx = idx
+        self.kind = kind
+        self.workers = workers
+        self.service_s = service_s
+        self.svc_dist = svc_dist
+        self.hit_ratio = hit_ratio
+        self.conn_limit = conn_limit
+        self.busy = 0
+        self.queue: deque[tuple[Any, float]] = deque()
+        self.up = True
+        self.gen = 0
+        self.open_conns = 0
+        self.sessions: list[float] = []  # heap of session end times
+        self.peak_conns = 0
+        self.last_t = 0.0
+        self.q_area = 0.0
+        self.b_area = 0.0
+        self.arrivals = 0
+        self.served = 0
+        self.wait_sum = 0.0
+        self.rejected = 0
+        self.timeouts = 0
+        self.util_published = 0.0
+        self.win_arrivals = 0
+        self.win_b_area = 0.0
+        self.logins_ok = 0
+        self.dropped_sessions = 0
+
+    @property
+    def queue_len(self) -> int:
+        """Logins waiting for a worker."""
+        return len(self.queue)
+
+    def connections(self, now: float) -> int:
+        """Open connections now (sessions whose end has passed are closed lazily)."""
+        sessions = self.sessions
+        while sessions and sessions[0] <= now:
+            heapq.heappop(sessions)
+            self.open_conns -= 1
+        return self.open_conns
+
+    def advance(self, now: float) -> None:
+        """Accumulate the time integrals of queue length and busy workers up to ``now``."""
+        dt = now - self.last_t
+        if dt > 0:
+            self.q_area += len(self.queue) * dt
+            self.b_area += self.busy * dt
+            self.last_t = now
+
+
+class _Login:
+    __slots__ = ("id", "t0", "site", "user", "access", "lm", "jitter", "session", "svc_node",
+                 "svc_dc", "cache_u", "cands", "pos", "attempts", "tag", "node", "gen", "rtt",
+                 "dns_ms", "t_node", "queue_ms", "service_ms", "backend_ms", "t_enq", "round")
+
+
+@dataclass
+class ReplicationOutput:
+    """Raw columns of one replication, before :mod:`sim.results` shapes them."""
+
+    replication: int
+    logins: dict[str, np.ndarray]
+    node_load: dict[str, np.ndarray]
+    node_stats: dict[str, np.ndarray]
+    counts: dict[str, int]
+    sim_end_s: float
+    access_names: list[str]
+
+
+class _Engine:
+    def __init__(self, world: World, replication: int, seed: np.random.SeedSequence,
+                 per_login: bool):
+        sc = world.scenario
+        self.world = world
+        self.replication = replication
+        self.env = simpy.Environment()
+        streams = seed.spawn(4)
+        self.workload = Workload(sc, world.sites, streams[0])
+        self.rng_backoff = np.random.default_rng(streams[1])
+        p = world.params
+        self.nodes = [NodeState(i, k, p.workers[i], p.service_s[i], p.service_distribution[i],
+                                p.cache_hit_ratio[i], p.connection_limit[i])
+                      for i, k in enumerate(world.topology.kinds)]
+        self.dns = GeoDns(world, sc.addressing.region, self.workload.n_users,
+                          np.random.default_rng(streams[2]))
+        strategy_cls = get_strategy(sc.addressing.strategy)
+        self.strategy: Strategy = strategy_cls(world, sc.addressing, self.nodes,
+                                               np.random.default_rng(streams[3]))
+        fo = sc.addressing.failover
+        self.connect_timeout_s = fo.connect_timeout
+        self.max_attempts = fo.max_attempts
+        self.backoff = fo.backoff
+        self.handshake_rtts = sc.protocol.handshake_rtts
+        self.zero_rtt_share = sc.protocol.quic_0rtt_share if sc.protocol.transport == "quic" \
+            else 0.0
+        self.rtt = world.site_node_rtt_ms.tolist()
+        self.dc_rtt_s = (world.node_dc_rtt_ms / 1000.0).tolist()
+        self.home = self.nodes[world.home_dc]
+        self.decider_code = {d: i for i, d in enumerate(DECIDERS)}
+        self.per_login = per_login
+        self.cols: dict[str, array[Any]] = {
+            c: array("q" if c in _INT_COLUMNS else "d") for c in LOGIN_COLUMNS}
+        self.counts = {"attempted": 0, "succeeded": 0, "failed": 0}
+        self.load_rows: dict[str, list[float]] = {k: [] for k in (
+            "t_s", "node", "connections", "logins_per_s", "queue_len", "utilization")}
+        self._chunk: ArrivalChunk | None = None
+        self._chunks = self.workload.chunks()
+        self._pos = 0
+        self._u_backoff: list[float] = []
+        self._u_zero_rtt: list[float] = []
+        self.served_nodes = [n for n in self.nodes if n.kind != "hub"]
+
+    # ------------------------------------------------------------------ arrivals
+
+    def _next_chunk(self) -> bool:
+        self._chunk = next(self._chunks, None)
+        self._pos = 0
+        return self._chunk is not None
+
+    def _schedule_next_arrival(self) -> None:
+        chunk = self._chunk
+        if chunk is None or self._pos >= len(chunk):
+            if not self._next_chunk():
+                return
+            chunk = self._chunk
+            assert chunk is not None
+        delay = chunk.t_s[self._pos] - self.env.now
+        self.env.timeout(delay if delay > 0 else 0.0).callbacks.append(self._on_arrival)
+
+    def _on_arrival(self, _: simpy.Event) -> None:
+        c = self._chunk
+        assert c is not None
+        i = self._pos
+        self._pos += 1
+        lg = _Login()
+        lg.id = c.first_id + i
+        lg.t0 = self.env.now
+        lg.site = c.site[i]
+        lg.user = c.user[i]
+        lg.access = c.access[i]
+        lg.lm = c.last_mile_ms[i]
+        lg.jitter = c.jitter[i]
+        lg.session = c.session_s[i]
+        lg.svc_node = c.service_node[i]
+        lg.svc_dc = c.service_dc[i]
+        lg.cache_u = c.cache_u[i]
+        lg.attempts = 0
+        lg.round = 0
+        lg.node = -1
+        lg.rtt = 0.0
+        lg.queue_ms = lg.service_ms = lg.backend_ms = 0.0
+        self.counts["attempted"] += 1
+        self._schedule_next_arrival()
+        self._plan(lg, 0.0)
+
+    # ------------------------------------------------------------------ addressing
+
+    def _plan(self, lg: _Login, delay_s: float) -> None:
+        now = self.env.now
+        answer = self.dns.lookup(lg.site, lg.user, now, lg.lm)
+        if lg.round == 0:
+            lg.dns_ms = answer.dns_ms
+        cands, tag = self.strategy.plan(lg.site, lg.user, now, answer)
+        lg.cands = cands
+        lg.pos = 0
+        lg.tag = tag
+        self._attempt(lg, delay_s + answer.dns_ms / 1000.0)
+
+    def _attempt(self, lg: _Login, delay_s: float) -> None:
+        """Try the next candidate; ``delay_s`` is time already spent before the try."""
+        env = self.env
+        if lg.attempts >= self.max_attempts:
+            self._finish_failed(lg, env.now + delay_s)
+            return
+        if lg.pos >= len(lg.cands):
+            lg.round += 1
+            wait = self._backoff_s(lg.round)
+            env.timeout(delay_s + wait, lg).callbacks.append(self._on_replan)
+            return
+        n = lg.cands[lg.pos]
+        lg.pos += 1
+        lg.attempts += 1
+        node = self.nodes[n]
+        rtt_ms = (self.rtt[lg.site][n] + lg.lm) * lg.jitter
+        if not node.up:
+            node.timeouts += 1
+            env.timeout(delay_s + self.connect_timeout_s, lg).callbacks.append(self._on_retry)
+            return
+        if node.connections(env.now) >= node.conn_limit:
+            node.rejected += 1
+            env.timeout(delay_s + rtt_ms / 1000.0, lg).callbacks.append(self._on_retry)
+            return
+        node.open_conns += 1
+        lg.node = n
+        lg.gen = node.gen
+        lg.rtt = rtt_ms
+        rtts = self.handshake_rtts
+        if self.zero_rtt_share > 0 and self._draw_zero_rtt() < self.zero_rtt_share:
+            rtts = 0.0
+        env.timeout(delay_s + (rtts + 0.5) * rtt_ms / 1000.0, lg).callbacks.append(
+            self._on_node_arrival)
+
+    def _draw_zero_rtt(self) -> float:
+        if not self._u_zero_rtt:
+            self._u_zero_rtt = self.rng_backoff.random(4096).tolist()
+        return self._u_zero_rtt.pop()
+
+    def _backoff_s(self, round_: int) -> float:
+        b = self.backoff
+        base = min(b.cap, b.base * 2.0 ** (round_ - 1))
+        if not self._u_backoff:
+            self._u_backoff = self.rng_backoff.random(4096).tolist()
+        return base * (1.0 - b.jitter * self._u_backoff.pop())
+
+    def _on_replan(self, ev: simpy.Event) -> None:
+        self._plan(ev.value, 0.0)
+
+    def _on_retry(self, ev: simpy.Event) -> None:
+        self._attempt(ev.value, 0.0)
+
+    def _drop_connection(self, lg: _Login) -> None:
+        node = self.nodes[lg.node]
+        if node.gen == lg.gen:
+            node.open_conns -= 1
+        lg.node = -1
+
+    # ------------------------------------------------------------------ node and data center
+
+    def _on_node_arrival(self, ev: simpy.Event) -> None:
+        lg: _Login = ev.value
+        node = self.nodes[lg.node]
+        if node.gen != lg.gen:  # the node went down while the handshake was under way
+            lg.node = -1
+            self.env.timeout(self.connect_timeout_s, lg).callbacks.append(self._on_retry)
+            return
+        lg.t_node = self.env.now
+        self._enqueue(node, lg)
+
+    def _enqueue(self, node: NodeState, lg: _Login) -> None:
+        now = self.env.now
+        node.advance(now)
+        node.arrivals += 1
+        node.win_arrivals += 1
+        if node.busy < node.workers:
+            node.busy += 1
+            self._start_service(node, lg, now, 0.0)
+        else:
+            node.queue.append((lg, now))
+
+    def _start_service(self, node: NodeState, lg: _Login, now: float, wait_s: float) -> None:
+        unit = lg.svc_dc if node is self.home else lg.svc_node
+        if node.svc_dist == "deterministic":
+            unit = 1.0
+        service = node.service_s * unit
+        node.wait_sum += wait_s
+        node.served += 1
+        if node is self.home:
+            lg.backend_ms += 1000.0 * (wait_s + service)
+        else:
+            lg.queue_ms = 1000.0 * wait_s
+            lg.service_ms = 1000.0 * service
+        self.env.timeout(service, (node, lg, node.gen)).callbacks.append(self._on_service_done)
+
+    def _on_service_done(self, ev: simpy.Event) -> None:
+        node, lg, gen = ev.value
+        now = self.env.now
+        if gen != node.gen:  # the node failed under this login: the request times out
+            if node is self.home:
+                self._finish_failed(lg, now + self.connect_timeout_s)
+            else:
+                lg.node = -1
+                self.env.timeout(self.connect_timeout_s, lg).callbacks.append(self._on_retry)
+            return
+        node.advance(now)
+        if node.queue:
+            nxt, t_enq = node.queue.popleft()
+            self._start_service(node, nxt, now, now - t_enq)
+        else:
+            node.busy -= 1
+        if node is self.home:
+            self._finish_ok(lg, now + self.dc_rtt_s[lg.node] / 2 + lg.rtt / 2000.0)
+        elif lg.cache_u < node.hit_ratio:
+            self._finish_ok(lg, now + lg.rtt / 2000.0)
+        else:
+            half = self.dc_rtt_s[lg.node] / 2
+            lg.backend_ms = 1000.0 * 2 * half
+            self.env.timeout(half, lg).callbacks.append(self._on_dc_arrival)
+
+    def _on_dc_arrival(self, ev: simpy.Event) -> None:
+        lg: _Login = ev.value
+        home = self.home
+        if not home.up:
+            self._drop_connection(lg)
+            self._finish_failed(lg, self.env.now + self.connect_timeout_s)
+            return
+        self._enqueue(home, lg)
+
+    # ------------------------------------------------------------------ outcomes
+
+    def _finish_ok(self, lg: _Login, t_end: float) -> None:
+        node = self.nodes[lg.node]
+        if node.gen == lg.gen:
+            heapq.heappush(node.sessions, t_end + lg.session)
+            if node.open_conns > node.peak_conns:
+                node.peak_conns = node.open_conns
+        node.logins_ok += 1
+        self.strategy.on_success(lg.user, lg.node)
+        self.counts["succeeded"] += 1
+        self._record(lg, t_end, 0)
+
+    def _finish_failed(self, lg: _Login, t_end: float) -> None:
+        if lg.node >= 0:
+            self._drop_connection(lg)
+        self.counts["failed"] += 1
+        self._record(lg, t_end, 1)
+
+    def _record(self, lg: _Login, t_end: float, outcome: int) -> None:
+        if not self.per_login:
+            return
+        c = self.cols
+        latency_ms = 1000.0 * (t_end - lg.t0)
+        node = lg.node
+        if outcome == 0:
+            tag = lg.tag if lg.attempts == 1 else "failover"
+            connect_ms = latency_ms - lg.queue_ms - lg.service_ms - lg.backend_ms
+            rtt_path = self.rtt[lg.site][node]
+        else:
+            tag = lg.tag
+            connect_ms = latency_ms
+            rtt_path = math.nan
+        best = self._best_rtt(lg.site)
+        c["login_id"].append(lg.id)
+        c["t_start_s"].append(lg.t0)
+        c["site"].append(lg.site)
+        c["user"].append(lg.user)
+        c["access"].append(lg.access)
+        c["node"].append(node)
+        c["decided_by"].append(self.decider_code.get(tag, -1))
+        c["attempts"].append(lg.attempts)
+        c["outcome"].append(outcome)
+        c["latency_ms"].append(latency_ms)
+        c["connect_ms"].append(connect_ms)
+        c["queue_ms"].append(lg.queue_ms if outcome == 0 else 0.0)
+        c["service_ms"].append(lg.service_ms if outcome == 0 else 0.0)
+        c["backend_ms"].append(lg.backend_ms if outcome == 0 else 0.0)
+        c["dns_ms"].append(lg.dns_ms)
+        c["rtt_ms"].append(rtt_path)
+        c["best_rtt_ms"].append(best)
+        c["last_mile_ms"].append(lg.lm)
+
+    def _best_rtt(self, site: int) -> float:
+        row = self.rtt[site]
+        nodes = self.nodes
+        for n in self.world.site_global_order[site]:
+            if nodes[n].up:
+                return float(row[n])
+        return math.nan
+
+    # ------------------------------------------------------------------ events and sampling
+
+    def set_node(self, idx: int, up: bool) -> None:
+        """Bring a node down or up now (DNS learns at once)."""
+        node = self.nodes[idx]
+        if node.up == up:
+            return
+        now = self.env.now
+        node.advance(now)
+        node.up = up
+        self.dns.set_up(idx, up)
+        if up:
+            return
+        node.gen += 1
+        node.busy = 0
+        waiting = list(node.queue)
+        node.queue.clear()
+        node.dropped_sessions += node.connections(now)
+        node.sessions.clear()
+        node.open_conns = 0
+        for lg, _ in waiting:
+            if node is self.home:
+                self._finish_failed(lg, now + self.connect_timeout_s)
+            else:
+                lg.node = -1
+                self.env.timeout(self.connect_timeout_s, lg).callbacks.append(self._on_retry)
+
+    def _schedule_events(self) -> None:
+        sc = self.world.scenario
+        index = self.world.topology.index
+        for ev in sc.events:
+            if ev.node_down is not None or ev.node_up is not None or ev.region_outage:
+                if ev.region_outage is not None:
+                    targets = [i for i in self.world.edge_nodes
+                               if self.world.topology.regions[i] == ev.region_outage]
+                else:
+                    targets = [index[ev.node_down or ev.node_up]]  # type: ignore[index]
+                up = ev.node_up is not None
+                self._at(ev.at, targets, up)
+                if ev.for_ is not None:
+                    self._at(ev.at + ev.for_, targets, not up)
+
+    def _at(self, t: float, targets: list[int], up: bool) -> None:
+        def fire(_: simpy.Event) -> None:
+            for i in targets:
+                self.set_node(i, up)
+        self.env.timeout(t).callbacks.append(fire)
+
+    def _sample(self, _: simpy.Event | None = None) -> None:
+        env = self.env
+        now = env.now
+        dt = self.world.scenario.outputs.sample_every
+        rows = self.load_rows
+        for node in self.served_nodes:
+            node.advance(now)
+            util = (node.b_area - node.win_b_area) / (node.workers * dt) if now > 0 else 0.0
+            node.win_b_area = node.b_area
+            node.util_published = util
+            if now > 0:
+                rows["t_s"].append(now)
+                rows["node"].append(node.idx)
+                rows["connections"].append(node.connections(now))
+                rows["logins_per_s"].append(node.win_arrivals / dt)
+                rows["queue_len"].append(len(node.queue))
+                rows["utilization"].append(util)
+            node.win_arrivals = 0
+        if now + dt <= self.world.scenario.duration + 1e-9:
+            env.timeout(dt).callbacks.append(self._sample)
+
+    # ------------------------------------------------------------------ run
+
+    def run(self, progress: Callable[[float], None] | None) -> ReplicationOutput:
+        sc = self.world.scenario
+        env = self.env
+        self._schedule_events()
+        self._sample()
+        self._schedule_next_arrival()
+        end = sc.duration + _DRAIN_S
+        steps = 50
+        for k in range(1, steps + 1):
+            env.run(until=end * k / steps)
+            if progress is not None:
+                progress(k / steps)
+        for node in self.nodes:
+            node.advance(end)
+        return self._output(end)
+
+    def _output(self, end: float) -> ReplicationOutput:
+        logins = {c: np.frombuffer(a, dtype=np.int64 if c in _INT_COLUMNS else np.float64)
+                  for c, a in self.cols.items()}
+        order = np.argsort(logins["login_id"], kind="stable")
+        logins = {c: v[order] for c, v in logins.items()}
+        node_load = {k: np.asarray(v, dtype=np.int64 if k in ("node", "connections",
+                                                              "queue_len") else np.float64)
+                     for k, v in self.load_rows.items()}
+        ns = self.nodes
+        node_stats = {
+            "arrivals": np.array([n.arrivals for n in ns]),
+            "served": np.array([n.served for n in ns]),
+            "logins_ok": np.array([n.logins_ok for n in ns]),
+            "wait_sum_s": np.array([n.wait_sum for n in ns]),
+            "q_area": np.array([n.q_area for n in ns]),
+            "b_area": np.array([n.b_area for n in ns]),
+            "peak_connections": np.array([n.peak_conns for n in ns]),
+            "rejected": np.array([n.rejected for n in ns]),
+            "timeouts": np.array([n.timeouts for n in ns]),
+            "dropped_sessions": np.array([n.dropped_sessions for n in ns]),
+            "workers": np.array([n.workers for n in ns]),
+        }
+        counts = dict(self.counts)
+        counts["in_flight"] = counts["attempted"] - counts["succeeded"] - counts["failed"]
+        counts["dns_lookups"] = self.dns.lookups
+        return ReplicationOutput(self.replication, logins, node_load, node_stats, counts, end,
+                                 list(self.workload.access_names))
+
+
+def run_replication(world: World, replication: int, seed: np.random.SeedSequence, *,
+                    per_login: bool = True,
+                    progress: Callable[[float], None] | None = None) -> ReplicationOutput:
+    """Simulate one replication of a world.
+
+    Parameters
+    ----------
+    world : World
+        From :func:`sim.build.build_world`.
+    replication : int
+        Its number (recorded with the output).
+    seed : numpy.random.SeedSequence
+        The replication's seed; every random stream is spawned from it.
+    per_login : bool
+        Keep one record per login (off: counters and node load only).
+    progress : callable, optional
+        Called with the fraction of simulated time done.
+    """
+    return _Engine(world, replication, seed, per_login).run(progress)
