@@ -1,1 +1,44 @@
-"""placeholder"""
+"""access-sim: an access-node latency simulator for global instant-messaging networks.
+
+>>> import sim
+>>> scenario = sim.load_scenario("scenarios/global-baseline.yaml")  # doctest: +SKIP
+>>> results = sim.run(scenario)  # doctest: +SKIP
+>>> results.summary["latency_ms"]["p95"]  # doctest: +SKIP
+
+Names are imported on first use, so ``import sim`` (and ``access-sim --help``) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sim.api import run, version
+    from sim.errors import ScenarioError, SimError, TopologyError
+    from sim.results import Results
+    from sim.scenario import Scenario, load_scenario
+
+__all__ = ["load_scenario", "run", "Results", "Scenario", "SimError", "ScenarioError",
+           "TopologyError", "version"]
+
+_LAZY = {
+    "run": "sim.api", "version": "sim.api", "Results": "sim.results",
+    "Scenario": "sim.scenario", "load_scenario": "sim.scenario", "SimError": "sim.errors",
+    "ScenarioError": "sim.errors", "TopologyError": "sim.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from sim.api import version as _version
+
+        return _version()
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, "__version__"])

@@ -120,7 +120,7 @@ class ReplicationOutput:
     node_load: dict[str, np.ndarray]
     node_stats: dict[str, np.ndarray]
     counts: dict[str, int]
-    sim_end_s: float
+    window_s: float
     access_names: list[str]
 
 
@@ -490,15 +490,28 @@ class _Engine:
         self._schedule_events()
         self._sample()
         self._schedule_next_arrival()
+        self.env.timeout(sc.duration).callbacks.append(self._snapshot)
         end = sc.duration + _DRAIN_S
         steps = 50
         for k in range(1, steps + 1):
             env.run(until=end * k / steps)
             if progress is not None:
                 progress(k / steps)
-        for node in self.nodes:
-            node.advance(end)
         return self._output(end)
+
+    def _snapshot(self, _: simpy.Event) -> None:
+        """Node counters at the end of the arrival window (the drain after it is excluded)."""
+        now = self.env.now
+        for node in self.nodes:
+            node.advance(now)
+        ns = self.nodes
+        self._stats = {
+            "arrivals": np.array([n.arrivals for n in ns]),
+            "served": np.array([n.served for n in ns]),
+            "wait_sum_s": np.array([n.wait_sum for n in ns]),
+            "q_area": np.array([n.q_area for n in ns]),
+            "b_area": np.array([n.b_area for n in ns]),
+        }
 
     def _output(self, end: float) -> ReplicationOutput:
         logins = {c: np.frombuffer(a, dtype=np.int64 if c in _INT_COLUMNS else np.float64)
@@ -510,12 +523,8 @@ class _Engine:
                      for k, v in self.load_rows.items()}
         ns = self.nodes
         node_stats = {
-            "arrivals": np.array([n.arrivals for n in ns]),
-            "served": np.array([n.served for n in ns]),
+            **self._stats,
             "logins_ok": np.array([n.logins_ok for n in ns]),
-            "wait_sum_s": np.array([n.wait_sum for n in ns]),
-            "q_area": np.array([n.q_area for n in ns]),
-            "b_area": np.array([n.b_area for n in ns]),
             "peak_connections": np.array([n.peak_conns for n in ns]),
             "rejected": np.array([n.rejected for n in ns]),
             "timeouts": np.array([n.timeouts for n in ns]),
@@ -525,8 +534,8 @@ class _Engine:
         counts = dict(self.counts)
         counts["in_flight"] = counts["attempted"] - counts["succeeded"] - counts["failed"]
         counts["dns_lookups"] = self.dns.lookups
-        return ReplicationOutput(self.replication, logins, node_load, node_stats, counts, end,
-                                 list(self.workload.access_names))
+        return ReplicationOutput(self.replication, logins, node_load, node_stats, counts,
+                                 self.world.scenario.duration, list(self.workload.access_names))
 
 
 def run_replication(world: World, replication: int, seed: np.random.SeedSequence, *,

@@ -3,13 +3,15 @@
 Levels apply in the order the scenario lists them:
 
 - ``region``: candidates are the nodes of the terminal's geo-DNS answer (see
-  :mod:`sim.addressing.region`), then, if ``failover.other_regions``, every other node by RTT.
+  :mod:`sim.addressing.region`); if ``failover.other_regions``, every other node follows by
+  RTT, for failover and spill only.
 - ``nearest``: the SDK probes the first ``probe_top_k + 2`` candidates (each estimate off by
   ``probe_noise_ms`` of Gaussian noise), orders them by estimate and races the top k: the
   fastest of the k that answers (a down node does not) wins.
 - ``sticky``: the node the terminal last logged in through goes first, if DNS still lists it.
 - ``spill``: a node over a load threshold (published utilisation, queue or connection share)
-  goes to the back; the next candidate, access or cache node, goes first.
+  goes to the back; the next candidate, access or cache node, goes first; when every node of
+  the answer is over, the nearest node of another region that is not.
 - ``failover``: settings the engine uses when a connect fails (timeout, attempts, backoff).
 
 The level that decided is the last one that changed the first candidate (``region`` when
@@ -61,28 +63,32 @@ class MultiLevel(Strategy):
         world = self.world
         if self.use_region:
             cands = list(answer.nodes)
+            fallback: list[int] = []
             if self.other_regions or not cands:
                 listed = set(cands)
-                cands += [n for n in world.site_global_order[site] if n not in listed]
+                fallback = [n for n in world.site_global_order[site] if n not in listed]
+            if not cands:
+                cands, fallback = fallback, []
         else:
-            cands = list(world.site_global_order[site])
+            cands, fallback = list(world.site_global_order[site]), []
         tag = "region"
         for step in self.steps:
             if step == "nearest":
+                # The SDK probes the nodes DNS gave it; other regions are only for failover.
                 cands = self._nearest(site, cands)
                 tag = "nearest"
             elif step == "sticky":
                 last = self.last_good.get(user)
-                if last is not None and last != cands[0] and last in answer.nodes:
+                if last is not None and last != cands[0] and last in cands:
                     cands.remove(last)
                     cands.insert(0, last)
                     tag = "sticky"
             else:
                 first = cands[0]
-                cands = self._spill(cands, now)
+                cands, fallback = self._spill(cands, fallback, now)
                 if cands[0] != first:
                     tag = "spill"
-        return cands, tag
+        return cands + fallback, tag
 
     def _nearest(self, site: int, cands: list[int]) -> list[int]:
         k = self.top_k
@@ -113,13 +119,20 @@ class MultiLevel(Strategy):
             return True
         return False
 
-    def _spill(self, cands: list[int], now: float) -> list[int]:
+    def _spill(self, cands: list[int], fallback: list[int],
+               now: float) -> tuple[list[int], list[int]]:
         if not self._overloaded(cands[0], now):
-            return cands
+            return cands, fallback
         ok, over = [], []
         for n in cands:
             (over if self._overloaded(n, now) else ok).append(n)
-        return ok + over if ok else cands
+        if ok:
+            return ok + over, fallback
+        # Every node of the answer is over the threshold: spill to the nearest other region.
+        spare = [n for n in fallback if not self._overloaded(n, now)]
+        if spare:
+            return spare[:1] + cands, [n for n in fallback if n != spare[0]]
+        return cands, fallback
 
     def on_success(self, user: int, node: int) -> None:
         if self.sticky:

@@ -1,0 +1,208 @@
+"""The ``access-sim`` command line: a thin layer over the Python API.
+
+Exit status: 0 success, 2 a problem with the input (one line on stderr naming the file and
+the key), 130 interrupted, 70 an internal error (a bug: please report it with the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 2, 70, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits with status 2 and one line (its default is also 2, plus usage)."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _set_pairs(pairs: Sequence[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise _InputError(f"--set {pair}: expected key.path=value")
+        out[key.strip()] = value
+    return out
+
+
+class _InputError(Exception):
+    pass
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("access-sim")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    p = _Parser(prog="access-sim",
+                description="Access-node latency simulator for global IM networks.")
+    p.add_argument("--version", action="version", version=f"access-sim {_package_version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--set", dest="overrides", action="append", metavar="KEY.PATH=VALUE",
+                        help="override a scenario value (repeatable), e.g. population.dau=5e5")
+
+    r = sub.add_parser("run", help="run a scenario and write its results")
+    r.add_argument("scenario", help="scenario YAML file")
+    r.add_argument("--out", type=Path, help="results folder (default: results/<scenario name>)")
+    r.add_argument("--seed", type=int, help="override the scenario's seed")
+    r.add_argument("--replications", type=int, help="override the number of replications")
+    r.add_argument("--format", choices=("csv", "parquet"), help="per-login table format")
+    r.add_argument("--no-figures", action="store_true", help="do not draw figures")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace a non-empty --out folder that is not a previous result")
+    r.add_argument("--quiet", action="store_true", help="no progress bar, no summary table")
+    common(r)
+    r.set_defaults(func=cmd_run)
+
+    v = sub.add_parser("validate", help="check a scenario (and its topology) without running")
+    v.add_argument("scenario")
+    common(v)
+    v.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("schema", help="print the JSON Schema of scenario files")
+    s.add_argument("--out", type=Path, help="write to this file instead of stdout")
+    s.set_defaults(func=cmd_schema)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_INPUT
+    from sim.errors import SimError
+
+    try:
+        return int(args.func(args))
+    except (SimError, _InputError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        print("internal error: this is a bug in access-sim; please report it with the "
+              "traceback above", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+# ---------------------------------------------------------------------- commands
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, Any]:
+    from sim.build import build_world
+    from sim.scenario import _shown, load_scenario
+
+    overrides: dict[str, Any] = _set_pairs(args.overrides)
+    for key in ("seed", "replications"):
+        if getattr(args, key, None) is not None:
+            overrides[key] = getattr(args, key)
+    if getattr(args, "format", None):
+        overrides["outputs.format"] = args.format
+    path = Path(args.scenario)
+    scenario = load_scenario(path, overrides)
+    world = build_world(scenario, _shown(path.resolve()))
+    return scenario, world
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``access-sim run``."""
+    from sim.api import run_world
+    from sim.results import check_output_dir
+
+    scenario, world = _load(args)
+    out = args.out or Path("results") / scenario.name
+    check_output_dir(out, overwrite=args.overwrite)
+    bar = None if args.quiet else _progress_bar(scenario.name)
+    started = time.perf_counter()
+    try:
+        results = run_world(world, progress=bar.update_to if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    figures = scenario.outputs.figures and not args.no_figures
+
+    def draw(res: Any, folder: Path) -> None:
+        if figures:
+            from sim.plots import save_figures
+
+            save_figures(res, folder)
+
+    results.save(out, overwrite=args.overwrite, extra=draw)
+    if not args.quiet:
+        from sim.report import summary_table
+
+        print(summary_table(results.summary))
+        print(f"\nwrote {out}/ in {time.perf_counter() - started:.1f} s")
+    return EXIT_OK
+
+
+class _Bar:
+    def __init__(self, name: str):
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=1000, desc=name, unit="‰", delay=2.0, leave=False,
+                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
+                         file=sys.stderr)
+
+    def update_to(self, frac: float) -> None:
+        self._bar.update(max(0, round(frac * 1000) - self._bar.n))
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _progress_bar(name: str) -> _Bar:
+    return _Bar(name)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``access-sim validate``."""
+    scenario, world = _load(args)
+    kinds = world.topology.kinds
+    pop = scenario.population
+    expected = pop.dau * pop.logins_per_user_per_day * scenario.duration / 86400.0 \
+        * scenario.replications
+    print(f"ok: {args.scenario}: scenario {scenario.name!r}, topology {world.topology.name!r} "
+          f"({kinds.count('access')} access, {kinds.count('cache')} cache, "
+          f"{kinds.count('datacenter')} data centers), {len(world.sites)} sites, "
+          f"about {expected:,.0f} logins")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """``access-sim schema``."""
+    import json
+
+    from sim.results import atomic_write_text
+    from sim.scenario import scenario_json_schema
+
+    text = json.dumps(scenario_json_schema(), indent=2) + "\n"
+    if args.out:
+        atomic_write_text(args.out, text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK

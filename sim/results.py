@@ -1,0 +1,364 @@
+"""Results: per-login records, node load over time and the summary; saving and loading.
+
+A results folder holds ``summary.json``, ``logins.csv`` (or ``logins.parquet``),
+``node_load.csv`` and, when asked, ``figures/``. Folders are written atomically: everything
+goes into a temporary sibling folder that is renamed into place at the end, so a folder holds a
+complete result or nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from sim.engine import DECIDERS, OUTCOMES
+from sim.errors import ResultsError
+
+if TYPE_CHECKING:
+    from sim.build import World
+    from sim.engine import ReplicationOutput
+
+__all__ = ["Results", "summarize", "atomic_write_text", "check_output_dir", "SUMMARY_FILE"]
+
+SUMMARY_FILE = "summary.json"
+_PERCENTILES = (50, 90, 95, 99)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a text file under a temporary name, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_output_dir(out: Path, *, overwrite: bool) -> None:
+    """Refuse a path that is a file, or a non-empty folder that is not a previous result.
+
+    Raises
+    ------
+    ResultsError
+    """
+    if out.exists() and not out.is_dir():
+        raise ResultsError("exists and is not a folder", file=str(out))
+    if out.is_dir() and not overwrite and any(out.iterdir()) \
+            and not (out / SUMMARY_FILE).is_file():
+        raise ResultsError("folder is not empty and holds no previous result; "
+                           "use --overwrite to replace it", file=str(out))
+
+
+def _latency_stats(x: np.ndarray) -> dict[str, float | int]:
+    if len(x) == 0:
+        return {"logins": 0, "mean": math.nan, **{f"p{p}": math.nan for p in _PERCENTILES}}
+    q = np.percentile(x, _PERCENTILES)
+    return {"logins": int(len(x)), "mean": float(x.mean()),
+            **{f"p{p}": float(v) for p, v in zip(_PERCENTILES, q)}}
+
+
+def _r(x: Any, nd: int = 3) -> Any:
+    """Round floats for the summary (JSON has no NaN: it becomes null)."""
+    if isinstance(x, dict):
+        return {k: _r(v, nd) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_r(v, nd) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return None if not math.isfinite(float(x)) else round(float(x), nd)
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def summarize(logins: pd.DataFrame, node_stats: dict[str, Any], *, warmup_s: float,
+              duration_s: float, counts: dict[str, int]) -> dict[str, Any]:
+    """The summary figures of a set of logins (one replication or several pooled).
+
+    Only logins that started inside the measurement window ``[warmup_s, duration_s)`` count.
+    """
+    t = logins["t_start_s"].to_numpy()
+    win = logins[(t >= warmup_s) & (t < duration_s)]
+    ok = win[win["outcome"] == "ok"]
+    failed = int((win["outcome"] == "failed").sum())
+    lat = ok["latency_ms"].to_numpy()
+    by_region = {str(r): _latency_stats(g["latency_ms"].to_numpy())
+                 for r, g in ok.groupby("region", observed=True, sort=True)}
+    decided = win["decided_by"].value_counts(normalize=True, sort=False)
+    excess = (ok["rtt_ms"] - ok["best_rtt_ms"]).to_numpy()
+    excess_stats = {"mean": float(excess.mean()) if len(excess) else math.nan,
+                    **({f"p{p}": float(v) for p, v in zip(_PERCENTILES,
+                                                           np.percentile(excess, _PERCENTILES))}
+                       if len(excess) else {})}
+    attempted = int(len(win))
+    return _r({
+        "logins": {"attempted": attempted, "succeeded": int(len(ok)), "failed": failed,
+                   "in_flight": attempted - len(ok) - failed,
+                   "failure_share": failed / attempted if attempted else math.nan,
+                   "whole_run": counts},
+        "latency_ms": {**_latency_stats(lat), "by_region": by_region},
+        "nodes": node_stats,
+        "addressing": {
+            "decided_by": {str(k): float(v) for k, v in sorted(decided.items())},
+            "lowest_rtt_share": float((excess <= 1e-9).mean()) if len(excess) else math.nan,
+            "excess_rtt_ms": excess_stats,
+            "excess_ge_25ms_share": float((excess >= 25).mean()) if len(excess) else math.nan,
+            "excess_ge_100ms_share": float((excess >= 100).mean()) if len(excess) else math.nan,
+            "spill_share": float(decided.get("spill", 0.0)),
+        },
+    })
+
+
+class Results:
+    """What a run produced.
+
+    Attributes
+    ----------
+    summary : dict
+        Figures, provenance and the resolved scenario (see ``summary.json``).
+    logins : pandas.DataFrame
+        One row per finished login (all replications, column ``replication``).
+    node_load : pandas.DataFrame
+        ``t_s, node, connections, logins_per_s, queue_len, utilization`` per sample.
+    """
+
+    def __init__(self, summary: dict[str, Any], logins: pd.DataFrame, node_load: pd.DataFrame):
+        self.summary = summary
+        self.logins = logins
+        self.node_load = node_load
+
+    def __repr__(self) -> str:
+        lat = self.summary.get("latency_ms", {})
+        return (f"Results({self.summary.get('scenario')!r}, logins={len(self.logins)}, "
+                f"p50={lat.get('p50')} ms, p95={lat.get('p95')} ms, p99={lat.get('p99')} ms)")
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def from_outputs(cls, world: World, outputs: Sequence[ReplicationOutput],
+                     provenance: dict[str, Any]) -> Results:
+        """Shape raw engine output into tables and compute the summary."""
+        topo = world.topology
+        sites = world.sites
+        sc = world.scenario
+        frames = []
+        for out in outputs:
+            L = out.logins
+            node = L["node"]
+            has_node = node >= 0
+            node_ids = np.array([*topo.node_ids, ""], dtype=object)
+            node_kinds = np.array([*topo.kinds, ""], dtype=object)
+            frame = pd.DataFrame({
+                "login_id": L["login_id"],
+                "t_start_s": L["t_start_s"],
+                "site": pd.Categorical.from_codes(L["site"], categories=list(sites.names)
+                                                  if len(set(sites.names)) == len(sites.names)
+                                                  else _unique(sites.names)),
+                "region": pd.Categorical(np.array(sites.regions, dtype=object)[L["site"]]),
+                "terminal_lat": sites.lat[L["site"]],
+                "terminal_lon": sites.lon[L["site"]],
+                "access_type": pd.Categorical(np.array(out.access_names, dtype=object)
+                                              [L["access"]]),
+                "node": pd.Categorical(node_ids[np.where(has_node, node, -1)]),
+                "node_kind": pd.Categorical(node_kinds[np.where(has_node, node, -1)]),
+                "decided_by": pd.Categorical(np.array(DECIDERS, dtype=object)[L["decided_by"]]),
+                "attempts": L["attempts"],
+                "outcome": pd.Categorical(np.array(OUTCOMES, dtype=object)[L["outcome"]],
+                                          categories=list(OUTCOMES)),
+                "latency_ms": L["latency_ms"],
+                "connect_ms": L["connect_ms"],
+                "queue_ms": L["queue_ms"],
+                "service_ms": L["service_ms"],
+                "backend_ms": L["backend_ms"],
+                "dns_ms": L["dns_ms"],
+                "rtt_ms": L["rtt_ms"],
+                "best_rtt_ms": L["best_rtt_ms"],
+                "last_mile_ms": L["last_mile_ms"],
+                "user": L["user"],
+                "replication": np.full(len(L["login_id"]), out.replication, dtype=np.int64),
+            })
+            frames.append(frame)
+        logins = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        for col in ("site", "region", "access_type", "node", "node_kind", "decided_by"):
+            logins[col] = logins[col].astype("category")
+        load_frames = []
+        for out in outputs:
+            nl = out.node_load
+            load_frames.append(pd.DataFrame({
+                "t_s": nl["t_s"], "node": np.array(topo.node_ids, dtype=object)[nl["node"]],
+                "connections": nl["connections"], "logins_per_s": nl["logins_per_s"],
+                "queue_len": nl["queue_len"], "utilization": nl["utilization"],
+                "replication": np.full(len(nl["t_s"]), out.replication, dtype=np.int64)}))
+        node_load = pd.concat(load_frames, ignore_index=True)
+
+        per_rep = []
+        for out, frame in zip(outputs, frames):
+            stats = _node_stats(world, [out])
+            per_rep.append(summarize(frame, stats, warmup_s=sc.warmup, duration_s=sc.duration,
+                                     counts=out.counts))
+        counts = {k: int(sum(o.counts[k] for o in outputs)) for k in outputs[0].counts}
+        pooled = summarize(logins, _node_stats(world, outputs), warmup_s=sc.warmup,
+                           duration_s=sc.duration, counts=counts)
+        summary = {
+            **provenance,
+            **pooled,
+            "node_coords": {n: [float(topo.lat[i]), float(topo.lon[i])]
+                            for i, n in enumerate(topo.node_ids) if topo.kinds[i] != "hub"},
+            "replication_figures": [_headline(r) for r in per_rep],
+        }
+        return cls(summary, logins, node_load)
+
+    # ------------------------------------------------------------------ files
+
+    def save(self, out_dir: str | os.PathLike[str], *, overwrite: bool = False,
+             fmt: str | None = None,
+             extra: Callable[[Results, Path], None] | None = None) -> Path:
+        """Write the result folder atomically.
+
+        Parameters
+        ----------
+        out_dir : path-like
+            The folder. An existing previous result is replaced; any other non-empty folder
+            is refused unless ``overwrite``.
+        fmt : {"csv", "parquet"}, optional
+            Format of the per-login table (default: the scenario's ``outputs.format``).
+        extra : callable, optional
+            ``extra(results, tmp_dir)`` writes more files (figures) into the folder before
+            it is renamed into place.
+
+        Raises
+        ------
+        ResultsError
+            The folder is not ours and not empty, or cannot be written.
+        """
+        out = Path(out_dir)
+        check_output_dir(out, overwrite=overwrite)
+        scenario = self.summary.get("scenario_resolved", {})
+        outputs = scenario.get("outputs", {})
+        fmt = fmt or outputs.get("format", "csv")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        except OSError as e:
+            raise ResultsError(f"cannot write: {e.strerror}", file=str(out)) from None
+        try:
+            (tmp / SUMMARY_FILE).write_text(json.dumps(self.summary, indent=2, sort_keys=False)
+                                            + "\n", encoding="utf-8")
+            if outputs.get("per_login", True):
+                if fmt == "parquet":
+                    try:
+                        self.logins.to_parquet(tmp / "logins.parquet", index=False)
+                    except ImportError:
+                        raise ResultsError("writing Parquet needs pyarrow: "
+                                           "pip install 'access-sim[parquet]'",
+                                           file=str(out)) from None
+                else:
+                    self.logins.to_csv(tmp / "logins.csv", index=False, float_format="%.4f")
+            self.node_load.to_csv(tmp / "node_load.csv", index=False, float_format="%.4f")
+            if extra is not None:
+                extra(self, tmp)
+            _replace_dir(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+    @classmethod
+    def load(cls, out_dir: str | os.PathLike[str]) -> Results:
+        """Read a result folder written by :meth:`save`.
+
+        Raises
+        ------
+        ResultsError
+            The folder or its summary is missing or unreadable.
+        """
+        d = Path(out_dir)
+        summary_path = d / SUMMARY_FILE
+        if not summary_path.is_file():
+            raise ResultsError(f"no {SUMMARY_FILE}: not a result folder", file=str(d))
+        try:
+            summary = json.loads(summary_path.read_text("utf-8"))
+        except (OSError, ValueError) as e:
+            raise ResultsError(f"cannot read {SUMMARY_FILE}: {e}", file=str(d)) from None
+        if (d / "logins.parquet").is_file():
+            logins = pd.read_parquet(d / "logins.parquet")
+        elif (d / "logins.csv").is_file():
+            logins = pd.read_csv(d / "logins.csv", keep_default_na=False,
+                                 na_values={"rtt_ms": [""], "best_rtt_ms": [""]})
+            for col in ("site", "region", "access_type", "node", "node_kind", "decided_by",
+                        "outcome"):
+                logins[col] = logins[col].astype("category")
+        else:
+            logins = pd.DataFrame()
+        node_load = pd.read_csv(d / "node_load.csv") if (d / "node_load.csv").is_file() \
+            else pd.DataFrame()
+        return cls(summary, logins, node_load)
+
+
+def _unique(names: Sequence[str]) -> list[str]:
+    """Site names made unique (two cities can share a name): later ones get a suffix."""
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        k = seen.get(n, 0)
+        seen[n] = k + 1
+        out.append(n if k == 0 else f"{n} ({k + 1})")
+    return out
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def _node_stats(world: World, outputs: Sequence[ReplicationOutput]) -> dict[str, Any]:
+    topo = world.topology
+    span = sum(o.window_s for o in outputs)
+    total = {k: sum(o.node_stats[k] for o in outputs) for k in outputs[0].node_stats}
+    peak = np.max([o.node_stats["peak_connections"] for o in outputs], axis=0)
+    stats = {}
+    for i, node_id in enumerate(topo.node_ids):
+        if topo.kinds[i] == "hub":
+            continue
+        served = int(total["served"][i])
+        stats[node_id] = {
+            "kind": topo.kinds[i],
+            "region": topo.regions[i],
+            "logins": int(total["logins_ok"][i]) if topo.kinds[i] != "datacenter" else served,
+            "peak_connections": int(peak[i]),
+            "utilization": float(total["b_area"][i] / (world.params.workers[i] * span)),
+            "mean_wait_ms": 1000.0 * float(total["wait_sum_s"][i]) / served if served else 0.0,
+            "mean_queue_len": float(total["q_area"][i] / span),
+            "arrival_rate_per_s": float(total["arrivals"][i] / span),
+            "rejected": int(total["rejected"][i]),
+            "timeouts": int(total["timeouts"][i]),
+            "dropped_sessions": int(total["dropped_sessions"][i]),
+        }
+    return stats
+
+
+def _headline(summary: dict[str, Any]) -> dict[str, Any]:
+    lat = summary["latency_ms"]
+    return {
+        "latency_ms": {k: lat[k] for k in ("mean", "p50", "p90", "p95", "p99")},
+        "failure_share": summary["logins"]["failure_share"],
+        "spill_share": summary["addressing"]["spill_share"],
+        "utilization": {n: s["utilization"] for n, s in summary["nodes"].items()},
+        "by_region_p95": {r: s["p95"] for r, s in lat["by_region"].items()},
+    }
