@@ -90,6 +90,13 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
     TopologyError
         The topology file is missing or malformed.
     """
+    from sim.addressing import available_strategies
+
+    strategies = available_strategies()
+    if scenario.addressing.strategy not in strategies:
+        name = scenario.addressing.strategy
+        raise ScenarioError(f"unknown strategy {name!r}{_suggest(name, strategies)}; known: "
+                            f"{', '.join(strategies)}", file=source, path="addressing.strategy")
     topo_path = Path(scenario.topology)
     try:
         topo = load_topology(topo_path)
