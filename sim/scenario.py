@@ -29,6 +29,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -433,12 +434,13 @@ class Scenario(_Strict):
     events: list[Event] = Field(default_factory=list)
     outputs: Outputs = Outputs()
 
-    @model_validator(mode="after")
-    def _warmup_before_end(self) -> Scenario:
-        if self.warmup >= self.duration:
-            raise ValueError(f"warmup ({self.warmup:g} s) must be shorter than duration "
-                             f"({self.duration:g} s)")
-        return self
+    @field_validator("warmup")
+    @classmethod
+    def _warmup_before_end(cls, v: float, info: ValidationInfo) -> float:
+        duration = info.data.get("duration")
+        if duration is not None and v >= duration:
+            raise ValueError(f"must be shorter than duration ({duration:g} s), got {v:g} s")
+        return v
 
     def resolved(self) -> dict[str, Any]:
         """The scenario with every default filled in, as plain JSON-ready data."""
