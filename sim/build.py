@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from sim import latency
 from sim.errors import ScenarioError, TopologyError
-from sim.scenario import REGIONS, Scenario
+from sim.scenario import REGIONS, Nodes, Scenario
 from sim.topology import Topology, load_topology
 from sim.workload import Sites, load_sites
 
@@ -179,8 +179,9 @@ def _node_params(scenario: Scenario, topo: Topology) -> NodeParams:
         kind = topo.kinds[i]
         merged: dict[str, object] = {}
         if kind != "hub":
-            defaults = getattr(scenario.nodes, kind)
-            merged.update({k: v for k, v in defaults.model_dump().items() if v is not None})
+            # Built-in kind defaults, then the scenario's kind section, key by key.
+            for layer in (Nodes.model_fields[kind].default, getattr(scenario.nodes, kind)):
+                merged.update({k: v for k, v in layer.model_dump().items() if v is not None})
         merged.update(topo.attrs[i])
         override = scenario.nodes.overrides.get(node_id)
         if override is not None:
