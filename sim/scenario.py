@@ -417,6 +417,35 @@ class Outputs(_Strict):
     figures: bool = True
 
 
+# --------------------------------------------------------------------------- billing
+
+
+class Rates(_Strict):
+    """Daily creation and removal of something counted net (groups, rooms, accounts)."""
+
+    initial: Annotated[int, Field(ge=0)] = 0
+    created_per_day: NonNegFloat = 0.0
+    removed_per_day: NonNegFloat = 0.0
+
+
+class Billing(_Strict):
+    """Usage the provider bills and limits, and how to price it (see :mod:`sim.billing`).
+
+    DAU for each day of ``month`` comes from ``population.dau`` (distinct users a day, as the
+    workload draws them), grown by ``dau_growth_per_day`` and shaped by ``weekly_pattern``
+    (Monday first, mean 1); groups, AVChatRooms and trial accounts follow their ``Rates``.
+    """
+
+    month: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] | None = None
+    price_list: str = "international-usd"
+    edition: Literal["trial", "professional", "flagship"] = "professional"
+    dau_growth_per_day: Annotated[float, Field(gt=-1.0, le=1.0, allow_inf_nan=False)] = 0.0
+    weekly_pattern: Annotated[list[PosFloat], Field(min_length=7, max_length=7)] | None = None
+    groups: Rates = Rates()
+    avchatrooms: Rates = Rates()
+    trial_accounts: Rates = Rates()
+
+
 # --------------------------------------------------------------------------- scenario
 
 
@@ -439,6 +468,7 @@ class Scenario(_Strict):
     addressing: Addressing = Addressing()
     events: list[Event] = Field(default_factory=list)
     outputs: Outputs = Outputs()
+    billing: Billing | None = None
 
     @field_validator("warmup")
     @classmethod
