@@ -436,7 +436,7 @@ class Billing(_Strict):
     (Monday first, mean 1); groups, AVChatRooms and trial accounts follow their ``Rates``.
     """
 
-    month: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] | None = None
+    month: str | None = None
     price_list: str = "international-usd"
     edition: Literal["trial", "professional", "flagship"] = "professional"
     dau_growth_per_day: Annotated[float, Field(gt=-1.0, le=1.0, allow_inf_nan=False)] = 0.0
@@ -444,6 +444,13 @@ class Billing(_Strict):
     groups: Rates = Rates()
     avchatrooms: Rates = Rates()
     trial_accounts: Rates = Rates()
+
+    @field_validator("month")
+    @classmethod
+    def _month_form(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", v):
+            raise ValueError(f"expected a month as YYYY-MM, got {v!r}")
+        return v
 
 
 # --------------------------------------------------------------------------- scenario
