@@ -1,0 +1,643 @@
+"""Calibration and cross-validation of the latency model (:mod:`sim.latency`).
+
+The measured data lives outside the project (``../shared/data``, see its README): public-internet
+minimum RTTs between data-centre servers (WonderProxy, July 2020; validation use only, its rows
+are never copied into the project) and a private backbone's region-to-region P95 RTTs (Azure,
+CC BY 4.0). This module
+
+* fits the parameters of :class:`sim.latency.NetworkParams` to such measurements
+  (:func:`fit_params`; ``scripts/fit_latency.py`` runs it on all rows and writes
+  ``sim/data/latency_params.json``), and
+* cross-validates the model on **cities it has never seen** (:func:`validate_latency`): the
+  sites are dealt into folds (stratified by continent); for each fold the model is fitted on
+  the pairs between the other sites only and tested on every pair that touches a held-out site.
+
+Metrics. The error of one prediction is the absolute percentage error
+``|predicted - measured| / measured``. Summaries weight **every continent pair equally**: a test
+pair in continent pair ``c`` (one of the 21 unordered pairs of the six continents, e.g.
+``Africa-Europe`` or ``Asia-Asia``) has weight ``1 / n_c``, ``n_c`` the number of test pairs in
+``c``, so each continent pair carries the same total weight whatever its number of pairs. The
+weighted ``q``-quantile is the smallest error ``e`` such that the weights of errors ``<= e`` add
+up to at least ``q`` of the total. A pair that touches two held-out sites of different folds is
+tested once in each of those folds (with different fits); both predictions count.
+
+Baselines (not refitted): the fibre floor x 2.0, and ``13.7 + 0.0168 x km`` for the public
+internet (``12.3 + 0.01562 x km`` for the backbone), the median fits quoted in the data's
+README; plus a one-factor baseline, ``k x fibre floor`` with ``k`` refitted on each training fold.
+
+pandas and matplotlib are imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sim import latency as lat
+from sim.errors import SimError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = [
+    "TARGETS",
+    "Measurements",
+    "ValidationReport",
+    "cross_validate",
+    "default_data_dir",
+    "fit_params",
+    "load_private",
+    "load_public",
+    "validate_latency",
+    "weighted_quantile",
+]
+
+PUBLIC_PAIRS = "wonderproxy_2020_pairs_train.csv"
+PUBLIC_CITIES = "wonderproxy_2020_cities_train.csv"
+PRIVATE_PAIRS = "azure_interregion_p95_train.csv"
+
+PUBLIC_SOURCE = ("WonderProxy, 'A day in the life of the Internet' (pings every hour on 19-20 July "
+                 "2020, median over the day of the hourly minimum RTT), ../shared/data/"
+                 + PUBLIC_PAIRS)
+PRIVATE_SOURCE = ("Microsoft Learn, 'Azure network round-trip latency statistics' (P95 over 30 "
+                  "days between Azure regions), CC BY 4.0, ../shared/data/" + PRIVATE_PAIRS)
+
+TARGETS: dict[str, tuple[str, str, float]] = {
+    "public median": ("public", "median", 0.10),
+    "public p90": ("public", "p90", 0.30),
+    "private median": ("private", "median", 0.10),
+}
+"""Issue 5's targets on held-out cities, continent pairs weighted equally: name ->
+(network, statistic, upper limit of the absolute percentage error)."""
+
+BASELINES = ("floor_x2", "linear", "one_factor")
+_LINEAR = {"public": (13.7, 0.0168), "private": (12.3, 0.01562)}
+
+
+def default_data_dir() -> Path:
+    """``../shared/data`` next to the project root (where the calibration data is kept)."""
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+# --- Data ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Measurements:
+    """RTTs measured between sites: one row per unordered pair of distinct sites.
+
+    Attributes
+    ----------
+    network : str
+        ``"public"`` or ``"private"``: which model the rows calibrate.
+    source : str
+        Where the numbers come from.
+    site_name, site_continent : numpy.ndarray of str
+        Per site; continents are the data's labels (``Africa``, ``Asia``, ``Europe``,
+        ``NorthAmerica``, ``Oceania``, ``SouthAmerica``), used for weighting and reporting only:
+        the model sees coordinates.
+    site_lat, site_lon : numpy.ndarray
+        Per site, degrees.
+    a, b : numpy.ndarray of int
+        Site indices of each pair.
+    rtt_ms : numpy.ndarray
+        Measured RTT of each pair.
+    """
+
+    network: lat.Network
+    source: str
+    site_name: NDArray[np.str_]
+    site_continent: NDArray[np.str_]
+    site_lat: NDArray[np.float64]
+    site_lon: NDArray[np.float64]
+    a: NDArray[np.int64]
+    b: NDArray[np.int64]
+    rtt_ms: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.rtt_ms)
+
+    @property
+    def km(self) -> NDArray[np.float64]:
+        """Great-circle distance of each pair."""
+        return lat.haversine_km(self.site_lat[self.a], self.site_lon[self.a],
+                                self.site_lat[self.b], self.site_lon[self.b])
+
+    @property
+    def continent_pair(self) -> NDArray[np.str_]:
+        """``"Africa-Europe"``-style label of each pair (sorted, so unordered)."""
+        ca, cb = self.site_continent[self.a], self.site_continent[self.b]
+        first = np.where(ca <= cb, ca, cb)
+        second = np.where(ca <= cb, cb, ca)
+        return np.char.add(np.char.add(first, "-"), second)
+
+    def subset(self, mask: NDArray[np.bool_]) -> Measurements:
+        """The pairs where ``mask`` is true (sites unchanged)."""
+        return Measurements(self.network, self.source, self.site_name, self.site_continent,
+                            self.site_lat, self.site_lon, self.a[mask], self.b[mask],
+                            self.rtt_ms[mask])
+
+
+def _require(path: Path) -> Path:
+    if not path.is_file():
+        raise SimError(f"{path}: calibration data not found (see ../shared/data/README.md)")
+    return path
+
+
+def load_public(data_dir: Path | str) -> Measurements:
+    """WonderProxy 2020 public-internet minimum RTTs between data-centre servers."""
+    import pandas as pd
+
+    data_dir = Path(data_dir)
+    pairs = pd.read_csv(_require(data_dir / PUBLIC_PAIRS))
+    cities = pd.read_csv(_require(data_dir / PUBLIC_CITIES))
+    ids = np.unique(np.concatenate([pairs["id_a"].to_numpy(), pairs["id_b"].to_numpy()]))
+    cities = cities.set_index("id").loc[ids]
+    index = {int(x): i for i, x in enumerate(ids)}
+    keep = pairs["id_a"].to_numpy() != pairs["id_b"].to_numpy()
+    pairs = pairs[keep]
+    return Measurements(
+        network="public", source=PUBLIC_SOURCE,
+        site_name=cities["city"].astype(str).to_numpy(),
+        site_continent=cities["continent_iso"].astype(str).to_numpy(),
+        site_lat=cities["lat"].to_numpy(float), site_lon=cities["lon"].to_numpy(float),
+        a=np.array([index[int(x)] for x in pairs["id_a"]], dtype=np.int64),
+        b=np.array([index[int(x)] for x in pairs["id_b"]], dtype=np.int64),
+        rtt_ms=pairs["rtt_min_ms"].to_numpy(float),
+    )
+
+
+def load_private(data_dir: Path | str) -> Measurements:
+    """Azure region-to-region P95 RTTs; the two directions of a pair are averaged."""
+    import pandas as pd
+
+    rows = pd.read_csv(_require(Path(data_dir) / PRIVATE_PAIRS))
+    rows = rows[rows["src_region"] != rows["dst_region"]]
+    sites = pd.concat([
+        rows[["src_region", "src_lat", "src_lon", "src_continent"]].set_axis(
+            ["region", "lat", "lon", "continent"], axis=1),
+        rows[["dst_region", "dst_lat", "dst_lon", "dst_continent"]].set_axis(
+            ["region", "lat", "lon", "continent"], axis=1),
+    ]).drop_duplicates("region").sort_values("region").reset_index(drop=True)
+    index = {r: i for i, r in enumerate(sites["region"])}
+    ia = rows["src_region"].map(index).to_numpy()
+    ib = rows["dst_region"].map(index).to_numpy()
+    lo, hi = np.minimum(ia, ib), np.maximum(ia, ib)
+    pairs = (pd.DataFrame({"a": lo, "b": hi, "rtt": rows["rtt_p95_ms"].to_numpy(float)})
+             .groupby(["a", "b"], sort=True)["rtt"].mean().reset_index())
+    return Measurements(
+        network="private", source=PRIVATE_SOURCE,
+        site_name=sites["region"].astype(str).to_numpy(),
+        site_continent=sites["continent"].astype(str).to_numpy(),
+        site_lat=sites["lat"].to_numpy(float), site_lon=sites["lon"].to_numpy(float),
+        a=pairs["a"].to_numpy(np.int64), b=pairs["b"].to_numpy(np.int64),
+        rtt_ms=pairs["rtt"].to_numpy(float),
+    )
+
+
+# --- Fitting -------------------------------------------------------------------------------------
+
+_CLASSES = lat.REGION_CLASSES
+_FIT_LOSS = "soft_l1"
+_FIT_SCALE = 0.1  # log-error scale where the loss turns from quadratic to linear (~10%)
+_RIDGE = 2.0  # pull of per-class parameters towards the shared value (pseudo-observations)
+_INTRA_LO, _INTRA_HI = [0.0, 0.0, 1.0], [100.0, 200.0, 6.0]
+_INTRA_SCALE = np.array([5.0, 10.0, 0.2])  # ms, ms, stretch: the ridge's unit for (a0, a1, b)
+
+
+def _pair_weights(meas: Measurements) -> NDArray[np.float64]:
+    """1 / (pairs in the continent pair), normalised to mean 1: continent pairs count equally."""
+    _, inverse, counts = np.unique(meas.continent_pair, return_inverse=True, return_counts=True)
+    w = 1.0 / counts[inverse]
+    return w / w.mean()
+
+
+def _start_params(network: str) -> lat.NetworkParams:
+    return lat.NetworkParams(
+        link_stretch=1.3, hop_ms=2.0, access_stretch=1.8,
+        border_ms=60.0, weak_ms=20.0,
+        intra_scale_km=300.0, core_stretch=0.5,
+        access_ms={c: 5.0 for c in _CLASSES}, intra={c: (1.0, 10.0, 1.5) for c in _CLASSES})
+
+
+def fit_params(meas: Measurements, *, start: lat.NetworkParams | None = None,
+               fit_border: bool | None = None) -> lat.NetworkParams:
+    """Fit the model's parameters to measured RTTs.
+
+    Two independent robust fits of log(predicted / measured) (soft-L1 loss, ~10% scale),
+    every continent pair weighted equally:
+
+    1. pairs within one region: the in-region curve, first pooled over all classes of region
+       (``a0, a1, b``, the distance scale ``L`` and the core stretch), then per class with a
+       ridge pull towards the pooled values, so that a class with few pairs stays close to the
+       pooled curve and a class without pairs takes it;
+    2. pairs between regions: link and access stretch, hop cost, border and weak-link extras,
+       and per class the access overhead (ridge-pulled towards the classes' mean).
+
+    Parameters
+    ----------
+    meas : Measurements
+        Training pairs.
+    start : NetworkParams, optional
+        Starting point of the optimisation.
+    fit_border : bool, optional
+        Whether ``border_ms`` is fitted (default yes; it also prices transit through mainland
+        China, e.g. Japan-Beijing-Moscow-Europe, so data without Chinese sites constrains it).
+
+    Returns
+    -------
+    NetworkParams
+    """
+    from scipy.optimize import least_squares
+
+    start = start if start is not None else _start_params(meas.network)
+    fit_border = True if fit_border is None else fit_border
+    geo = lat.geography()
+    model = lat.LatencyModel(start, geo, meas.network)
+    pts = model.points(meas.site_lat, meas.site_lon)
+    ia, ib, y = meas.a, meas.b, meas.rtt_ms
+    w = _pair_weights(meas)
+    same = pts.region[ia] == pts.region[ib]
+    floor = lat.fibre_floor_rtt_ms(meas.km)
+    core = np.min(pts.hub_floor_ms, axis=1)
+    class_index = {c: i for i, c in enumerate(_CLASSES)}
+    pair_class = np.array([class_index[geo.region_class[r]] for r in pts.region[ia]])
+
+    # 1. In-region curve.
+    d_in, y_in, w_in = meas.km[same], y[same], np.sqrt(w[same])
+    fl_in, core_in, cls_in = floor[same], (core[ia] + core[ib])[same], pair_class[same]
+
+    def curve(t: NDArray[np.float64], sel: Any, scale_km: float,
+              alpha: float) -> NDArray[np.float64]:
+        return (t[0] + t[1] * -np.expm1(-d_in[sel] / scale_km) + t[2] * fl_in[sel]
+                + alpha * core_in[sel])
+
+    everything = slice(None)
+    if same.any():
+        pooled = least_squares(
+            lambda t: w_in * np.log(curve(t, everything, t[3], t[4]) / y_in),
+            [1.0, 10.0, 1.5, 300.0, 0.5], bounds=(_INTRA_LO + [20.0, 0.0],
+                                                   _INTRA_HI + [3000.0, 1.0]),
+            loss=_FIT_LOSS, f_scale=_FIT_SCALE).x
+    else:
+        pooled = np.array([*start.intra[_CLASSES[0]], start.intra_scale_km, start.core_stretch])
+    scale_km, alpha = float(pooled[3]), float(pooled[4])
+    intra: dict[str, tuple[float, float, float]] = {}
+    for k, name in enumerate(_CLASSES):
+        sel = cls_in == k
+        if not sel.any():
+            intra[name] = (float(pooled[0]), float(pooled[1]), float(pooled[2]))
+            continue
+
+        def res_class(t: NDArray[np.float64], sel: Any = sel) -> NDArray[np.float64]:
+            return np.concatenate([w_in[sel] * np.log(curve(t, sel, scale_km, alpha) / y_in[sel]),
+                                   math.sqrt(_RIDGE) * (t - pooled[:3]) / _INTRA_SCALE])
+
+        t = least_squares(res_class, np.clip(pooled[:3], _INTRA_LO, _INTRA_HI),
+                          bounds=(_INTRA_LO, _INTRA_HI), loss=_FIT_LOSS, f_scale=_FIT_SCALE).x
+        intra[name] = (float(t[0]), float(t[1]), float(t[2]))
+
+    # 2. Paths between regions.
+    cross = ~same
+    ia_x, ib_x, y_x, w_x = ia[cross], ib[cross], y[cross], np.sqrt(w[cross])
+    n_cls = len(_CLASSES)
+
+    def params_of(t: NDArray[np.float64]) -> lat.NetworkParams:
+        return lat.NetworkParams(
+            link_stretch=float(t[0]), hop_ms=float(t[1]), access_stretch=float(t[2]),
+            border_ms=float(t[3]) if fit_border else start.border_ms, weak_ms=float(t[4]),
+            intra_scale_km=scale_km, core_stretch=alpha,
+            access_ms={c: float(t[5 + i]) for i, c in enumerate(_CLASSES)}, intra=intra)
+
+    def res_cross(t: NDArray[np.float64]) -> NDArray[np.float64]:
+        pred = lat.LatencyModel(params_of(t), geo, meas.network).pair_rtt_ms(pts, pts, ia_x,
+                                                                            ib_x)
+        acc = t[5:]
+        return np.concatenate([w_x * np.log(pred / y_x),
+                               math.sqrt(_RIDGE) * (acc - acc.mean()) / 10.0])
+
+    t0 = np.array([start.link_stretch, start.hop_ms, start.access_stretch, start.border_ms,
+                   start.weak_ms, *(start.access_ms[c] for c in _CLASSES)])
+    lo = np.array([1.0, 0.0, 1.0, 0.0, 0.0, *([0.0] * n_cls)])
+    hi = np.array([3.0, 30.0, 5.0, 300.0, 300.0, *([100.0] * n_cls)])
+    if not fit_border:  # pin it: a zero-width box is not allowed, so a tiny one
+        lo[3], hi[3] = start.border_ms, start.border_ms + 1e-9
+    if cross.any():
+        t = least_squares(res_cross, np.clip(t0, lo, hi), bounds=(lo, hi), loss=_FIT_LOSS,
+                          f_scale=_FIT_SCALE, diff_step=1e-3, max_nfev=200).x
+    else:
+        t = t0
+    return params_of(t)
+
+
+def _one_factor(meas: Measurements) -> float:
+    """Median of measured / fibre floor (pairs over 10 km)."""
+    floor = lat.fibre_floor_rtt_ms(meas.km)
+    ok = floor > 0.1
+    return float(np.median(meas.rtt_ms[ok] / floor[ok]))
+
+
+# --- Cross-validation ----------------------------------------------------------------------------
+
+
+def site_folds(meas: Measurements, folds: int, seed: int) -> NDArray[np.int64]:
+    """Fold of each site: each continent's sites shuffled and dealt round-robin."""
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(meas.site_name), dtype=np.int64)
+    for continent in np.unique(meas.site_continent):
+        sites = rng.permutation(np.flatnonzero(meas.site_continent == continent))
+        fold[sites] = (np.arange(len(sites)) + rng.integers(folds)) % folds
+    return fold
+
+
+def cross_validate(meas: Measurements, folds: int = 5, seed: int = 0) -> pd.DataFrame:
+    """Predictions for held-out sites, by the model and the baselines.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (test pair, fold): ``fold, pair, km, continent_pair, measured_ms`` and one
+        ``*_ms`` column per predictor (``model``, ``floor_x2``, ``linear``, ``one_factor``).
+    """
+    import pandas as pd
+
+    if folds < 2:
+        raise ValueError(f"folds must be >= 2, got {folds}")
+    fold_of_site = site_folds(meas, folds, seed)
+    fa, fb = fold_of_site[meas.a], fold_of_site[meas.b]
+    km, cpair = meas.km, meas.continent_pair
+    base, slope = _LINEAR[meas.network]
+    parts = []
+    for k in range(folds):
+        test = (fa == k) | (fb == k)
+        train = meas.subset(~test)
+        params = fit_params(train)
+        model = lat.LatencyModel(params, network=meas.network)
+        pa = model.points(meas.site_lat, meas.site_lon)
+        idx = np.flatnonzero(test)
+        floor = lat.fibre_floor_rtt_ms(km[idx])
+        parts.append(pd.DataFrame({
+            "fold": k, "pair": idx, "km": km[idx], "continent_pair": cpair[idx],
+            "measured_ms": meas.rtt_ms[idx],
+            "model_ms": model.pair_rtt_ms(pa, pa, meas.a[idx], meas.b[idx]),
+            "floor_x2_ms": 2.0 * floor,
+            "linear_ms": base + slope * km[idx],
+            "one_factor_ms": _one_factor(train) * floor,
+        }))
+    return pd.concat(parts, ignore_index=True)
+
+
+def weighted_quantile(values: Sequence[float] | NDArray[np.float64],
+                      weights: Sequence[float] | NDArray[np.float64], q: float) -> float:
+    """Smallest value whose cumulative weight reaches ``q`` of the total.
+
+    Examples
+    --------
+    >>> weighted_quantile([1.0, 2.0, 3.0], [1.0, 1.0, 2.0], 0.5)
+    2.0
+    """
+    v = np.asarray(values, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    order = np.argsort(v, kind="stable")
+    cum = np.cumsum(w[order])
+    i = int(np.searchsorted(cum, q * cum[-1] - 1e-12 * cum[-1]))
+    return float(v[order][min(i, len(v) - 1)])
+
+
+def _summary(pred: pd.DataFrame, predictors: Sequence[str]) -> pd.DataFrame:
+    """Median and p90 of the absolute percentage error: overall and per continent pair."""
+    import pandas as pd
+
+    counts = pred["continent_pair"].map(pred["continent_pair"].value_counts()).to_numpy()
+    weight = 1.0 / counts
+    rows = []
+    scopes: list[tuple[str, Any]] = [("all, continent pairs equal", None),
+                                     ("all, every pair equal", None)]
+    scopes += [(c, c) for c in sorted(pred["continent_pair"].unique())]
+    for i, (scope, cp) in enumerate(scopes):
+        sel = np.ones(len(pred), bool) if cp is None else (pred["continent_pair"] == cp).to_numpy()
+        w = weight[sel] if i == 0 else np.ones(int(sel.sum()))
+        row: dict[str, Any] = {"scope": scope, "pairs": int(sel.sum())}
+        for name in predictors:
+            err = (np.abs(pred[f"{name}_ms"] - pred["measured_ms"]) / pred["measured_ms"]
+                   ).to_numpy()[sel]
+            row[f"{name}_median"] = weighted_quantile(err, w, 0.5)
+            row[f"{name}_p90"] = weighted_quantile(err, w, 0.9)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("scope")
+
+
+# --- The report ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ValidationReport:
+    """Result of :func:`validate_latency`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        Index ``(network, scope)``; ``scope`` is ``all, continent pairs equal`` (the headline),
+        ``all, every pair equal``, or one continent pair. Columns: ``pairs`` (test predictions)
+        and, for ``model`` and each baseline, ``*_median`` and ``*_p90`` of the absolute
+        percentage error (fractions, 0.1 = 10%).
+    targets : dict
+        Issue 5's targets: name -> ``{"value", "limit", "met"}``.
+    folds, seed : int
+        Cross-validation settings.
+    params : dict
+        The parameters fitted on all rows, per network (what ``scripts/fit_latency.py`` ships).
+    figures : list of Path
+        PNG files written (empty without ``out_dir``).
+    predictions : pandas.DataFrame
+        Held-out predictions behind the table (not written to disk: it holds measured rows).
+    """
+
+    table: pd.DataFrame
+    targets: dict[str, dict[str, Any]]
+    folds: int
+    seed: int
+    params: dict[str, lat.NetworkParams] = field(default_factory=dict)
+    figures: list[Path] = field(default_factory=list)
+    predictions: pd.DataFrame | None = None
+
+    @property
+    def all_targets_met(self) -> bool:
+        """Whether every target of issue 5 is met."""
+        return all(t["met"] for t in self.targets.values())
+
+    def headline(self, network: str = "public") -> dict[str, float]:
+        """Median and p90 of model and baselines, continent pairs weighted equally."""
+        row = self.table.loc[(network, "all, continent pairs equal")]
+        return {k: float(v) for k, v in row.items() if k != "pairs"}
+
+    def to_markdown(self) -> str:
+        """The tables as Markdown (percentages), headline first."""
+        lines = [(f"Held-out cities: {self.folds}-fold cross-validation over sites (seed "
+                  f"{self.seed}); absolute percentage error, median / p90."), ""]
+        for name, target in self.targets.items():
+            mark = "met" if target["met"] else "NOT met"
+            lines.append(f"- target {name} <= {target['limit']:.0%}: "
+                         f"{target['value']:.1%} ({mark})")
+        for network, title in (("public", "Public internet (WonderProxy 2020, min RTT)"),
+                               ("private", "Private backbone (Azure P95)")):
+            if network not in self.table.index.get_level_values(0):
+                continue
+            sub = self.table.loc[network]
+            lines += ["", f"### {title}", "",
+                      "| scope | pairs | model | fibre floor x2 | linear | one factor |",
+                      "|---|---:|---:|---:|---:|---:|"]
+            for scope, row in sub.iterrows():
+                cells = [f"{row[f'{p}_median']:.1%} / {row[f'{p}_p90']:.1%}"
+                         for p in ("model", *BASELINES)]
+                name = f"**{scope}**" if scope.startswith("all") else str(scope)
+                lines.append(f"| {name} | {int(row['pairs'])} | " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
+
+    def write(self, out_dir: Path) -> None:
+        """Write ``latency_validation.md``, ``.csv`` and ``.json`` into ``out_dir``."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "latency_validation.md").write_text(self.to_markdown(), encoding="utf-8")
+        self.table.to_csv(out_dir / "latency_validation.csv", float_format="%.4f")
+        summary = {
+            "folds": self.folds, "seed": self.seed, "targets": self.targets,
+            "headline": {n: self.headline(n) for n in self.table.index.get_level_values(0)
+                         .unique()},
+            "params_fitted_on_all_rows": {n: p.to_dict() for n, p in self.params.items()},
+            "sources": {"public": PUBLIC_SOURCE, "private": PRIVATE_SOURCE},
+        }
+        (out_dir / "latency_validation.json").write_text(
+            json.dumps(summary, indent=2, default=float) + "\n", encoding="utf-8")
+
+
+def _figures(pred: pd.DataFrame, out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    public = pred[pred["network"] == "public"]
+    labels = {"model": "model", "floor_x2": "fibre floor x 2", "linear": "13.7 + 0.0168 km",
+              "one_factor": "one factor"}
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5), sharex=True, sharey=True)
+    for ax, name in zip(axes, ("model", "linear")):
+        ax.scatter(public["measured_ms"], public[f"{name}_ms"], s=2, alpha=0.25, lw=0)
+        lim = [1, 1000]
+        ax.plot(lim, lim, "k-", lw=0.8)
+        ax.plot(lim, [1.3, 1300], "k:", lw=0.6)
+        ax.plot(lim, [1 / 1.3, 1000 / 1.3], "k:", lw=0.6)
+        ax.set(xscale="log", yscale="log", xlim=lim, ylim=lim, xlabel="measured RTT (ms)",
+               title=f"{labels[name]} (held-out cities)")
+    axes[0].set_ylabel("predicted RTT (ms)")
+    fig.tight_layout()
+    paths.append(out_dir / "latency_scatter.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    bands = [0, 250, 500, 1000, 2000, 4000, 8000, 12000, 21000]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    band = np.digitize(public["km"], bands[1:-1])
+    for name in ("model", *BASELINES):
+        err = (np.abs(public[f"{name}_ms"] - public["measured_ms"]) / public["measured_ms"])
+        med = [float(np.median(err[band == i])) if np.any(band == i) else np.nan
+               for i in range(len(bands) - 1)]
+        ax.plot(range(len(med)), np.array(med) * 100, marker="o", label=labels[name])
+    ax.set_xticks(range(len(bands) - 1),
+                  [f"{a:,}-{b:,}" for a, b in itertools.pairwise(bands)], rotation=30)
+    ax.set(xlabel="great-circle distance (km)", ylabel="median absolute error (%)",
+           title="Public internet: error by distance (held-out cities)")
+    ax.legend()
+    fig.tight_layout()
+    paths.append(out_dir / "latency_error_by_distance.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(10, 6))
+    cps = sorted(public["continent_pair"].unique())
+    x = np.arange(len(cps))
+    for j, name in enumerate(("model", "linear")):
+        err = (np.abs(public[f"{name}_ms"] - public["measured_ms"]) / public["measured_ms"])
+        med = [float(np.median(err[public["continent_pair"] == c])) for c in cps]
+        p90 = [float(np.quantile(err[public["continent_pair"] == c], 0.9)) for c in cps]
+        ax.barh(x + (j - 0.5) * 0.4, np.array(med) * 100, height=0.4, label=f"{labels[name]}"
+                " median")
+        ax.scatter(np.array(p90) * 100, x + (j - 0.5) * 0.4, marker="|", s=80, color="k")
+    ax.set_yticks(x, cps)
+    ax.axvline(10, color="grey", lw=0.8, ls="--")
+    ax.set(xlabel="absolute error (%): bars median, ticks p90",
+           title="Public internet: error by continent pair (held-out cities)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    paths.append(out_dir / "latency_error_by_continent_pair.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def validate_latency(data_dir: Path | str | None = None, out_dir: Path | str | None = None, *,
+                     folds: int = 5, seed: int = 0, figures: bool = True,
+                     networks: Sequence[str] = ("public", "private")) -> ValidationReport:
+    """Cross-validate the latency model on held-out cities and compare it with the baselines.
+
+    Parameters
+    ----------
+    data_dir : path, optional
+        Folder with the calibration data (default :func:`default_data_dir`).
+    out_dir : path, optional
+        Where to write the tables (``latency_validation.md/.csv/.json``) and, with
+        ``figures``, the PNG figures; nothing is written when omitted.
+    folds : int
+        Number of folds of sites (each site is held out once).
+    seed : int
+        Seed of the assignment of sites to folds.
+    figures : bool
+        Draw the figures (only with ``out_dir``).
+    networks : sequence of {"public", "private"}
+        Which networks to validate.
+
+    Returns
+    -------
+    ValidationReport
+
+    Raises
+    ------
+    SimError
+        If a data file is missing.
+    """
+    import pandas as pd
+
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    loaders = {"public": load_public, "private": load_private}
+    tables, preds, params = [], [], {}
+    for network in networks:
+        meas = loaders[network](data_dir)
+        pred = cross_validate(meas, folds=folds, seed=seed)
+        pred.insert(0, "network", network)
+        preds.append(pred)
+        table = _summary(pred, ("model", *BASELINES))
+        tables.append(pd.concat({network: table}, names=["network"]))
+        params[network] = fit_params(meas)
+    table = pd.concat(tables)
+    targets = {}
+    for name, (network, stat, limit) in TARGETS.items():
+        if network in networks:
+            value = float(table.loc[(network, "all, continent pairs equal"), f"model_{stat}"])
+            targets[name] = {"value": value, "limit": limit, "met": value <= limit}
+    report = ValidationReport(table=table, targets=targets, folds=folds, seed=seed,
+                              params=params, predictions=pd.concat(preds, ignore_index=True))
+    if out_dir is not None:
+        out = Path(out_dir)
+        report.write(out)
+        if figures and "public" in networks:
+            report.figures = _figures(report.predictions, out)
+    return report
