@@ -68,6 +68,20 @@ class World:
         """Backbone RTT from each node to the home data center."""
         return self.backbone_rtt_ms[:, self.home_dc]
 
+    def nodes_routed_through(self, a: str, b: str) -> list[int]:
+        """Nodes whose backbone route to the home data center uses the link ``a``-``b``."""
+        import networkx as nx
+
+        topo = self.topology
+        private = nx.Graph()
+        private.add_edges_from((u, v, d) for u, v, d in topo.graph.edges(data=True)
+                               if d["network"] == "private")
+        home = topo.node_ids[self.home_dc]
+        paths = nx.single_source_dijkstra_path(private, home, weight="floor_ms")
+        link = {a, b}
+        return [topo.index[n] for n, path in sorted(paths.items())
+                if any({u, v} == link for u, v in zip(path, path[1:]))]
+
 
 def _suggest(name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(name, known, n=1)
@@ -121,6 +135,20 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
         if ev.region_outage is not None and ev.region_outage not in topo.regions:
             raise ScenarioError(f"no node in region {ev.region_outage!r}", file=source,
                                 path=f"events[{i}].region_outage")
+        if ev.datacenter_down is not None and ev.datacenter_down not in dcs:
+            raise ScenarioError(f"unknown data center {ev.datacenter_down!r}"
+                                f"{_suggest(ev.datacenter_down, dcs)}", file=source,
+                                path=f"events[{i}].datacenter_down")
+        ld = ev.link_degraded
+        if ld is not None and ld.a is not None and ld.b is not None:
+            for end in ("a", "b"):
+                name = getattr(ld, end)
+                if name not in ids:
+                    raise ScenarioError(f"unknown node {name!r}{_suggest(name, ids)}",
+                                        file=source, path=f"events[{i}].link_degraded.{end}")
+            if not topo.graph.has_edge(ld.a, ld.b):
+                raise ScenarioError(f"no backbone link between {ld.a!r} and {ld.b!r}",
+                                    file=source, path=f"events[{i}].link_degraded")
     for name in scenario.nodes.overrides:
         if name not in ids:
             raise ScenarioError(f"unknown node {name!r}{_suggest(name, ids)}", file=source,

@@ -31,16 +31,21 @@ from sim.build import World
 from sim.workload import ArrivalChunk, Workload
 
 __all__ = ["NodeState", "ReplicationOutput", "run_replication", "OUTCOMES", "DECIDERS",
-           "LOGIN_COLUMNS"]
+           "TRIGGERS", "LOGIN_COLUMNS"]
 
 OUTCOMES = ("ok", "failed")
 DECIDERS = ("region", "nearest", "sticky", "spill", "failover", "random", "round_robin",
             "nearest_geo", "oracle")
+TRIGGERS = ("arrival", "reconnect")
 LOGIN_COLUMNS = ("login_id", "t_start_s", "site", "user", "access", "node", "decided_by",
                  "attempts", "outcome", "latency_ms", "connect_ms", "queue_ms", "service_ms",
-                 "backend_ms", "dns_ms", "rtt_ms", "best_rtt_ms", "last_mile_ms")
+                 "backend_ms", "dns_ms", "rtt_ms", "best_rtt_ms", "last_mile_ms", "trigger")
 _INT_COLUMNS = {"login_id", "site", "user", "access", "node", "decided_by", "attempts",
-                "outcome"}
+                "outcome", "trigger"}
+TCP_RTO_S = 1.0
+"""Initial TCP retransmission timeout (RFC 6298): what a lost handshake packet costs."""
+BACKBONE_RETRY_S = 0.2
+"""What a request lost on the backbone costs before the node retries it."""
 _DRAIN_S = 300.0
 
 
@@ -67,7 +72,8 @@ class NodeState:
         self.up = True
         self.gen = 0
         self.open_conns = 0
-        self.sessions: list[float] = []  # heap of session end times
+        # Heap of open sessions: (end time, sequence number, user, site, access, last mile).
+        self.sessions: list[tuple[float, int, int, int, int, float]] = []
         self.peak_conns = 0
         self.last_t = 0.0
         self.q_area = 0.0
@@ -91,7 +97,7 @@ class NodeState:
     def connections(self, now: float) -> int:
         """Open connections now (sessions whose end has passed are closed lazily)."""
         sessions = self.sessions
-        while sessions and sessions[0] <= now:
+        while sessions and sessions[0][0] <= now:
             heapq.heappop(sessions)
             self.open_conns -= 1
         return self.open_conns
@@ -108,7 +114,8 @@ class NodeState:
 class _Login:
     __slots__ = ("id", "t0", "site", "user", "access", "lm", "jitter", "session", "svc_node",
                  "svc_dc", "cache_u", "cands", "pos", "attempts", "tag", "node", "gen", "rtt",
-                 "dns_ms", "t_node", "queue_ms", "service_ms", "backend_ms", "t_enq", "round")
+                 "dns_ms", "t_node", "queue_ms", "service_ms", "backend_ms", "t_enq", "round",
+                 "trigger", "dc_half_s")
 
 
 @dataclass
@@ -131,7 +138,7 @@ class _Engine:
         self.world = world
         self.replication = replication
         self.env = simpy.Environment()
-        streams = seed.spawn(4)
+        streams = seed.spawn(6)
         self.workload = Workload(sc, world.sites, streams[0])
         self.rng_backoff = np.random.default_rng(streams[1])
         p = world.params
@@ -157,15 +164,30 @@ class _Engine:
         self.per_login = per_login
         self.cols: dict[str, array[Any]] = {
             c: array("q" if c in _INT_COLUMNS else "d") for c in LOGIN_COLUMNS}
-        self.counts = {"attempted": 0, "succeeded": 0, "failed": 0}
+        self.counts = {"attempted": 0, "succeeded": 0, "failed": 0, "reconnects": 0}
         self.load_rows: dict[str, list[float]] = {k: [] for k in (
             "t_s", "node", "connections", "logins_per_s", "queue_len", "utilization")}
         self._chunk: ArrivalChunk | None = None
         self._chunks = self.workload.chunks()
         self._pos = 0
         self._u_backoff: list[float] = []
-        self._u_zero_rtt: list[float] = []
         self.served_nodes = [n for n in self.nodes if n.kind != "hub"]
+        self.avoid_for_s = fo.avoid_for
+        self.avoid: dict[int, dict[int, float]] = {}  # user -> {node: avoid until}
+        self.reconnect = sc.reconnect
+        self.rng_reconnect = np.random.default_rng(streams[4])
+        self.rng_loss = np.random.default_rng(streams[5])
+        self._u_loss: list[float] = []
+        self._reconnect_draws: list[tuple[float, float, float, float, float]] = []
+        self._next_id = 0
+        self._session_seq = 0
+        self.site_region = list(world.sites.regions)
+        self.node_region = list(world.topology.regions)
+        self.degraded_pairs: list[tuple[frozenset[str], float, float]] = []
+        self.dc_extra_s = [0.0] * len(self.nodes)
+        self.dc_loss = [0.0] * len(self.nodes)
+        self.dc_mode = "fail"
+        self.dc_held: list[_Login] = []
 
     # ------------------------------------------------------------------ arrivals
 
@@ -190,7 +212,9 @@ class _Engine:
         i = self._pos
         self._pos += 1
         lg = _Login()
-        lg.id = c.first_id + i
+        lg.id = self._next_id
+        self._next_id += 1
+        lg.trigger = 0
         lg.t0 = self.env.now
         lg.site = c.site[i]
         lg.user = c.user[i]
@@ -236,11 +260,23 @@ class _Engine:
             return
         n = lg.cands[lg.pos]
         lg.pos += 1
+        avoid = self.avoid.get(lg.user)
+        if avoid is not None and avoid.get(n, -1.0) > env.now:
+            self._attempt(lg, delay_s)  # this terminal saw the node time out: skip it
+            return
         lg.attempts += 1
         node = self.nodes[n]
         rtt_ms = (self.rtt[lg.site][n] + lg.lm) * lg.jitter
+        rtts = self.handshake_rtts
+        if self.zero_rtt_share > 0 and self._uniform("zero_rtt") < self.zero_rtt_share:
+            rtts = 0.0
+        if self.degraded_pairs:
+            rtt_ms, extra_s = self._degrade(lg.site, n, rtt_ms, rtts + 1.0)
+            delay_s += extra_s
         if not node.up:
             node.timeouts += 1
+            self.avoid.setdefault(lg.user, {})[n] = env.now + delay_s + self.connect_timeout_s \
+                + self.avoid_for_s
             env.timeout(delay_s + self.connect_timeout_s, lg).callbacks.append(self._on_retry)
             return
         if node.connections(env.now) >= node.conn_limit:
@@ -251,16 +287,27 @@ class _Engine:
         lg.node = n
         lg.gen = node.gen
         lg.rtt = rtt_ms
-        rtts = self.handshake_rtts
-        if self.zero_rtt_share > 0 and self._draw_zero_rtt() < self.zero_rtt_share:
-            rtts = 0.0
         env.timeout(delay_s + (rtts + 0.5) * rtt_ms / 1000.0, lg).callbacks.append(
             self._on_node_arrival)
 
-    def _draw_zero_rtt(self) -> float:
-        if not self._u_zero_rtt:
-            self._u_zero_rtt = self.rng_backoff.random(4096).tolist()
-        return self._u_zero_rtt.pop()
+    def _degrade(self, site: int, node: int, rtt_ms: float,
+                 round_trips: float) -> tuple[float, float]:
+        """Extra latency and loss of degraded region pairs on this terminal-node path."""
+        pair = frozenset((self.site_region[site], self.node_region[node]))
+        extra_s = 0.0
+        for regions, extra_ms, loss in self.degraded_pairs:
+            if pair == regions:
+                rtt_ms += extra_ms
+                if loss > 0:
+                    lost = sum(self._uniform("loss") < loss for _ in range(int(round_trips)))
+                    extra_s += lost * TCP_RTO_S
+        return rtt_ms, extra_s
+
+    def _uniform(self, stream: str) -> float:
+        buf = self._u_loss
+        if not buf:
+            buf.extend(self.rng_loss.random(4096).tolist())
+        return buf.pop()
 
     def _backoff_s(self, round_: int) -> float:
         b = self.backoff
@@ -322,11 +369,7 @@ class _Engine:
         node, lg, gen = ev.value
         now = self.env.now
         if gen != node.gen:  # the node failed under this login: the request times out
-            if node is self.home:
-                self._finish_failed(lg, now + self.connect_timeout_s)
-            else:
-                lg.node = -1
-                self.env.timeout(self.connect_timeout_s, lg).callbacks.append(self._on_retry)
+            self._node_lost(node, lg)
             return
         node.advance(now)
         if node.queue:
@@ -335,20 +378,35 @@ class _Engine:
         else:
             node.busy -= 1
         if node is self.home:
-            self._finish_ok(lg, now + self.dc_rtt_s[lg.node] / 2 + lg.rtt / 2000.0)
+            self._finish_ok(lg, now + self._return_s(lg))
         elif lg.cache_u < node.hit_ratio:
             self._finish_ok(lg, now + lg.rtt / 2000.0)
         else:
             half = self.dc_rtt_s[lg.node] / 2
-            lg.backend_ms = 1000.0 * 2 * half
+            trip_s = 2 * half
+            if self.dc_extra_s[lg.node] or self.dc_loss[lg.node]:
+                trip_s += self.dc_extra_s[lg.node]
+                loss = self.dc_loss[lg.node]
+                while loss > 0 and self._uniform("loss") < loss:
+                    trip_s += BACKBONE_RETRY_S
+                half = trip_s / 2
+            lg.backend_ms = 1000.0 * trip_s
+            lg.dc_half_s = half
             self.env.timeout(half, lg).callbacks.append(self._on_dc_arrival)
+
+    def _return_s(self, lg: _Login) -> float:
+        """From the end of data-center service back to the terminal."""
+        return lg.dc_half_s + lg.rtt / 2000.0
 
     def _on_dc_arrival(self, ev: simpy.Event) -> None:
         lg: _Login = ev.value
         home = self.home
         if not home.up:
-            self._drop_connection(lg)
-            self._finish_failed(lg, self.env.now + self.connect_timeout_s)
+            if self.dc_mode == "queue":
+                self.dc_held.append(lg)
+            else:
+                self._drop_connection(lg)
+                self._finish_failed(lg, self.env.now + self.connect_timeout_s)
             return
         self._enqueue(home, lg)
 
@@ -357,7 +415,9 @@ class _Engine:
     def _finish_ok(self, lg: _Login, t_end: float) -> None:
         node = self.nodes[lg.node]
         if node.gen == lg.gen:
-            heapq.heappush(node.sessions, t_end + lg.session)
+            self._session_seq += 1
+            heapq.heappush(node.sessions, (t_end + lg.session, self._session_seq, lg.user,
+                                           lg.site, lg.access, lg.lm))
             if node.open_conns > node.peak_conns:
                 node.peak_conns = node.open_conns
         node.logins_ok += 1
@@ -404,6 +464,7 @@ class _Engine:
         c["rtt_ms"].append(rtt_path)
         c["best_rtt_ms"].append(best)
         c["last_mile_ms"].append(lg.lm)
+        c["trigger"].append(lg.trigger)
 
     def _best_rtt(self, site: int) -> float:
         row = self.rtt[site]
@@ -416,7 +477,13 @@ class _Engine:
     # ------------------------------------------------------------------ events and sampling
 
     def set_node(self, idx: int, up: bool) -> None:
-        """Bring a node down or up now (DNS learns at once)."""
+        """Bring a node down or up now (DNS learns at once).
+
+        Going down, the node's waiting and in-service logins fail over after the connect
+        timeout (at the home data center: they fail, or wait for it in ``queue`` mode), and
+        its sessions drop: those terminals reconnect (a reconnect storm). Coming back up, the
+        home data center takes the logins that waited for it.
+        """
         node = self.nodes[idx]
         if node.up == up:
             return
@@ -425,41 +492,121 @@ class _Engine:
         node.up = up
         self.dns.set_up(idx, up)
         if up:
+            if node is self.home and self.dc_held:
+                held, self.dc_held = self.dc_held, []
+                for lg in held:
+                    self._enqueue(node, lg)
             return
         node.gen += 1
         node.busy = 0
-        waiting = list(node.queue)
+        waiting = [lg for lg, _ in node.queue]
         node.queue.clear()
-        node.dropped_sessions += node.connections(now)
+        for lg in waiting:
+            self._node_lost(node, lg)
+        node.connections(now)
+        dropped = sorted(node.sessions)
+        node.dropped_sessions += len(dropped)
         node.sessions.clear()
         node.open_conns = 0
-        for lg, _ in waiting:
-            if node is self.home:
-                self._finish_failed(lg, now + self.connect_timeout_s)
+        if self.reconnect.enabled:
+            for end, _, user, site, access, lm in dropped:
+                self._schedule_reconnect(user, site, access, lm, end - now)
+
+    def _node_lost(self, node: NodeState, lg: _Login) -> None:
+        """A login was at a node that went down."""
+        if node is self.home:
+            if self.dc_mode == "queue":
+                self.dc_held.append(lg)
             else:
-                lg.node = -1
-                self.env.timeout(self.connect_timeout_s, lg).callbacks.append(self._on_retry)
+                self._finish_failed(lg, self.env.now + self.connect_timeout_s)
+        else:
+            lg.node = -1
+            self.env.timeout(self.connect_timeout_s, lg).callbacks.append(self._on_retry)
+
+    def _schedule_reconnect(self, user: int, site: int, access: int, lm: float,
+                            remaining_s: float) -> None:
+        if not self._reconnect_draws:
+            d = self.rng_reconnect.random((4096, 5))
+            d[:, 1] = 1.0 + self.world.scenario.protocol.jitter_fraction * -np.log1p(-d[:, 1])
+            d[:, 2] = -np.log1p(-d[:, 2])  # exponential service draws, mean 1
+            d[:, 3] = -np.log1p(-d[:, 3])
+            self._reconnect_draws = [tuple(row) for row in d.tolist()]
+        u_delay, jitter, svc_node, svc_dc, cache_u = self._reconnect_draws.pop()
+        lg = _Login()
+        lg.trigger = 1
+        lg.site = site
+        lg.user = user
+        lg.access = access
+        lg.lm = lm
+        lg.jitter = jitter
+        lg.session = remaining_s
+        lg.svc_node = svc_node
+        lg.svc_dc = svc_dc
+        lg.cache_u = cache_u
+        self.env.timeout(u_delay * self.reconnect.first_delay, lg).callbacks.append(
+            self._on_reconnect)
+
+    def _on_reconnect(self, ev: simpy.Event) -> None:
+        lg: _Login = ev.value
+        lg.id = self._next_id
+        self._next_id += 1
+        lg.t0 = self.env.now
+        lg.attempts = 0
+        lg.round = 0
+        lg.node = -1
+        lg.rtt = 0.0
+        lg.queue_ms = lg.service_ms = lg.backend_ms = 0.0
+        self.counts["attempted"] += 1
+        self.counts["reconnects"] += 1
+        self._plan(lg, 0.0)
 
     def _schedule_events(self) -> None:
-        sc = self.world.scenario
-        index = self.world.topology.index
-        for ev in sc.events:
-            if ev.node_down is not None or ev.node_up is not None or ev.region_outage:
-                if ev.region_outage is not None:
-                    targets = [i for i in self.world.edge_nodes
-                               if self.world.topology.regions[i] == ev.region_outage]
+        world = self.world
+        topo = world.topology
+        index = topo.index
+        for ev in world.scenario.events:
+            kind = ev.kind
+            if kind in ("node_down", "node_up", "region_outage", "datacenter_down"):
+                if kind == "region_outage":
+                    targets = [i for i in world.edge_nodes
+                               if topo.regions[i] == ev.region_outage]
                 else:
-                    targets = [index[ev.node_down or ev.node_up]]  # type: ignore[index]
-                up = ev.node_up is not None
-                self._at(ev.at, targets, up)
+                    targets = [index[getattr(ev, kind)]]
+                up = kind == "node_up"
+                mode = ev.mode or "fail"
+                self._at(ev.at, lambda t=targets, u=up, m=mode: self._set_nodes(t, u, m))
                 if ev.for_ is not None:
-                    self._at(ev.at + ev.for_, targets, not up)
+                    self._at(ev.at + ev.for_,
+                             lambda t=targets, u=not up, m=mode: self._set_nodes(t, u, m))
+            elif kind == "link_degraded":
+                ld = ev.link_degraded
+                assert ld is not None and ev.for_ is not None
+                if ld.regions is not None:
+                    item = (frozenset(ld.regions), ld.extra_ms, ld.loss)
+                    self._at(ev.at, lambda i=item: self.degraded_pairs.append(i))
+                    self._at(ev.at + ev.for_, lambda i=item: self.degraded_pairs.remove(i))
+                else:
+                    assert ld.a is not None and ld.b is not None
+                    through = world.nodes_routed_through(ld.a, ld.b)
+                    self._at(ev.at, lambda n=through, x=ld.extra_ms, p=ld.loss:
+                             self._degrade_backbone(n, x, p, +1))
+                    self._at(ev.at + ev.for_, lambda n=through, x=ld.extra_ms, p=ld.loss:
+                             self._degrade_backbone(n, x, p, -1))
 
-    def _at(self, t: float, targets: list[int], up: bool) -> None:
-        def fire(_: simpy.Event) -> None:
-            for i in targets:
-                self.set_node(i, up)
-        self.env.timeout(t).callbacks.append(fire)
+    def _set_nodes(self, targets: list[int], up: bool, mode: str) -> None:
+        if not up and self.home.idx in targets:
+            self.dc_mode = mode
+        for i in targets:
+            self.set_node(i, up)
+
+    def _degrade_backbone(self, nodes: list[int], extra_ms: float, loss: float,
+                          sign: int) -> None:
+        for n in nodes:
+            self.dc_extra_s[n] = max(0.0, self.dc_extra_s[n] + sign * extra_ms / 1000.0)
+            self.dc_loss[n] = max(0.0, self.dc_loss[n] + sign * loss)
+
+    def _at(self, t: float, action: Callable[[], object]) -> None:
+        self.env.timeout(t).callbacks.append(lambda _: action())
 
     def _sample(self, _: simpy.Event | None = None) -> None:
         env = self.env

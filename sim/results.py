@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sim.engine import DECIDERS, OUTCOMES
+from sim.engine import DECIDERS, OUTCOMES, TRIGGERS
 from sim.errors import ResultsError
 
 if TYPE_CHECKING:
@@ -186,6 +186,8 @@ class Results:
                 "best_rtt_ms": L["best_rtt_ms"],
                 "last_mile_ms": L["last_mile_ms"],
                 "user": L["user"],
+                "trigger": pd.Categorical(np.array(TRIGGERS, dtype=object)[L["trigger"]],
+                                          categories=list(TRIGGERS)),
                 "replication": np.full(len(L["login_id"]), out.replication, dtype=np.int64),
             })
             frames.append(frame)
@@ -297,8 +299,9 @@ class Results:
             logins = pd.read_csv(d / "logins.csv", keep_default_na=False,
                                  na_values={"rtt_ms": [""], "best_rtt_ms": [""]})
             for col in ("site", "region", "access_type", "node", "node_kind", "decided_by",
-                        "outcome"):
-                logins[col] = logins[col].astype("category")
+                        "outcome", "trigger"):
+                if col in logins:
+                    logins[col] = logins[col].astype("category")
         else:
             logins = pd.DataFrame()
         node_load = pd.read_csv(d / "node_load.csv") if (d / "node_load.csv").is_file() \

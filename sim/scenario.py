@@ -250,11 +250,14 @@ class Backoff(_Strict):
 
 
 class FailoverLevelSpec(_Strict):
-    """Level 4: a connect to a down node times out and the next candidate is tried."""
+    """Level 4: a connect to a down node times out and the next candidate is tried; the
+    terminal then avoids that node for ``avoid_for``; after every candidate failed, it backs
+    off (``backoff``) and starts again, up to ``max_attempts`` connects."""
 
     connect_timeout: PositiveDuration = 3.0
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 4
     other_regions: bool = True
+    avoid_for: Duration = 30.0
     backoff: Backoff = Backoff()
 
 
@@ -366,30 +369,63 @@ class FlashCrowd(_Strict):
         return self
 
 
+class LinkDegraded(_Strict):
+    """Extra latency and loss on one backbone link (``a``, ``b``: node ids) or on every
+    public path between two regions (``regions: [africa, europe]``; the same region twice
+    means paths inside it)."""
+
+    a: str | None = None
+    b: str | None = None
+    regions: Annotated[list[Region], Field(min_length=2, max_length=2)] | None = None
+    extra_ms: NonNegFloat = 0.0
+    loss: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+
+    @model_validator(mode="after")
+    def _one_target(self) -> LinkDegraded:
+        link = self.a is not None or self.b is not None
+        if link == (self.regions is not None):
+            raise ValueError("name either a link (a and b) or two regions")
+        if link and (self.a is None or self.b is None):
+            raise ValueError("a link needs both ends, a and b")
+        if self.extra_ms == 0 and self.loss == 0:
+            raise ValueError("set extra_ms or loss (or both)")
+        return self
+
+
+EVENT_KINDS = ("node_down", "node_up", "region_outage", "datacenter_down", "link_degraded",
+               "flash_crowd")
+
+
 class Event(_Strict):
     """A scheduled event: exactly one of ``node_down``, ``node_up``, ``region_outage``,
-    ``flash_crowd``; ``for`` makes it last (a down node comes back up, a crowd ends)."""
+    ``datacenter_down``, ``link_degraded``, ``flash_crowd``; ``for`` makes it last (a down
+    node comes back up, a crowd ends). ``mode`` applies to ``datacenter_down``: ``fail``
+    (logins that need the data center fail) or ``queue`` (they wait at the node until it is
+    back)."""
 
     at: Duration
     for_: PositiveDuration | None = Field(None, alias="for")
     node_down: str | None = None
     node_up: str | None = None
     region_outage: Region | None = None
+    datacenter_down: str | None = None
+    link_degraded: LinkDegraded | None = None
     flash_crowd: FlashCrowd | None = None
+    mode: Literal["fail", "queue"] | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
     def _one_kind(self) -> Event:
-        kinds = [k for k in ("node_down", "node_up", "region_outage", "flash_crowd")
-                 if getattr(self, k) is not None]
+        kinds = [k for k in EVENT_KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError("each event names exactly one of node_down, node_up, "
-                             "region_outage, flash_crowd")
+            raise ValueError(f"each event names exactly one of {', '.join(EVENT_KINDS)}")
         if kinds[0] == "node_up" and self.for_ is not None:
             raise ValueError("node_up takes no 'for'")
-        if kinds[0] == "flash_crowd" and self.for_ is None:
-            raise ValueError("flash_crowd needs 'for'")
+        if kinds[0] in ("flash_crowd", "link_degraded") and self.for_ is None:
+            raise ValueError(f"{kinds[0]} needs 'for'")
+        if self.mode is not None and kinds[0] != "datacenter_down":
+            raise ValueError("'mode' only applies to datacenter_down")
         return self
 
     @model_serializer(mode="wrap")
@@ -399,10 +435,24 @@ class Event(_Strict):
     @property
     def kind(self) -> str:
         """Which kind of event this is."""
-        for k in ("node_down", "node_up", "region_outage", "flash_crowd"):
+        for k in EVENT_KINDS:
             if getattr(self, k) is not None:
                 return k
         raise AssertionError("validated Event has a kind")
+
+    @property
+    def end(self) -> float | None:
+        """When a lasting event ends (None for an instant one)."""
+        return None if self.for_ is None else self.at + self.for_
+
+
+class Reconnect(_Strict):
+    """How terminals whose session dropped (their node failed) reconnect: after a first
+    delay drawn uniformly in ``[0, first_delay]``, through addressing again; retries back off
+    as ``addressing`` failover says."""
+
+    enabled: bool = True
+    first_delay: Duration = 5.0
 
 
 # --------------------------------------------------------------------------- outputs
@@ -474,6 +524,7 @@ class Scenario(_Strict):
     protocol: Protocol = Protocol()
     addressing: Addressing = Addressing()
     events: list[Event] = Field(default_factory=list)
+    reconnect: Reconnect = Reconnect()
     outputs: Outputs = Outputs()
     billing: Billing | None = None
 
