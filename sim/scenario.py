@@ -237,7 +237,7 @@ class SpillLevelSpec(_Strict):
     """Level 3: skip a node whose published load is over a threshold."""
 
     max_utilization: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.85
-    max_queue: Annotated[int, Field(ge=0)] | None = None
+    max_queue: Annotated[int, Field(ge=0)] | None = 50
     max_connection_share: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.95
 
 

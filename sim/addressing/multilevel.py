@@ -7,11 +7,13 @@ Levels apply in the order the scenario lists them:
   RTT, for failover and spill only.
 - ``nearest``: the SDK probes the first ``probe_top_k + 2`` candidates (each estimate off by
   ``probe_noise_ms`` of Gaussian noise), orders them by estimate and races the top k: the
-  fastest of the k that answers (a down node does not) wins.
+  fastest of the k that answers wins. A down node answers no probe and goes last.
 - ``sticky``: the node the terminal last logged in through goes first, if DNS still lists it.
 - ``spill``: a node over a load threshold (published utilisation, queue or connection share)
-  goes to the back; the next candidate, access or cache node, goes first; when every node of
-  the answer is over, the nearest node of another region that is not.
+  or without a load report (down) goes to the back and the next candidate, access or cache
+  node, goes first; when every node of the answer is over, the nearest node of another
+  region that is not; when every node anywhere is over, the one with the shortest expected
+  wait for a worker.
 - ``failover``: settings the engine uses when a connect fails (timeout, attempts, backoff).
 
 The level that decided is the last one that changed the first candidate (``region`` when
@@ -99,17 +101,20 @@ class MultiLevel(Strategy):
             est = sorted((row[n] + self.noise_ms * nxt(), n) for n in cands[:m])
         else:
             est = sorted((row[n], n) for n in cands[:m])
-        probed = [n for _, n in est]
         nodes = self.nodes
-        racing = [n for n in probed[:k] if nodes[n].up]
+        probed = [n for _, n in est if nodes[n].up]
+        silent = [n for _, n in est if not nodes[n].up]  # a down node answers no probe
+        racing = probed[:k]
         if racing:
             winner = min(racing, key=row.__getitem__)
             probed.remove(winner)
             probed.insert(0, winner)
-        return probed + cands[m:]
+        return probed + cands[m:] + silent
 
     def _overloaded(self, n: int, now: float) -> bool:
         node = self.nodes[n]
+        if not node.up:  # no fresh load report: never spill onto it
+            return True
         if self.max_util is not None and node.util_published > self.max_util:
             return True
         if self.max_queue is not None and node.queue_len > self.max_queue:
@@ -132,7 +137,15 @@ class MultiLevel(Strategy):
         spare = [n for n in fallback if not self._overloaded(n, now)]
         if spare:
             return spare[:1] + cands, [n for n in fallback if n != spare[0]]
-        return cands, fallback
+        # Everything is over its threshold: the least loaded node that is up leads (expected
+        # wait for a worker), the rest keep their order.
+        nodes = self.nodes
+        alive = [n for n in cands + fallback if nodes[n].up]
+        if not alive:
+            return cands, fallback
+        best = min(alive, key=lambda n: (nodes[n].queue_len + nodes[n].busy)
+                   * nodes[n].service_s / nodes[n].workers)
+        return [best] + [n for n in cands if n != best], [n for n in fallback if n != best]
 
     def on_success(self, user: int, node: int) -> None:
         if self.sticky:
