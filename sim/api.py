@@ -103,7 +103,13 @@ def run_world(world: World, *, progress: Callable[[float], None] | None = None) 
                 "python": platform.python_version(), "platform": platform.platform()},
         "scenario_resolved": sc.resolved(),
     }
-    return Results.from_outputs(world, outputs, provenance)
+    results = Results.from_outputs(world, outputs, provenance)
+    if sc.billing is not None and sc.billing.month is not None:
+        from sim.usage import monthly_usage  # the month's bill (docs/billing.md)
+
+        usage = monthly_usage(sc, sites=world.sites, source=world.source)
+        results.summary["bill"] = usage.report(daily=False)
+    return results
 
 
 def _shown(path: str | os.PathLike[str]) -> str:

@@ -80,6 +80,28 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     s.add_argument("--out", type=Path, help="write to this file instead of stdout")
     s.set_defaults(func=cmd_schema)
+
+    b = sub.add_parser(
+        "bill", help="a month's bill and quota events, from a scenario or from daily CSV files",
+        description="Print a month's bill and write bill.json, from a scenario's usage model "
+                    "(access-sim bill SCENARIO --month YYYY-MM) or from measured daily usage "
+                    "(access-sim bill --dau-csv FILE [--groups-csv FILE] --month YYYY-MM).")
+    b.add_argument("scenario", nargs="?", help="scenario YAML file (or give --dau-csv)")
+    b.add_argument("--month", metavar="YYYY-MM",
+                   help="month to bill (default: the scenario's billing.month)")
+    b.add_argument("--price-list", metavar="NAME|FILE",
+                   help="china-cny, international-usd, overseas-cny or a price list YAML file "
+                        "(default: the scenario's billing.price_list, else international-usd)")
+    b.add_argument("--dau-csv", type=Path, metavar="FILE",
+                   help="daily DAU, CSV with the columns date,dau (instead of a scenario)")
+    b.add_argument("--groups-csv", type=Path, metavar="FILE",
+                   help="daily net group count, CSV with the columns date,groups "
+                        "(with --dau-csv; default: no groups)")
+    b.add_argument("--out", type=Path, metavar="DIR",
+                   help="folder for bill.json (default: results/<scenario>-bill-<month>, "
+                        "or the current folder for CSV input)")
+    common(b)
+    b.set_defaults(func=cmd_bill)
     return p
 
 
@@ -125,6 +147,11 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
     path = Path(args.scenario)
     scenario = load_scenario(path, overrides)
     world = build_world(scenario, _shown(path.resolve()))
+    if scenario.billing is not None and scenario.billing.month is not None:
+        from sim.usage import monthly_usage
+
+        # Check the billing section (price list, quotas) before a run, not after it.
+        monthly_usage(scenario, sites=world.sites, source=world.source)
     return scenario, world
 
 
@@ -156,6 +183,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from sim.report import summary_table
 
         print(summary_table(results.summary))
+        if "bill" in results.summary:
+            from sim.usage import bill_headline
+
+            print("\n" + bill_headline(results.summary["bill"]))
         print(f"\nwrote {out}/ in {time.perf_counter() - started:.1f} s")
     return EXIT_OK
 
@@ -205,4 +236,47 @@ def cmd_schema(args: argparse.Namespace) -> int:
         atomic_write_text(args.out, text)
     else:
         sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_bill(args: argparse.Namespace) -> int:
+    """``access-sim bill``."""
+    import json
+
+    from sim.errors import ResultsError
+    from sim.results import atomic_write_text
+    from sim.scenario import _shown, load_scenario
+    from sim.usage import monthly_usage, parse_month, usage_from_csv
+
+    csv_input = args.dau_csv is not None or args.groups_csv is not None
+    if args.scenario is not None and csv_input:
+        raise _InputError("give either a SCENARIO or --dau-csv (and --groups-csv), not both")
+    if args.scenario is None and args.dau_csv is None:
+        raise _InputError("give a SCENARIO, or --dau-csv FILE (and --groups-csv FILE) with "
+                          "--month YYYY-MM" if args.groups_csv is None else
+                          "--groups-csv needs --dau-csv FILE")
+    month = parse_month(args.month, where="--month") if args.month is not None else None
+    if csv_input:
+        if args.overrides:
+            raise _InputError("--set applies to a SCENARIO, not to CSV input")
+        if month is None:
+            raise _InputError("--month YYYY-MM is required with --dau-csv")
+        usage = usage_from_csv(args.dau_csv, args.groups_csv, month, args.price_list)
+        out = args.out if args.out is not None else Path(".")
+    else:
+        path = Path(args.scenario)
+        scenario = load_scenario(path, _set_pairs(args.overrides))
+        usage = monthly_usage(scenario, month, price_list=args.price_list,
+                              source=_shown(path.resolve()))
+        out = args.out if args.out is not None else \
+            Path("results") / f"{scenario.name}-bill-{usage.month}"
+    if out.exists() and not out.is_dir():
+        raise ResultsError("exists and is not a folder", file=str(out))
+    print(usage.format_report())
+    target = out / "bill.json"
+    try:
+        atomic_write_text(target, json.dumps(usage.report(), indent=2) + "\n")
+    except OSError as e:
+        raise ResultsError(f"cannot write bill.json: {e.strerror or e}", file=str(out)) from None
+    print(f"\nwrote {target}")
     return EXIT_OK
