@@ -104,13 +104,24 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
     TopologyError
         The topology file is missing or malformed.
     """
-    from sim.addressing import available_strategies
+    from sim.addressing import available_strategies, get_strategy
 
     strategies = available_strategies()
     if scenario.addressing.strategy not in strategies:
         name = scenario.addressing.strategy
         raise ScenarioError(f"unknown strategy {name!r}{_suggest(name, strategies)}; known: "
                             f"{', '.join(strategies)}", file=source, path="addressing.strategy")
+    allowed = get_strategy(scenario.addressing.strategy).OPTIONS
+    for key, value in scenario.addressing.options.items():
+        if allowed and key not in allowed:
+            raise ScenarioError(f"unknown option{_suggest(key, list(allowed))} for strategy "
+                                f"{scenario.addressing.strategy!r}; known: "
+                                f"{', '.join(allowed)}", file=source,
+                                path=f"addressing.options.{key}")
+        if key in allowed and (not isinstance(value, (int, float)) or isinstance(value, bool)
+                               or not 0 <= value <= 1):
+            raise ScenarioError(f"expected a number from 0 to 1, got {value!r}", file=source,
+                                path=f"addressing.options.{key}")
     topo_path = Path(scenario.topology)
     try:
         topo = load_topology(topo_path)

@@ -35,7 +35,7 @@ __all__ = ["NodeState", "ReplicationOutput", "run_replication", "OUTCOMES", "DEC
 
 OUTCOMES = ("ok", "failed")
 DECIDERS = ("region", "nearest", "sticky", "spill", "failover", "random", "round_robin",
-            "nearest_geo", "oracle")
+            "nearest_geo", "oracle", "anycast", "other")
 TRIGGERS = ("arrival", "reconnect")
 LOGIN_COLUMNS = ("login_id", "t_start_s", "site", "user", "access", "node", "decided_by",
                  "attempts", "outcome", "latency_ms", "connect_ms", "queue_ms", "service_ms",
@@ -161,6 +161,7 @@ class _Engine:
         self.dc_rtt_s = (world.node_dc_rtt_ms / 1000.0).tolist()
         self.home = self.nodes[world.home_dc]
         self.decider_code = {d: i for i, d in enumerate(DECIDERS)}
+        self._other = self.decider_code["other"]
         self.per_login = per_login
         self.cols: dict[str, array[Any]] = {
             c: array("q" if c in _INT_COLUMNS else "d") for c in LOGIN_COLUMNS}
@@ -452,7 +453,7 @@ class _Engine:
         c["user"].append(lg.user)
         c["access"].append(lg.access)
         c["node"].append(node)
-        c["decided_by"].append(self.decider_code.get(tag, -1))
+        c["decided_by"].append(self.decider_code.get(tag, self._other))
         c["attempts"].append(lg.attempts)
         c["outcome"].append(outcome)
         c["latency_ms"].append(latency_ms)

@@ -22,12 +22,14 @@ import pandas as pd
 
 from sim.engine import DECIDERS, OUTCOMES, TRIGGERS
 from sim.errors import ResultsError
+from sim.metrics import event_metrics
 
 if TYPE_CHECKING:
     from sim.build import World
     from sim.engine import ReplicationOutput
 
-__all__ = ["Results", "summarize", "atomic_write_text", "check_output_dir", "SUMMARY_FILE"]
+__all__ = ["Results", "summarize", "atomic_write_text", "check_output_dir", "SUMMARY_FILE",
+           "replication_ci", "peak_utilization"]
 
 SUMMARY_FILE = "summary.json"
 _PERCENTILES = (50, 90, 95, 99)
@@ -101,9 +103,9 @@ def summarize(logins: pd.DataFrame, node_stats: dict[str, Any], *, warmup_s: flo
                     **({f"p{p}": float(v) for p, v in zip(_PERCENTILES,
                                                            np.percentile(excess, _PERCENTILES))}
                        if len(excess) else {})}
-    attempted = int(len(win))
+    attempted = len(win)
     return _r({
-        "logins": {"attempted": attempted, "succeeded": int(len(ok)), "failed": failed,
+        "logins": {"attempted": attempted, "succeeded": len(ok), "failed": failed,
                    "in_flight": attempted - len(ok) - failed,
                    "failure_share": failed / attempted if attempted else math.nan,
                    "whole_run": counts},
@@ -205,10 +207,13 @@ class Results:
         node_load = pd.concat(load_frames, ignore_index=True)
 
         per_rep = []
-        for out, frame in zip(outputs, frames):
+        peaks = []
+        for out, frame, load in zip(outputs, frames, load_frames):
             stats = _node_stats(world, [out])
             per_rep.append(summarize(frame, stats, warmup_s=sc.warmup, duration_s=sc.duration,
                                      counts=out.counts))
+            peaks.append(peak_utilization(load, warmup_s=sc.warmup, duration_s=sc.duration,
+                                          nodes=list(stats)))
         counts = {k: int(sum(o.counts[k] for o in outputs)) for k in outputs[0].counts}
         pooled = summarize(logins, _node_stats(world, outputs), warmup_s=sc.warmup,
                            duration_s=sc.duration, counts=counts)
@@ -217,8 +222,13 @@ class Results:
             **pooled,
             "node_coords": {n: [float(topo.lat[i]), float(topo.lon[i])]
                             for i, n in enumerate(topo.node_ids) if topo.kinds[i] != "hub"},
-            "replication_figures": [_headline(r) for r in per_rep],
+            "replication_figures": [_headline(r, peak) for r, peak in zip(per_rep, peaks)],
         }
+        summary["ci95"] = replication_ci(summary["replication_figures"])
+        edge = {topo.node_ids[i] for i in world.edge_nodes}
+        summary["events"] = _r(event_metrics(logins, node_load, sc.resolved()["events"],
+                                             warmup_s=sc.warmup, duration_s=sc.duration,
+                                             edge_nodes=edge))
         return cls(summary, logins, node_load)
 
     # ------------------------------------------------------------------ files
@@ -356,12 +366,54 @@ def _node_stats(world: World, outputs: Sequence[ReplicationOutput]) -> dict[str,
     return stats
 
 
-def _headline(summary: dict[str, Any]) -> dict[str, Any]:
+def _headline(summary: dict[str, Any], peak: dict[str, float] | None = None) -> dict[str, Any]:
     lat = summary["latency_ms"]
+    lg = summary["logins"]
     return {
         "latency_ms": {k: lat[k] for k in ("mean", "p50", "p90", "p95", "p99")},
-        "failure_share": summary["logins"]["failure_share"],
+        # From the counts, to 6 decimals (the summary's share is rounded to 3).
+        "failure_share": round(lg["failed"] / lg["attempted"], 6) if lg["attempted"] else None,
         "spill_share": summary["addressing"]["spill_share"],
         "utilization": {n: s["utilization"] for n, s in summary["nodes"].items()},
+        "peak_utilization": peak if peak is not None else {},
         "by_region_p95": {r: s["p95"] for r, s in lat["by_region"].items()},
     }
+
+
+def peak_utilization(node_load: pd.DataFrame, *, warmup_s: float, duration_s: float,
+                     nodes: Sequence[str] | None = None) -> dict[str, float]:
+    """Largest sampled utilisation of each node in the measurement window, of one replication.
+
+    Samples with ``warmup_s < t_s <= duration_s`` count (a sample at ``t_s`` covers the
+    ``sample_every`` seconds before it). Rounded to 4 decimals, like ``node_load.csv``.
+
+    Parameters
+    ----------
+    node_load : pandas.DataFrame
+        ``t_s, node, utilization`` rows of one replication.
+    nodes : sequence of str, optional
+        Nodes to report, in this order (a node without samples gets 0.0); default: the
+        nodes of the table, in order of first appearance.
+    """
+    t = node_load["t_s"].to_numpy(dtype=float)
+    win = node_load[(t > warmup_s + 1e-9) & (t <= duration_s + 1e-9)]
+    peak = win.groupby("node", sort=False, observed=True)["utilization"].max()
+    order = list(nodes) if nodes is not None else list(pd.unique(node_load["node"]))
+    return {str(n): round(float(peak.get(n, 0.0)), 4) for n in order}
+
+
+def replication_ci(replication_figures: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and 95% confidence interval across replications of every headline figure.
+
+    Keys are figure names (``latency_ms.p95``, ``nodes.<node>.peak_utilization`` ...: see
+    :mod:`sim.stats`); values ``{n, mean, low, high, half_width, sd}``, with ``low``,
+    ``high``, ``half_width`` and ``sd`` null for a single replication. The mean is the mean
+    of the per-replication figures (for percentiles, not the percentile of pooled logins).
+    """
+    from sim.stats import flatten_figures, mean_ci
+
+    flat = [flatten_figures(f) for f in replication_figures]
+    names: dict[str, None] = {}
+    for f in flat:
+        names.update(dict.fromkeys(f))
+    return {name: _r(mean_ci(f.get(name) for f in flat).as_dict(), 6) for name in names}

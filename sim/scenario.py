@@ -829,6 +829,10 @@ def _message(err: Mapping[str, Any], loc: Sequence[Any]) -> str:
 def scenario_json_schema() -> dict[str, Any]:
     """JSON Schema of the scenario format (for YAML editors: yaml-language-server)."""
     schema = Scenario.model_json_schema(by_alias=True)
+    # A file that extends another may leave the required keys to its parent.
+    required = schema.pop("required", [])
+    schema["if"] = {"not": {"required": ["extends"]}}
+    schema["then"] = {"required": required}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "access-sim scenario"
     return schema

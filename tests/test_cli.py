@@ -112,7 +112,7 @@ ERRORS = [
      " known: dc-singapore, dc-frankfurt"),
     (None, ["--set", "addressing.strategy=nearestgeo"],
      "{f}: addressing.strategy: unknown strategy 'nearestgeo' (did you mean 'nearest_geo'?); "
-     "known: multilevel, nearest_geo, oracle, random, round_robin"),
+     "known: anycast, multilevel, nearest_geo, oracle, random, round_robin"),
     (None, ["--set", "events=[{at: 1m, node_down: access-paris}]"],
      "{f}: events[0].node_down: unknown node 'access-paris' (did you mean 'cache-paris'?)"),
     (None, ["--set", "topology=missing.yaml"],
@@ -184,7 +184,7 @@ def test_validate_and_schema(tmp_path: Path, capsys) -> None:
     assert main(["schema", "--out", str(schema_file)]) == 0
     schema = json.loads(schema_file.read_text())
     assert schema["title"] == "access-sim scenario"
-    assert {"name", "topology", "home_datacenter"} <= set(schema["required"])
+    assert {"name", "topology", "home_datacenter"} <= set(schema["then"]["required"])
     assert schema["additionalProperties"] is False
 
 

@@ -9,9 +9,9 @@ nearest by SDK-estimated RTT, sticky, load-aware spill, failover); ``random``, `
 """
 
 from sim.addressing.base import NodeView, Strategy
-from sim.addressing.baselines import NearestGeo, Oracle, RandomStrategy, RoundRobin
+from sim.addressing.baselines import Anycast, NearestGeo, Oracle, RandomStrategy, RoundRobin
 from sim.addressing.multilevel import MultiLevel
 from sim.addressing.registry import available_strategies, get_strategy, register_strategy
 
 __all__ = ["Strategy", "NodeView", "MultiLevel", "RandomStrategy", "RoundRobin", "NearestGeo",
-           "Oracle", "register_strategy", "get_strategy", "available_strategies"]
+           "Anycast", "Oracle", "register_strategy", "get_strategy", "available_strategies"]

@@ -80,6 +80,8 @@ class Strategy(ABC):
     """
 
     name: ClassVar[str] = "strategy"
+    OPTIONS: ClassVar[dict[str, float]] = {}
+    """Numeric settings the strategy reads from ``addressing.options``, with defaults."""
 
     def __init__(self, world: World, spec: Addressing, nodes: Sequence[NodeView],
                  rng: np.random.Generator):

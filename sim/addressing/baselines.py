@@ -5,6 +5,7 @@
 - ``nearest_geo``: nodes by great-circle distance from the terminal's city.
 - ``oracle``: the node with the lowest expected login time given true RTTs and current load
   (queue and backend), which no real SDK knows.
+- ``anycast``: the BGP route from the site's ingress hub picks the node (see :class:`Anycast`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sim.scenario import Addressing
 if TYPE_CHECKING:
     from sim.build import World
 
-__all__ = ["RandomStrategy", "RoundRobin", "NearestGeo", "Oracle"]
+__all__ = ["RandomStrategy", "RoundRobin", "NearestGeo", "Oracle", "Anycast"]
 
 
 def _rest_by_rtt(world: World, site: int, first: int) -> list[int]:
@@ -107,3 +108,55 @@ class Oracle(Strategy):
         best = [n for _, n in cost]
         listed = set(best)
         return best + [n for n in self.world.site_global_order[site] if n not in listed], "oracle"
+
+
+@register_strategy("anycast")
+class Anycast(Strategy):
+    """BGP-like anycast: the route, not the RTT, picks the node.
+
+    Each site's traffic enters the provider's backbone at a hub: the nearest hub, except
+    that with probability ``policy_noise`` the site's ISP hands it off at its second or third
+    nearest hub (peering policy, not distance). From that hub the route goes to the node the
+    fewest backbone hops away (ties: the lowest backbone RTT), as shortest-AS-path routing
+    would. A down node's route is withdrawn and the next one takes its catchment.
+    """
+
+    OPTIONS = {"policy_noise": 0.3}
+
+    def __init__(self, world: World, spec: Addressing, nodes: Sequence[NodeView],
+                 rng: np.random.Generator):
+        super().__init__(world, spec, nodes, rng)
+        import networkx as nx
+
+        noise = float(spec.options.get("policy_noise", self.OPTIONS["policy_noise"]))
+        topo = world.topology
+        hubs = [i for i, k in enumerate(topo.kinds) if k == "hub"]
+        if not hubs:  # no hubs: every node is its own point of presence
+            hubs = list(world.edge_nodes)
+        private = nx.Graph()
+        private.add_nodes_from(topo.node_ids)
+        private.add_edges_from((u, v) for u, v, d in topo.graph.edges(data=True)
+                               if d["network"] == "private")
+        edge = list(world.edge_nodes)
+        self._route_from_hub: dict[int, list[int]] = {}
+        for h in hubs:
+            hops = nx.single_source_shortest_path_length(private, topo.node_ids[h])
+            ranked = sorted(edge, key=lambda n: (hops.get(topo.node_ids[n], 10**6),
+                                                 float(world.backbone_rtt_ms[h, n]), n))
+            self._route_from_hub[h] = ranked
+        hub_lat, hub_lon = topo.lat[hubs], topo.lon[hubs]
+        from sim.latency import haversine_km
+
+        km = haversine_km(world.sites.lat[:, None], world.sites.lon[:, None],
+                          hub_lat[None, :], hub_lon[None, :])
+        order = np.argsort(km, axis=1, kind="stable")
+        detour = rng.random(len(world.sites)) < noise
+        pick = np.where(detour, rng.integers(1, 3, len(world.sites)), 0)
+        pick = np.minimum(pick, len(hubs) - 1)
+        self.ingress = [hubs[int(order[s, pick[s]])] for s in range(len(world.sites))]
+
+    def plan(self, site: int, user: int, now: float, answer: DnsAnswer) -> tuple[list[int], str]:
+        nodes = self.nodes
+        route = self._route_from_hub[self.ingress[site]]
+        first = next((n for n in route if nodes[n].up), route[0])
+        return _rest_by_rtt(self.world, site, first), "anycast"
