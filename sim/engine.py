@@ -115,7 +115,7 @@ class _Login:
     __slots__ = ("id", "t0", "site", "user", "access", "lm", "jitter", "session", "svc_node",
                  "svc_dc", "cache_u", "cands", "pos", "attempts", "tag", "node", "gen", "rtt",
                  "dns_ms", "t_node", "queue_ms", "service_ms", "backend_ms", "t_enq", "round",
-                 "trigger", "dc_half_s")
+                 "trigger", "dc_half_s", "t_held")
 
 
 @dataclass
@@ -129,11 +129,14 @@ class ReplicationOutput:
     counts: dict[str, int]
     window_s: float
     access_names: list[str]
+    attempts: list[tuple[float, int, int, int, str]] | None = None
+    """With ``trace_attempts``: every connect attempt as (time, login id, user, node,
+    result) where result is ``timeout``, ``rejected`` or ``connected``."""
 
 
 class _Engine:
     def __init__(self, world: World, replication: int, seed: np.random.SeedSequence,
-                 per_login: bool):
+                 per_login: bool, trace_attempts: bool = False):
         sc = world.scenario
         self.world = world
         self.replication = replication
@@ -173,6 +176,8 @@ class _Engine:
         self._pos = 0
         self._u_backoff: list[float] = []
         self.served_nodes = [n for n in self.nodes if n.kind != "hub"]
+        self.trace: list[tuple[float, int, int, int, str]] | None = [] if trace_attempts \
+            else None
         self.avoid_for_s = fo.avoid_for
         self.avoid: dict[int, dict[int, float]] = {}  # user -> {node: avoid until}
         self.reconnect = sc.reconnect
@@ -274,6 +279,10 @@ class _Engine:
         if self.degraded_pairs:
             rtt_ms, extra_s = self._degrade(lg.site, n, rtt_ms, rtts + 1.0)
             delay_s += extra_s
+        if self.trace is not None:
+            self.trace.append((env.now + delay_s, lg.id, lg.user, n, "timeout" if not node.up
+                               else "rejected" if node.connections(env.now) >= node.conn_limit
+                               else "connected"))
         if not node.up:
             node.timeouts += 1
             self.avoid.setdefault(lg.user, {})[n] = env.now + delay_s + self.connect_timeout_s \
@@ -404,6 +413,7 @@ class _Engine:
         home = self.home
         if not home.up:
             if self.dc_mode == "queue":
+                lg.t_held = self.env.now
                 self.dc_held.append(lg)
             else:
                 self._drop_connection(lg)
@@ -496,6 +506,7 @@ class _Engine:
             if node is self.home and self.dc_held:
                 held, self.dc_held = self.dc_held, []
                 for lg in held:
+                    lg.backend_ms += 1000.0 * (now - lg.t_held)  # waited for the data center
                     self._enqueue(node, lg)
             return
         node.gen += 1
@@ -517,6 +528,7 @@ class _Engine:
         """A login was at a node that went down."""
         if node is self.home:
             if self.dc_mode == "queue":
+                lg.t_held = self.env.now
                 self.dc_held.append(lg)
             else:
                 self._finish_failed(lg, self.env.now + self.connect_timeout_s)
@@ -683,12 +695,14 @@ class _Engine:
         counts["in_flight"] = counts["attempted"] - counts["succeeded"] - counts["failed"]
         counts["dns_lookups"] = self.dns.lookups
         return ReplicationOutput(self.replication, logins, node_load, node_stats, counts,
-                                 self.world.scenario.duration, list(self.workload.access_names))
+                                 self.world.scenario.duration, list(self.workload.access_names),
+                                 self.trace)
 
 
 def run_replication(world: World, replication: int, seed: np.random.SeedSequence, *,
                     per_login: bool = True,
-                    progress: Callable[[float], None] | None = None) -> ReplicationOutput:
+                    progress: Callable[[float], None] | None = None,
+                    trace_attempts: bool = False) -> ReplicationOutput:
     """Simulate one replication of a world.
 
     Parameters
@@ -703,5 +717,7 @@ def run_replication(world: World, replication: int, seed: np.random.SeedSequence
         Keep one record per login (off: counters and node load only).
     progress : callable, optional
         Called with the fraction of simulated time done.
+    trace_attempts : bool
+        Keep every connect attempt in ``ReplicationOutput.attempts`` (for tests and debugging).
     """
-    return _Engine(world, replication, seed, per_login).run(progress)
+    return _Engine(world, replication, seed, per_login, trace_attempts).run(progress)

@@ -1,0 +1,191 @@
+"""Failures, reconnect storms, stale DNS, flash crowds: conservation and metamorphic tests."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import sim
+from sim.build import build_world
+from sim.engine import run_replication
+from sim.scenario import load_scenario
+from sim.workload import Workload
+from tests.conftest import SCENARIOS
+
+OUTAGE = [{"at": "2m", "node_down": "access-singapore", "for": "2m"}]
+
+
+def _world(**overrides):
+    base = {"duration": "6m", "warmup": "0s", "population.dau": 1_500_000}
+    return build_world(load_scenario(SCENARIOS / "tiny.yaml", {**base, **overrides}))
+
+
+def _run(world, seed: int = 1, trace: bool = False):
+    return run_replication(world, 0, np.random.SeedSequence(seed), trace_attempts=trace)
+
+
+def test_conservation_with_failures_and_reconnect_storms() -> None:
+    out = _run(_world(events=OUTAGE))
+    c = out.counts
+    assert c["attempted"] == c["succeeded"] + c["failed"] + c["in_flight"]
+    assert c["succeeded"] + c["failed"] == len(out.logins["login_id"])
+    dropped = int(out.node_stats["dropped_sessions"].sum())
+    assert dropped > 1000
+    assert c["reconnects"] == dropped  # every dropped session comes back as a login
+    assert int((out.logins["trigger"] == 1).sum()) <= dropped
+    assert np.unique(out.logins["login_id"]).size == len(out.logins["login_id"])
+
+
+def test_reconnects_off_means_no_reconnect_logins() -> None:
+    out = _run(_world(events=OUTAGE, **{"reconnect.enabled": False}))
+    assert out.counts["reconnects"] == 0
+    assert out.node_stats["dropped_sessions"].sum() > 0
+
+
+def test_a_terminal_does_not_retry_a_node_it_saw_time_out() -> None:
+    # Without probing (nearest) or load reports (spill), a stale answer's first node is tried.
+    world = _world(events=OUTAGE, **{"addressing.levels": [{"region": {"dns_ttl": "10m"}},
+                                                            {"sticky": {}}, {"failover": {}}]})
+    fo = world.scenario.addressing.failover
+    out = _run(world, trace=True)
+    assert out.attempts is not None
+    timeouts = [(t, u, n) for t, _, u, n, r in out.attempts if r == "timeout"]
+    assert timeouts, "a stale DNS answer should send some terminals to the down node"
+    seen = {}
+    for t, _, user, node, result in out.attempts:
+        last = seen.get((user, node))
+        if last is not None:
+            # The timeout is seen at last + connect_timeout; the node is avoided after that.
+            assert not (last + fo.connect_timeout <= t < last + fo.connect_timeout
+                        + fo.avoid_for - 1e-9), (user, node, last, t)
+        if result == "timeout":
+            seen[(user, node)] = t
+
+
+def test_with_dns_ttl_zero_no_new_login_goes_to_a_down_node() -> None:
+    world = _world(events=OUTAGE, **{"addressing.levels": [
+        {"region": {"dns_ttl": 0}}, {"sticky": {}}, {"failover": {}}]})
+    out = _run(world, trace=True)
+    down = world.topology.index["access-singapore"]
+    t0 = dict(zip(out.logins["login_id"].tolist(), out.logins["t_start_s"].tolist()))
+    late = [a for a in out.attempts if a[3] == down and 120.0 < t0.get(a[1], 0.0) < 240.0]
+    assert late == []
+    # ...whereas with a long TTL, stale answers do send some there.
+    stale = _run(_world(events=OUTAGE, **{"addressing.levels": [
+        {"region": {"dns_ttl": "10m"}}, {"sticky": {}}, {"failover": {}}]}), trace=True)
+    assert any(a[3] == down and a[4] == "timeout" for a in stale.attempts)
+
+
+def _region_counts(scenario, lo: float, hi: float) -> dict[str, int]:
+    world = build_world(scenario)
+    wl = Workload(scenario, world.sites, np.random.SeedSequence(5))
+    counts: dict[str, int] = {}
+    for chunk in wl.chunks():
+        for t, s in zip(chunk.t_s, chunk.site):
+            if lo <= t < hi:
+                r = world.sites.regions[s]
+                counts[r] = counts.get(r, 0) + 1
+    return counts
+
+
+def _expected(scenario, lo: float, hi: float) -> dict[str, float]:
+    world = build_world(scenario)
+    wl = Workload(scenario, world.sites, np.random.SeedSequence(5))
+    edges = wl.bin_edges()
+    exp: dict[str, float] = {}
+    regions = np.array(world.sites.regions)
+    for a, b in zip(edges, edges[1:]):
+        if a >= lo and b <= hi:
+            rate = wl.rate_per_s((a + b) / 2) * (b - a)
+            for r in set(world.sites.regions):
+                exp[r] = exp.get(r, 0.0) + float(rate[regions == r].sum())
+    return exp
+
+
+def test_flash_crowd_multiplies_only_its_regions_arrivals() -> None:
+    base = load_scenario(SCENARIOS / "tiny.yaml", {"duration": "10m"})
+    crowd = base.with_overrides({"events": [
+        {"at": "2m", "flash_crowd": {"region": "europe", "multiplier": 5}, "for": "6m"}]})
+    got_base, got_crowd = _region_counts(base, 120, 480), _region_counts(crowd, 120, 480)
+    exp_base = _expected(base, 120, 480)
+    for region, n in exp_base.items():
+        factor = 5.0 if region == "europe" else 1.0
+        # Poisson: within 4 standard deviations of the expected count.
+        assert abs(got_crowd[region] - factor * n) < 4 * math.sqrt(factor * n), region
+        assert abs(got_base[region] - n) < 4 * math.sqrt(n), region
+    ratio = got_crowd["europe"] / got_base["europe"]
+    assert 4.5 < ratio < 5.5
+
+
+@pytest.mark.parametrize("short,long", [("30s", "1m"), ("1m", "2m"), ("2m", "3m")])
+def test_a_longer_outage_never_lowers_failed_logins(short: str, long: str) -> None:
+    # No other candidate and one attempt: a login that meets the down node fails.
+    strict = {"addressing.levels": [{"region": {"dns_ttl": "10m"}},
+                                    {"failover": {"max_attempts": 1, "other_regions": False}}],
+              "population.regions": ["asia"]}
+
+    def failed(length: str) -> int:
+        world = _world(events=[{"at": "1m", "node_down": "access-singapore", "for": length}],
+                       **strict)
+        return _run(world).counts["failed"]
+
+    assert failed(long) >= failed(short) > 0
+
+
+def test_more_capacity_on_the_spill_target_never_raises_its_queue() -> None:
+    # Routing without load feedback (no spill level), so Tokyo takes the same logins whatever
+    # its capacity; with load-aware spill, spare capacity attracts more logins by design.
+    def tokyo_queue(workers: int) -> float:
+        world = _world(events=OUTAGE, **{
+            "nodes.overrides": {"access-tokyo": {"workers": workers}},
+            "addressing.levels": [{"region": {}}, {"nearest": {}}, {"failover": {}}]})
+        out = _run(world)
+        i = world.topology.index["access-tokyo"]
+        return float(out.node_stats["q_area"][i])
+
+    queues = [tokyo_queue(w) for w in (2, 4, 8)]
+    assert queues[0] >= queues[1] >= queues[2]
+    assert queues[0] > 0
+
+
+def test_datacenter_down_fail_or_queue() -> None:
+    ev = {"at": "2m", "datacenter_down": "dc-singapore", "for": "1m"}
+    failing = sim.run(SCENARIOS / "tiny.yaml", overrides={
+        "duration": "5m", "warmup": "0s", "events": [ev]})
+    queued = sim.run(SCENARIOS / "tiny.yaml", overrides={
+        "duration": "5m", "warmup": "0s", "events": [{**ev, "mode": "queue"}]})
+    assert failing.summary["logins"]["failed"] > 0
+    assert queued.summary["logins"]["failed"] == 0
+    slow = queued.logins[(queued.logins.t_start_s > 125) & (queued.logins.t_start_s < 170)]
+    assert slow.backend_ms.median() > 10_000  # they waited for the data center to return
+
+
+def test_region_link_degradation_adds_latency_only_on_that_pair() -> None:
+    ev = {"at": "1m", "for": "3m", "link_degraded": {"regions": ["europe", "europe"],
+                                                       "extra_ms": 80}}
+    base = sim.run(SCENARIOS / "tiny.yaml", overrides={"duration": "5m", "warmup": "0s"})
+    hit = sim.run(SCENARIOS / "tiny.yaml", overrides={"duration": "5m", "warmup": "0s",
+                                                      "events": [ev]})
+
+    def mean(res, region):
+        L = res.logins
+        m = L[(L.t_start_s > 70) & (L.t_start_s < 230) & (L.region == region)]
+        return m.connect_ms.mean()
+
+    assert mean(hit, "europe") - mean(base, "europe") > 150  # ~3 round trips of +80 ms
+    assert abs(mean(hit, "asia") - mean(base, "asia")) < 15
+
+
+def test_event_metrics_in_the_summary() -> None:
+    res = sim.run(SCENARIOS / "tiny.yaml", overrides={
+        "duration": "8m", "warmup": "0s", "population.dau": 1_500_000, "events": OUTAGE})
+    (ev,) = res.summary["events"]
+    assert ev["event"] == "node_down access-singapore"
+    assert ev["reconnects"] > 0
+    assert ev["extra_latency_ms"]["p95"] > 0
+    assert ev["spill_targets"][0]["node"] in {"access-tokyo", "access-frankfurt",
+                                              "access-london", "cache-paris"}
+    assert set(ev["decided_by"]) == {"before", "during", "after"}
+    assert ev["recovery_s"] is not None
