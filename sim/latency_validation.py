@@ -56,6 +56,7 @@ __all__ = [
     "fit_params",
     "load_private",
     "load_public",
+    "summarize",
     "validate_latency",
     "weighted_quantile",
 ]
@@ -286,7 +287,7 @@ def fit_params(meas: Measurements, *, start: lat.NetworkParams | None = None,
             lambda t: w_in * np.log(curve(t, everything, t[3], t[4]) / y_in),
             [1.0, 10.0, 1.5, 300.0, 0.5], bounds=(_INTRA_LO + [20.0, 0.0],
                                                    _INTRA_HI + [3000.0, 1.0]),
-            loss=_FIT_LOSS, f_scale=_FIT_SCALE).x
+            loss=_FIT_LOSS, f_scale=_FIT_SCALE, tr_solver="lsmr").x
     else:
         pooled = np.array([*start.intra[_CLASSES[0]], start.intra_scale_km, start.core_stretch])
     scale_km, alpha = float(pooled[3]), float(pooled[4])
@@ -302,7 +303,8 @@ def fit_params(meas: Measurements, *, start: lat.NetworkParams | None = None,
                                    math.sqrt(_RIDGE) * (t - pooled[:3]) / _INTRA_SCALE])
 
         t = least_squares(res_class, np.clip(pooled[:3], _INTRA_LO, _INTRA_HI),
-                          bounds=(_INTRA_LO, _INTRA_HI), loss=_FIT_LOSS, f_scale=_FIT_SCALE).x
+                          bounds=(_INTRA_LO, _INTRA_HI), loss=_FIT_LOSS, f_scale=_FIT_SCALE,
+                          tr_solver="lsmr").x
         intra[name] = (float(t[0]), float(t[1]), float(t[2]))
 
     # 2. Paths between regions.
@@ -332,7 +334,8 @@ def fit_params(meas: Measurements, *, start: lat.NetworkParams | None = None,
         lo[3], hi[3] = start.border_ms, start.border_ms + 1e-9
     if cross.any():
         t = least_squares(res_cross, np.clip(t0, lo, hi), bounds=(lo, hi), loss=_FIT_LOSS,
-                          f_scale=_FIT_SCALE, diff_step=1e-3, max_nfev=200).x
+                          f_scale=_FIT_SCALE, diff_step=1e-3, max_nfev=200,
+                          tr_solver="lsmr").x
     else:
         t = t0
     return params_of(t)
@@ -412,7 +415,8 @@ def weighted_quantile(values: Sequence[float] | NDArray[np.float64],
     return float(v[order][min(i, len(v) - 1)])
 
 
-def _summary(pred: pd.DataFrame, predictors: Sequence[str]) -> pd.DataFrame:
+def summarize(pred: pd.DataFrame,
+              predictors: Sequence[str] = ("model", *BASELINES)) -> pd.DataFrame:
     """Median and p90 of the absolute percentage error: overall and per continent pair."""
     import pandas as pd
 
@@ -624,7 +628,7 @@ def validate_latency(data_dir: Path | str | None = None, out_dir: Path | str | N
         pred = cross_validate(meas, folds=folds, seed=seed)
         pred.insert(0, "network", network)
         preds.append(pred)
-        table = _summary(pred, ("model", *BASELINES))
+        table = summarize(pred)
         tables.append(pd.concat({network: table}, names=["network"]))
         params[network] = fit_params(meas)
     table = pd.concat(tables)
