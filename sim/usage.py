@@ -293,6 +293,9 @@ class Usage:
                                   "rooms"),
                       _event_line("trial accounts refused", events["refused_trial_accounts"],
                                   events["account_limit"], "accounts")]
+            if events["edition"] == "trial":
+                lines += ["  The trial edition itself is free of charge; the fees above are those",
+                          "  of the professional and flagship packages for this usage."]
         return "\n".join(lines)
 
 

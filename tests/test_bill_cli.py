@@ -87,7 +87,10 @@ def test_month_price_list_and_set_override_the_scenario(tmp_path: Path, capsys) 
                "--out", str(tmp_path), "--set", "billing.edition=trial",
                "--set", "billing.avchatrooms.initial=5",
                "--set", "billing.trial_accounts={initial: 95, created_per_day: 2}"])
-    assert rc == 0, capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "Quota events (trial edition, limits of price list overseas-cny):" in out
+    assert "The trial edition itself is free of charge" in out
     bill = json.loads((tmp_path / "bill.json").read_text())
     assert (bill["month"], bill["currency"], bill["edition"]) == ("2027-02", "CNY", "trial")
     assert len(bill["daily"]["dau"]) == 28
