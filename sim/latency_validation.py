@@ -580,7 +580,7 @@ def _figures(pred: pd.DataFrame, out_dir: Path) -> list[Path]:
     ax.axvline(10, color="grey", lw=0.8, ls="--")
     ax.set(xlabel="absolute error (%): bars median, ticks p90",
            title="Public internet: error by continent pair (held-out cities)")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, frameon=False)
     fig.tight_layout()
     paths.append(out_dir / "latency_error_by_continent_pair.png")
     fig.savefig(paths[-1], dpi=120)
