@@ -13,17 +13,22 @@ The model (see ``docs/latency.md`` for the derivation, the sources and the valid
   Europe or the US (much of Africa, the Middle East, parts of Asia and Latin America), every
   country is its own region.
 * Two places in the **same region** are joined directly:
-  ``rtt = a0 + a1 * (1 - exp(-d / L)) + b * floor(d)``, with ``floor(d)`` the fibre floor of the
-  great-circle distance ``d`` and ``(a0, a1, b)`` fitted per class of region. It grows with
-  distance, so within one region the RTT is monotone along any great circle.
+  ``rtt = a0 + a1 * (1 - exp(-d / L)) + b * floor(d) + c * (floor(dA) + floor(dB))``, with
+  ``floor(x)`` the fibre floor of ``x`` km, ``d`` the great-circle distance, ``dA`` and ``dB``
+  the distances from each end to the nearest core hub of the region, ``(a0, a1, b)`` fitted per
+  class of region and ``c = core_stretch``. With ``b >= 1 >= c`` it grows with distance
+  whichever way the far end moves, so within one region the RTT is monotone along any great
+  circle.
 * Two places in **different regions** are joined over a graph of interconnection hubs (real
   metros where networks exchange traffic, linked by terrestrial backbones inside a region and
   by the submarine-cable and transit routes between regions, drawn along their approximate
-  course). A host reaches each hub of its own region at ``access_stretch x floor(d)``; each link
-  costs ``link_stretch x floor(length) + hop_ms``; links that cross into mainland China pay
-  ``border_ms``; each end adds the ``access_ms`` of its class of region. The RTT is the
-  cheapest such path, so detours such as Lagos-Europe-Accra or Bogota-Miami-Lima emerge from
-  the missing links rather than from per-pair numbers.
+  course). A host reaches each core (tier-1) hub of its own region at
+  ``access_stretch x floor(d)``; each link costs ``link_stretch x floor(length) + hop_ms``;
+  links into or out of mainland China add ``border_ms``, links marked ``weak`` (routes that
+  carried little public transit) ``weak_ms``, and links marked ``private`` exist on the private
+  backbone only; each end adds the ``access_ms`` of its class of region. The RTT is the cheapest
+  such path, so detours such as Lagos-Europe-Accra or Bogota-Miami-Lima emerge from the missing
+  links rather than from per-pair numbers.
 * Nothing is ever below the fibre floor, and the result is exactly symmetric (path sums are
   taken on a 2**-20 ms grid, where floating-point addition is exact).
 
@@ -1067,7 +1072,7 @@ def geography() -> Geography:
     keys = sorted(links)
     link_a = np.array([k[0] for k in keys], dtype=np.int64)
     link_b = np.array([k[1] for k in keys], dtype=np.int64)
-    return Geography(
+    geo = Geography(
         region_names=region_names, region_class=region_class, hub_names=hub_names,
         hub_lat=hub_lat, hub_lon=hub_lon, hub_region=hub_region, hub_core=hub_core,
         region_hubs=tuple(np.flatnonzero((hub_region == r) & hub_core)
@@ -1078,6 +1083,11 @@ def geography() -> Geography:
         link_weak=np.array([k in weak for k in keys], dtype=bool),
         link_private=np.array([k in private for k in keys], dtype=bool),
     )
+    for value in vars(geo).values():  # cached for the process: make its arrays read-only
+        for array in (value if isinstance(value, tuple) else (value,)):
+            if isinstance(array, np.ndarray):
+                array.setflags(write=False)
+    return geo
 
 
 def region_of(lat: ArrayLike, lon: ArrayLike) -> NDArray[np.str_]:
@@ -1195,7 +1205,7 @@ class Points:
     lon: NDArray[np.float64]
     region: NDArray[np.int64]
     hub_floor_ms: NDArray[np.float64]
-    """``n x k``: fibre floor to each hub of the point's region (``inf`` padding), ms."""
+    """``n x k``: fibre floor to each core hub of the point's region (``inf`` padding), ms."""
 
 
 class LatencyModel:
@@ -1228,6 +1238,7 @@ class LatencyModel:
         dist[geo.link_b[use], geo.link_a[use]] = w[use]
         for k in range(n):  # Floyd-Warshall; ~150 hubs, a few ms
             np.minimum(dist, dist[:, k, None] + dist[None, k, :], out=dist)
+        dist.setflags(write=False)  # shared by every run in the process: read-only
         self.hub_ms = dist
         cls = geo.region_class
         self._access_ms = _grid(np.array([params.access_ms[c] for c in cls]))
