@@ -1294,19 +1294,21 @@ class LatencyModel:
                 near, far, inear, ifar = pb, pa, ib[cross], ia[cross]
             else:
                 near, far, inear, ifar = pa, pb, ia[cross], ib[cross]
-            used = np.unique(inear)
-            pos = np.searchsorted(used, inear)
+            acc_far = _grid(p.access_stretch * far.hub_floor_ms)
+            used, pos = np.unique(inear, return_inverse=True)
             best = np.empty(len(cross))
-            for start in range(0, len(used), 2048):
-                chunk = np.arange(start, min(start + 2048, len(used)))
-                to_hubs = self._to_hubs(near, used[chunk])
-                rows = np.flatnonzero((pos >= chunk[0]) & (pos <= chunk[-1]))
+            for start in range(0, len(used), 2048):  # bounded memory for huge inputs
+                stop = min(start + 2048, len(used))
+                to_hubs = self._to_hubs(near, used[start:stop])
+                rows = np.flatnonzero((pos >= start) & (pos < stop))
                 rfar = far.region[ifar[rows]]
-                for r in np.unique(rfar):
-                    sel = rows[rfar == r]
-                    hubs = self.geo.region_hubs[r]
-                    acc = _grid(p.access_stretch * far.hub_floor_ms[ifar[sel], :len(hubs)])
-                    best[sel] = np.min(acc + to_hubs[pos[sel] - chunk[0]][:, hubs], axis=1)
+                order = np.argsort(rfar, kind="stable")
+                rows, rfar = rows[order], rfar[order]
+                for sel in np.split(rows, np.flatnonzero(np.diff(rfar)) + 1):
+                    hubs = self.geo.region_hubs[far.region[ifar[sel[0]]]]
+                    best[sel] = np.min(acc_far[ifar[sel], :len(hubs)]
+                                       + to_hubs[(pos[sel] - start)[:, None], hubs[None, :]],
+                                       axis=1)
             out[cross] = best + (self._access_ms[ra[cross]] + self._access_ms[rb[cross]])
         return np.maximum(out, floor)
 
