@@ -2,13 +2,22 @@
 
 One replication is one :class:`simpy.Environment`. Pure delays (DNS, handshakes, request and
 response legs, backbone trips) are single timeouts whose callbacks move the login on; no
-process per login. A login costs a handful of events: its arrival, its arrival at the node,
-the end of its service there and, on a cache miss, the same two at the home data center.
+process per login. A login costs one or two events: its arrival at the node and, on a cache
+miss, its arrival at the home data center. Arrivals come from numpy batches and are fed to the
+event loop directly rather than as events of their own.
 
 Node model: ``workers`` login workers serve a FIFO queue (an M/M/c queue with exponential
-service); ``connection_limit`` caps open connections (a login over the limit is rejected and
-the SDK moves on); a connection stays open for the session after the login. When a node goes
-down, its queued and in-service logins fail over, and its sessions are dropped.
+service). Because the queue is FIFO and arrivals at a node are handled in time order, a
+login's service start and end are known the moment it arrives (the multi-server FIFO
+recursion: it starts when it arrives or when the earliest worker frees up, whichever is
+later), so no event is needed for the end of service; queue length, busy workers and their
+time integrals are read off the workers' free times and the waiting logins' start times.
+:class:`ReferenceEngine` models the same nodes with ``simpy.Resource`` and a process per login;
+a test checks that both give the same per-login results.
+
+``connection_limit`` caps open connections (a login over the limit is rejected and the SDK
+moves on); a connection stays open for the session after the login. When a node goes down,
+its queued and in-service logins fail over, and its sessions are dropped.
 """
 
 from __future__ import annotations
@@ -16,7 +25,6 @@ from __future__ import annotations
 import heapq
 import math
 from array import array
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -50,16 +58,22 @@ _DRAIN_S = 300.0
 
 
 class NodeState:
-    """Live state of one node: its worker pool, queue, connections and counters."""
+    """Live state of one node: its workers, queue, connections and counters.
 
-    __slots__ = ("idx", "kind", "workers", "busy", "queue", "up", "gen", "service_s",
-                 "svc_dist", "hit_ratio", "conn_limit", "open_conns", "sessions", "peak_conns",
-                 "last_t", "q_area", "b_area", "arrivals", "served", "wait_sum", "rejected",
-                 "timeouts", "util_published", "win_arrivals", "win_b_area", "logins_ok",
-                 "dropped_sessions")
+    ``free`` holds the time each worker becomes free (a heap); ``waiting`` the service start
+    times of logins still queued (a heap). Both describe the future as far as it is known now.
+    """
 
-    def __init__(self, idx: int, kind: str, workers: int, service_s: float, svc_dist: str,
-                 hit_ratio: float, conn_limit: float):
+    __slots__ = ("idx", "kind", "workers", "up", "gen", "service_s", "svc_dist", "hit_ratio",
+                 "conn_limit", "open_conns", "sessions", "peak_conns", "free", "waiting",
+                 "pending", "can_fail", "svc_total", "wait_total", "arrivals", "served",
+                 "wait_sum", "rejected", "timeouts", "util_published", "win_arrivals",
+                 "win_b_area", "logins_ok", "dropped_sessions", "_env")
+
+    def __init__(self, env: simpy.Environment, idx: int, kind: str, workers: int,
+                 service_s: float, svc_dist: str, hit_ratio: float, conn_limit: float,
+                 can_fail: bool):
+        self._env = env
         self.idx = idx
         self.kind = kind
         self.workers = workers
@@ -67,17 +81,18 @@ class NodeState:
         self.svc_dist = svc_dist
         self.hit_ratio = hit_ratio
         self.conn_limit = conn_limit
-        self.busy = 0
-        self.queue: deque[tuple[Any, float]] = deque()
+        self.can_fail = can_fail
         self.up = True
         self.gen = 0
         self.open_conns = 0
         # Heap of open sessions: (end time, sequence number, user, site, access, last mile).
         self.sessions: list[tuple[float, int, int, int, int, float]] = []
         self.peak_conns = 0
-        self.last_t = 0.0
-        self.q_area = 0.0
-        self.b_area = 0.0
+        self.free = [0.0] * workers
+        self.waiting: list[float] = []
+        self.pending: dict[int, _Login] = {}
+        self.svc_total = 0.0
+        self.wait_total = 0.0
         self.arrivals = 0
         self.served = 0
         self.wait_sum = 0.0
@@ -89,10 +104,46 @@ class NodeState:
         self.logins_ok = 0
         self.dropped_sessions = 0
 
+    def serve(self, now: float, service_s: float) -> tuple[float, float]:
+        """Take a login arriving now: its (service start, service end)."""
+        free = self.free
+        first = free[0]
+        start = now if first <= now else first
+        finish = start + service_s
+        heapq.heapreplace(free, finish)
+        if start > now:
+            heapq.heappush(self.waiting, start)
+        self.arrivals += 1
+        self.win_arrivals += 1
+        self.served += 1
+        self.wait_sum += start - now
+        self.wait_total += start - now
+        self.svc_total += service_s
+        return start, finish
+
     @property
     def queue_len(self) -> int:
-        """Logins waiting for a worker."""
-        return len(self.queue)
+        """Logins waiting for a worker now."""
+        waiting = self.waiting
+        now = self._env.now
+        while waiting and waiting[0] <= now:
+            heapq.heappop(waiting)
+        return len(waiting)
+
+    @property
+    def busy(self) -> int:
+        """Workers serving a login now."""
+        now = self._env.now
+        return sum(1 for f in self.free if f > now)
+
+    def busy_area(self, now: float) -> float:
+        """Integral of busy workers over time, up to ``now`` (worker-seconds)."""
+        return self.svc_total - sum(f - now for f in self.free if f > now)
+
+    def queue_area(self, now: float) -> float:
+        """Integral of the queue length over time, up to ``now`` (login-seconds)."""
+        self.queue_len  # noqa: B018 - drops logins that started
+        return self.wait_total - sum(s - now for s in self.waiting)
 
     def connections(self, now: float) -> int:
         """Open connections now (sessions whose end has passed are closed lazily)."""
@@ -102,20 +153,12 @@ class NodeState:
             self.open_conns -= 1
         return self.open_conns
 
-    def advance(self, now: float) -> None:
-        """Accumulate the time integrals of queue length and busy workers up to ``now``."""
-        dt = now - self.last_t
-        if dt > 0:
-            self.q_area += len(self.queue) * dt
-            self.b_area += self.busy * dt
-            self.last_t = now
-
 
 class _Login:
     __slots__ = ("id", "t0", "site", "user", "access", "lm", "jitter", "session", "svc_node",
                  "svc_dc", "cache_u", "cands", "pos", "attempts", "tag", "node", "gen", "rtt",
                  "dns_ms", "t_node", "queue_ms", "service_ms", "backend_ms", "t_enq", "round",
-                 "trigger", "dc_half_s", "t_held")
+                 "trigger", "dc_half_s", "t_held", "t_finish", "seq")
 
 
 @dataclass
@@ -145,8 +188,10 @@ class _Engine:
         self.workload = Workload(sc, world.sites, streams[0])
         self.rng_backoff = np.random.default_rng(streams[1])
         p = world.params
-        self.nodes = [NodeState(i, k, p.workers[i], p.service_s[i], p.service_distribution[i],
-                                p.cache_hit_ratio[i], p.connection_limit[i])
+        can_fail = self._nodes_that_can_fail(world)
+        self.nodes = [NodeState(self.env, i, k, p.workers[i], p.service_s[i],
+                                p.service_distribution[i], p.cache_hit_ratio[i],
+                                p.connection_limit[i], i in can_fail)
                       for i, k in enumerate(world.topology.kinds)]
         self.dns = GeoDns(world, sc.addressing.region, self.workload.n_users,
                           np.random.default_rng(streams[2]))
@@ -168,6 +213,8 @@ class _Engine:
         self.per_login = per_login
         self.cols: dict[str, array[Any]] = {
             c: array("q" if c in _INT_COLUMNS else "d") for c in LOGIN_COLUMNS}
+        self._global_order = world.site_global_order
+        self._appenders = tuple(self.cols[c].append for c in LOGIN_COLUMNS)
         self.counts = {"attempted": 0, "succeeded": 0, "failed": 0, "reconnects": 0}
         self.load_rows: dict[str, list[float]] = {k: [] for k in (
             "t_s", "node", "connections", "logins_per_s", "queue_len", "utilization")}
@@ -197,22 +244,34 @@ class _Engine:
 
     # ------------------------------------------------------------------ arrivals
 
+    @staticmethod
+    def _nodes_that_can_fail(world: World) -> set[int]:
+        topo = world.topology
+        out: set[int] = set()
+        for ev in world.scenario.events:
+            for name in (ev.node_down, ev.datacenter_down):
+                if name is not None:
+                    out.add(topo.index[name])
+            if ev.region_outage is not None:
+                out.update(i for i in world.edge_nodes if topo.regions[i] == ev.region_outage)
+        return out
+
     def _next_chunk(self) -> bool:
         self._chunk = next(self._chunks, None)
         self._pos = 0
         return self._chunk is not None
 
-    def _schedule_next_arrival(self) -> None:
+    def _next_arrival_time(self) -> float:
         chunk = self._chunk
         if chunk is None or self._pos >= len(chunk):
             if not self._next_chunk():
-                return
+                return math.inf
             chunk = self._chunk
             assert chunk is not None
-        delay = chunk.t_s[self._pos] - self.env.now
-        self.env.timeout(delay if delay > 0 else 0.0).callbacks.append(self._on_arrival)
+        return chunk.t_s[self._pos]
 
-    def _on_arrival(self, _: simpy.Event) -> None:
+    def _arrive(self) -> None:
+        """The next login of the workload arrives now."""
         c = self._chunk
         assert c is not None
         i = self._pos
@@ -233,11 +292,11 @@ class _Engine:
         lg.cache_u = c.cache_u[i]
         lg.attempts = 0
         lg.round = 0
+        lg.seq = 0
         lg.node = -1
         lg.rtt = 0.0
         lg.queue_ms = lg.service_ms = lg.backend_ms = 0.0
         self.counts["attempted"] += 1
-        self._schedule_next_arrival()
         self._plan(lg, 0.0)
 
     # ------------------------------------------------------------------ addressing
@@ -348,68 +407,80 @@ class _Engine:
             self.env.timeout(self.connect_timeout_s, lg).callbacks.append(self._on_retry)
             return
         lg.t_node = self.env.now
-        self._enqueue(node, lg)
+        self._serve(node, lg)
 
-    def _enqueue(self, node: NodeState, lg: _Login) -> None:
-        now = self.env.now
-        node.advance(now)
-        node.arrivals += 1
-        node.win_arrivals += 1
-        if node.busy < node.workers:
-            node.busy += 1
-            self._start_service(node, lg, now, 0.0)
-        else:
-            node.queue.append((lg, now))
-
-    def _start_service(self, node: NodeState, lg: _Login, now: float, wait_s: float) -> None:
-        unit = lg.svc_dc if node is self.home else lg.svc_node
+    def _service_s(self, node: NodeState, lg: _Login) -> float:
         if node.svc_dist == "deterministic":
-            unit = 1.0
-        service = node.service_s * unit
-        node.wait_sum += wait_s
-        node.served += 1
-        if node is self.home:
-            lg.backend_ms += 1000.0 * (wait_s + service)
-        else:
-            lg.queue_ms = 1000.0 * wait_s
-            lg.service_ms = 1000.0 * service
-        self.env.timeout(service, (node, lg, node.gen)).callbacks.append(self._on_service_done)
+            return node.service_s
+        return node.service_s * (lg.svc_dc if node is self.home else lg.svc_node)
 
-    def _on_service_done(self, ev: simpy.Event) -> None:
-        node, lg, gen = ev.value
+    def _serve(self, node: NodeState, lg: _Login) -> None:
+        """A login arrives at a node's queue now; its service there is settled at once."""
         now = self.env.now
-        if gen != node.gen:  # the node failed under this login: the request times out
-            self._node_lost(node, lg)
-            return
-        node.advance(now)
-        if node.queue:
-            nxt, t_enq = node.queue.popleft()
-            self._start_service(node, nxt, now, now - t_enq)
-        else:
-            node.busy -= 1
+        start, finish = node.serve(now, self._service_s(node, lg))
+        self._after_service(node, lg, now, start, finish)
+
+    def _after_service(self, node: NodeState, lg: _Login, now: float, start: float,
+                       finish: float) -> None:
+        """Move a login on from a node where it waited from ``now`` to ``start`` and was
+        served until ``finish``."""
+        lg.t_finish = finish
         if node is self.home:
-            self._finish_ok(lg, now + self._return_s(lg))
-        elif lg.cache_u < node.hit_ratio:
-            self._finish_ok(lg, now + lg.rtt / 2000.0)
-        else:
-            half = self.dc_rtt_s[lg.node] / 2
-            trip_s = 2 * half
-            if self.dc_extra_s[lg.node] or self.dc_loss[lg.node]:
-                trip_s += self.dc_extra_s[lg.node]
-                loss = self.dc_loss[lg.node]
-                while loss > 0 and self._uniform("loss") < loss:
-                    trip_s += BACKBONE_RETRY_S
-                half = trip_s / 2
-            lg.backend_ms = 1000.0 * trip_s
-            lg.dc_half_s = half
-            self.env.timeout(half, lg).callbacks.append(self._on_dc_arrival)
+            lg.backend_ms += 1000.0 * (finish - now)
+            if node.can_fail:
+                node.pending[lg.id] = lg
+                self.env.timeout(finish - now, (lg, lg.seq)).callbacks.append(self._on_dc_done)
+            else:
+                self._finish_ok(lg, finish + self._return_s(lg))
+            return
+        lg.queue_ms = 1000.0 * (start - now)
+        lg.service_ms = 1000.0 * (finish - start)
+        if node.can_fail:
+            node.pending[lg.id] = lg
+        if lg.cache_u < node.hit_ratio:
+            if node.can_fail:  # it completes only if the node is still up at the end
+                self.env.timeout(finish - now, (lg, lg.seq)).callbacks.append(
+                    self._on_node_done)
+            else:
+                self._finish_ok(lg, finish + lg.rtt / 2000.0)
+            return
+        half = self.dc_rtt_s[lg.node] / 2
+        if self.dc_extra_s[lg.node] or self.dc_loss[lg.node]:
+            trip_s = 2 * half + self.dc_extra_s[lg.node]
+            loss = self.dc_loss[lg.node]
+            while loss > 0 and self._uniform("loss") < loss:
+                trip_s += BACKBONE_RETRY_S
+            half = trip_s / 2
+        lg.backend_ms = 2000.0 * half
+        lg.dc_half_s = half
+        self.env.timeout(finish + half - now, (lg, lg.seq)).callbacks.append(
+            self._on_dc_arrival)
+
+    def _on_node_done(self, ev: simpy.Event) -> None:
+        lg, seq = ev.value
+        if lg.seq != seq:
+            return  # lost when the node went down; already failing over
+        self.nodes[lg.node].pending.pop(lg.id, None)
+        self._finish_ok(lg, self.env.now + lg.rtt / 2000.0)
+
+    def _on_dc_done(self, ev: simpy.Event) -> None:
+        lg, seq = ev.value
+        if lg.seq != seq:
+            return  # lost when the data center went down
+        self.home.pending.pop(lg.id, None)
+        self._finish_ok(lg, self.env.now + self._return_s(lg))
 
     def _return_s(self, lg: _Login) -> float:
         """From the end of data-center service back to the terminal."""
         return lg.dc_half_s + lg.rtt / 2000.0
 
     def _on_dc_arrival(self, ev: simpy.Event) -> None:
-        lg: _Login = ev.value
+        lg, seq = ev.value
+        if lg.seq != seq:
+            return  # lost with its node; already failing over
+        node = self.nodes[lg.node]
+        if node.can_fail:
+            node.pending.pop(lg.id, None)
         home = self.home
         if not home.up:
             if self.dc_mode == "queue":
@@ -419,7 +490,7 @@ class _Engine:
                 self._drop_connection(lg)
                 self._finish_failed(lg, self.env.now + self.connect_timeout_s)
             return
-        self._enqueue(home, lg)
+        self._serve(home, lg)
 
     # ------------------------------------------------------------------ outcomes
 
@@ -445,7 +516,6 @@ class _Engine:
     def _record(self, lg: _Login, t_end: float, outcome: int) -> None:
         if not self.per_login:
             return
-        c = self.cols
         latency_ms = 1000.0 * (t_end - lg.t0)
         node = lg.node
         if outcome == 0:
@@ -456,33 +526,38 @@ class _Engine:
             tag = lg.tag
             connect_ms = latency_ms
             rtt_path = math.nan
-        best = self._best_rtt(lg.site)
-        c["login_id"].append(lg.id)
-        c["t_start_s"].append(lg.t0)
-        c["site"].append(lg.site)
-        c["user"].append(lg.user)
-        c["access"].append(lg.access)
-        c["node"].append(node)
-        c["decided_by"].append(self.decider_code.get(tag, self._other))
-        c["attempts"].append(lg.attempts)
-        c["outcome"].append(outcome)
-        c["latency_ms"].append(latency_ms)
-        c["connect_ms"].append(connect_ms)
-        c["queue_ms"].append(lg.queue_ms if outcome == 0 else 0.0)
-        c["service_ms"].append(lg.service_ms if outcome == 0 else 0.0)
-        c["backend_ms"].append(lg.backend_ms if outcome == 0 else 0.0)
-        c["dns_ms"].append(lg.dns_ms)
-        c["rtt_ms"].append(rtt_path)
-        c["best_rtt_ms"].append(best)
-        c["last_mile_ms"].append(lg.lm)
-        c["trigger"].append(lg.trigger)
+        (a_id, a_t0, a_site, a_user, a_access, a_node, a_dec, a_att, a_out, a_lat, a_conn,
+         a_queue, a_svc, a_back, a_dns, a_rtt, a_best, a_lm, a_trig) = self._appenders
+        a_id(lg.id)
+        a_t0(lg.t0)
+        a_site(lg.site)
+        a_user(lg.user)
+        a_access(lg.access)
+        a_node(node)
+        a_dec(self.decider_code.get(tag, self._other))
+        a_att(lg.attempts)
+        a_out(outcome)
+        a_lat(latency_ms)
+        a_conn(connect_ms)
+        if outcome == 0:
+            a_queue(lg.queue_ms)
+            a_svc(lg.service_ms)
+            a_back(lg.backend_ms)
+        else:
+            a_queue(0.0)
+            a_svc(0.0)
+            a_back(0.0)
+        a_dns(lg.dns_ms)
+        a_rtt(rtt_path)
+        a_best(self._best_rtt(lg.site))
+        a_lm(lg.lm)
+        a_trig(lg.trigger)
 
     def _best_rtt(self, site: int) -> float:
-        row = self.rtt[site]
         nodes = self.nodes
-        for n in self.world.site_global_order[site]:
+        for n in self._global_order[site]:
             if nodes[n].up:
-                return float(row[n])
+                return self.rtt[site][n]
         return math.nan
 
     # ------------------------------------------------------------------ events and sampling
@@ -499,21 +574,27 @@ class _Engine:
         if node.up == up:
             return
         now = self.env.now
-        node.advance(now)
         node.up = up
         self.dns.set_up(idx, up)
         if up:
+            node.free = [now] * node.workers
             if node is self.home and self.dc_held:
                 held, self.dc_held = self.dc_held, []
                 for lg in held:
                     lg.backend_ms += 1000.0 * (now - lg.t_held)  # waited for the data center
-                    self._enqueue(node, lg)
+                    self._serve(node, lg)
             return
         node.gen += 1
-        node.busy = 0
-        waiting = [lg for lg, _ in node.queue]
-        node.queue.clear()
-        for lg in waiting:
+        # Work that will not be done: out of the time integrals and the counts.
+        node.queue_len  # noqa: B018 - drops logins that started
+        node.svc_total -= sum(f - now for f in node.free if f > now)
+        node.wait_total -= sum(st - now for st in node.waiting)
+        node.waiting.clear()
+        node.free = [math.inf] * node.workers
+        lost = [lg for lg in node.pending.values() if lg.t_finish > now]
+        node.pending.clear()
+        for lg in lost:
+            node.served -= 1
             self._node_lost(node, lg)
         node.connections(now)
         dropped = sorted(node.sessions)
@@ -526,6 +607,7 @@ class _Engine:
 
     def _node_lost(self, node: NodeState, lg: _Login) -> None:
         """A login was at a node that went down."""
+        lg.seq += 1  # whatever was scheduled for it is void
         if node is self.home:
             if self.dc_mode == "queue":
                 lg.t_held = self.env.now
@@ -566,6 +648,7 @@ class _Engine:
         lg.t0 = self.env.now
         lg.attempts = 0
         lg.round = 0
+        lg.seq = 0
         lg.node = -1
         lg.rtt = 0.0
         lg.queue_ms = lg.service_ms = lg.backend_ms = 0.0
@@ -627,16 +710,16 @@ class _Engine:
         dt = self.world.scenario.outputs.sample_every
         rows = self.load_rows
         for node in self.served_nodes:
-            node.advance(now)
-            util = (node.b_area - node.win_b_area) / (node.workers * dt) if now > 0 else 0.0
-            node.win_b_area = node.b_area
+            area = node.busy_area(now) if node.up else node.svc_total
+            util = (area - node.win_b_area) / (node.workers * dt) if now > 0 else 0.0
+            node.win_b_area = area
             node.util_published = util
             if now > 0:
                 rows["t_s"].append(now)
                 rows["node"].append(node.idx)
                 rows["connections"].append(node.connections(now))
                 rows["logins_per_s"].append(node.win_arrivals / dt)
-                rows["queue_len"].append(len(node.queue))
+                rows["queue_len"].append(node.queue_len if node.up else 0)
                 rows["utilization"].append(util)
             node.win_arrivals = 0
         if now + dt <= self.world.scenario.duration + 1e-9:
@@ -649,12 +732,26 @@ class _Engine:
         env = self.env
         self._schedule_events()
         self._sample()
-        self._schedule_next_arrival()
-        self.env.timeout(sc.duration).callbacks.append(self._snapshot)
+        env.timeout(sc.duration).callbacks.append(self._snapshot)
         end = sc.duration + _DRAIN_S
         steps = 50
+        t_arrival = self._next_arrival_time()
+        peek, step = env.peek, env.step
         for k in range(1, steps + 1):
-            env.run(until=end * k / steps)
+            until = end * k / steps
+            while True:
+                t_event = peek()
+                if t_arrival <= t_event and t_arrival <= until:
+                    # Arrivals are not events: the clock moves to the arrival and it is handled
+                    # directly (simpy keeps the current time in Environment._now).
+                    env._now = t_arrival
+                    self._arrive()
+                    t_arrival = self._next_arrival_time()
+                elif t_event <= until:
+                    step()
+                else:
+                    break
+            env._now = until
             if progress is not None:
                 progress(k / steps)
         return self._output(end)
@@ -662,15 +759,13 @@ class _Engine:
     def _snapshot(self, _: simpy.Event) -> None:
         """Node counters at the end of the arrival window (the drain after it is excluded)."""
         now = self.env.now
-        for node in self.nodes:
-            node.advance(now)
         ns = self.nodes
         self._stats = {
             "arrivals": np.array([n.arrivals for n in ns]),
             "served": np.array([n.served for n in ns]),
             "wait_sum_s": np.array([n.wait_sum for n in ns]),
-            "q_area": np.array([n.q_area for n in ns]),
-            "b_area": np.array([n.b_area for n in ns]),
+            "q_area": np.array([n.queue_area(now) if n.up else n.wait_total for n in ns]),
+            "b_area": np.array([n.busy_area(now) if n.up else n.svc_total for n in ns]),
         }
 
     def _output(self, end: float) -> ReplicationOutput:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 
@@ -34,34 +33,41 @@ class NodeView(Protocol):
     def connections(self, now: float) -> int: ...
 
 
-@dataclass(frozen=True, slots=True)
-class DnsAnswer:
+class DnsAnswer(NamedTuple):
     """The geo-DNS answer a terminal holds: its region and that region's nodes as DNS knew
-    them when the answer was resolved (a node that failed since is still in a stale answer)."""
+    them when the answer was resolved (a node that failed since is still in a stale answer),
+    the other regions' nodes DNS knew up then (``others``, nearest first), and what this
+    lookup cost (0 when the answer came from the terminal's cache)."""
 
     region: str
     nodes: tuple[int, ...]
+    others: tuple[int, ...]
     dns_ms: float
 
 
 class NormalDraws:
-    """Standard normal draws from one stream, in blocks (cheap one at a time)."""
+    """Standard normal draws from one stream, in blocks (cheap one or a few at a time)."""
 
-    __slots__ = ("_rng", "_buf", "_pos")
+    __slots__ = ("_rng", "_buf", "_pos", "_block")
 
     def __init__(self, rng: np.random.Generator, block: int = 8192):
         self._rng = rng
+        self._block = block
         self._buf: list[float] = []
         self._pos = 0
 
     def next(self) -> float:
         """The next draw."""
-        if self._pos >= len(self._buf):
-            self._buf = self._rng.standard_normal(8192).tolist()
-            self._pos = 0
-        x = self._buf[self._pos]
-        self._pos += 1
-        return x
+        return self.take(1)[0]
+
+    def take(self, n: int) -> list[float]:
+        """The next ``n`` draws."""
+        pos = self._pos
+        if pos + n > len(self._buf):
+            self._buf = self._rng.standard_normal(max(self._block, n)).tolist()
+            pos = 0
+        self._pos = pos + n
+        return self._buf[pos:pos + n]
 
 
 class Strategy(ABC):

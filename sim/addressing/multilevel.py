@@ -62,17 +62,15 @@ class MultiLevel(Strategy):
         self.rtt = world.site_node_rtt_ms.tolist()
 
     def plan(self, site: int, user: int, now: float, answer: DnsAnswer) -> tuple[list[int], str]:
-        world = self.world
         if self.use_region:
             cands = list(answer.nodes)
-            fallback: list[int] = []
-            if self.other_regions or not cands:
-                listed = set(cands)
-                fallback = [n for n in world.site_global_order[site] if n not in listed]
+            fallback = list(answer.others) if self.other_regions or not cands else []
             if not cands:
                 cands, fallback = fallback, []
+            if not cands:  # DNS knows no node up anywhere: the SDK tries them all
+                cands = list(self.world.site_global_order[site])
         else:
-            cands, fallback = list(world.site_global_order[site]), []
+            cands, fallback = list(self.world.site_global_order[site]), []
         tag = "region"
         for step in self.steps:
             if step == "nearest":
@@ -94,21 +92,27 @@ class MultiLevel(Strategy):
 
     def _nearest(self, site: int, cands: list[int]) -> list[int]:
         k = self.top_k
-        m = min(len(cands), k + 2)
+        m = len(cands) if len(cands) < k + 2 else k + 2
+        if m <= 1:
+            return cands
         row = self.rtt[site]
+        head = cands[:m]
         if self.noise_ms > 0:
-            nxt = self.noise.next
-            est = sorted((row[n] + self.noise_ms * nxt(), n) for n in cands[:m])
-        else:
-            est = sorted((row[n], n) for n in cands[:m])
+            sd = self.noise_ms
+            est = [row[n] + sd * z for n, z in zip(head, self.noise.take(m))]
+            head = [head[i] for i in sorted(range(m), key=est.__getitem__)]
         nodes = self.nodes
-        probed = [n for _, n in est if nodes[n].up]
-        silent = [n for _, n in est if not nodes[n].up]  # a down node answers no probe
+        probed = [n for n in head if nodes[n].up]
+        if len(probed) < m:  # a down node answers no probe: it goes last
+            silent = [n for n in head if not nodes[n].up]
+        else:
+            silent = []
         racing = probed[:k]
         if racing:
             winner = min(racing, key=row.__getitem__)
-            probed.remove(winner)
-            probed.insert(0, winner)
+            if winner != probed[0]:
+                probed.remove(winner)
+                probed.insert(0, winner)
         return probed + cands[m:] + silent
 
     def _overloaded(self, n: int, now: float) -> bool:

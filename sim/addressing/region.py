@@ -45,37 +45,52 @@ class GeoDns:
         self.ttl_s = spec.dns_ttl
         far = rng.random(n_users) < spec.far_resolver_share
         which = rng.integers(0, len(PUBLIC_RESOLVERS), n_users)
-        # -1: a nearby resolver; otherwise the index of the public resolver it uses.
-        self.resolver = np.where(far, which, -1).astype(np.int8)
-        self.expiry = np.full(n_users, -np.inf)
+        # 0: a nearby resolver; otherwise 1 + the index of the public resolver it uses.
+        self.resolver = bytes(np.where(far, which + 1, 0).astype(np.uint8))
+        self.expiry: dict[int, float] = {}
         self.answers: dict[int, DnsAnswer] = {}
         served = set(world.region_nodes)
         self._resolver_region = [r[3] if r[3] in served else None for r in PUBLIC_RESOLVERS]
+        self._resolver_rtt = world.resolver_rtt_ms.tolist()
         self.up: list[bool] = [True] * len(world.topology.node_ids)
+        self._views: dict[tuple[int, str], tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self.lookups = 0
 
     def set_up(self, node: int, up: bool) -> None:
         """Tell DNS that a node went down or came back (it answers accordingly from now)."""
         self.up[node] = up
+        self._views.clear()
+
+    def _view(self, site: int, region: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The region's nodes DNS believes up, and the other regions' (both nearest first)."""
+        key = (site, region)
+        view = self._views.get(key)
+        if view is None:
+            up = self.up
+            world = self.world
+            nodes = tuple(n for n in world.site_region_order[site][region] if up[n])
+            listed = set(world.site_region_order[site][region])
+            others = tuple(n for n in world.site_global_order[site] if up[n] and n not in listed)
+            view = self._views[key] = (nodes, others)
+        return view
 
     def lookup(self, site: int, user: int, now: float, last_mile_ms: float) -> DnsAnswer:
         """The terminal's answer: cached while fresh, else resolved now (costing one RTT to
         the resolver, reported in ``dns_ms``)."""
-        if now < self.expiry[user]:
+        if now < self.expiry.get(user, -1.0):
             cached = self.answers[user]
-            return DnsAnswer(cached.region, cached.nodes, 0.0)
+            return cached._replace(dns_ms=0.0)
         self.lookups += 1
-        r = int(self.resolver[user])
+        r = self.resolver[user] - 1
         world = self.world
         if r < 0:
             region = world.site_dns_region[site]
             dns_ms = last_mile_ms + self.spec.resolver_rtt_ms
         else:
             region = self._resolver_region[r] or world.site_dns_region[site]
-            dns_ms = last_mile_ms + float(world.resolver_rtt_ms[site, r])
-        up = self.up
-        nodes = tuple(n for n in world.site_region_order[site][region] if up[n])
-        answer = DnsAnswer(region, nodes, dns_ms)
+            dns_ms = last_mile_ms + self._resolver_rtt[site][r]
+        nodes, others = self._view(site, region)
+        answer = DnsAnswer(region, nodes, others, dns_ms)
         if self.ttl_s > 0:
             self.expiry[user] = now + self.ttl_s
             self.answers[user] = answer
