@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sim.api import run, version
+    from sim.compare import compare
     from sim.errors import ScenarioError, SimError, TopologyError
     from sim.results import Results
     from sim.scenario import Scenario, load_scenario
+    from sim.sweep import sweep
 
 __all__ = ["load_scenario", "run", "Results", "Scenario", "SimError", "ScenarioError",
            "TopologyError", "version"]
@@ -26,7 +28,9 @@ _LAZY = {
     "run": "sim.api", "version": "sim.api", "Results": "sim.results",
     "Scenario": "sim.scenario", "load_scenario": "sim.scenario", "SimError": "sim.errors",
     "ScenarioError": "sim.errors", "TopologyError": "sim.errors",
+    "compare": "sim.compare", "sweep": "sim.sweep",
 }
+__all__ += ["compare", "sweep"]
 
 
 def __getattr__(name: str) -> Any:

@@ -5,19 +5,22 @@ from __future__ import annotations
 import os
 import platform
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sim.build import World, build_world
-from sim.engine import run_replication
 from sim.results import Results
 from sim.scenario import Scenario, load_scenario
 
-__all__ = ["run", "replication_seeds", "version"]
+if TYPE_CHECKING:
+    from sim.engine import ReplicationOutput
+    from sim.executors import Executor
+
+__all__ = ["run", "replication_seeds", "version", "run_world", "results_from_outputs"]
 
 
 def version() -> str:
@@ -40,7 +43,9 @@ def run(scenario: Scenario | str | os.PathLike[str], *,
         overrides: Mapping[str, Any] | None = None,
         seed: int | None = None,
         replications: int | None = None,
-        progress: Callable[[float], None] | None = None) -> Results:
+        progress: Callable[[float], None] | None = None,
+        executor: Executor | str | None = None,
+        jobs: int | None = None) -> Results:
     """Run a scenario and return its :class:`~sim.results.Results`.
 
     Parameters
@@ -53,6 +58,10 @@ def run(scenario: Scenario | str | os.PathLike[str], *,
         Shorthands for overriding ``seed`` and ``replications``.
     progress : callable, optional
         Called with the fraction done (0..1) as the run proceeds.
+    executor : Executor or {"local", "dask"}, optional
+        Where replications run (see :mod:`sim.executors`); default local processes.
+    jobs : int, optional
+        Processes (or Dask workers) for an executor made here; default one per core.
 
     Examples
     --------
@@ -74,22 +83,44 @@ def run(scenario: Scenario | str | os.PathLike[str], *,
     if extra:
         scenario = scenario.with_overrides(extra)
     world = build_world(scenario, source)
-    return run_world(world, progress=progress)
+    from sim.executors import Executor, make_executor
+
+    if isinstance(executor, Executor) or (executor is None and jobs is None):
+        return run_world(world, progress=progress, executor=executor)
+
+    with make_executor(executor, jobs=jobs) as ex:
+        return run_world(world, progress=progress, executor=ex)
 
 
-def run_world(world: World, *, progress: Callable[[float], None] | None = None) -> Results:
-    """Run every replication of a built world, one after the other."""
-    sc = world.scenario
-    seeds = replication_seeds(sc.seed, sc.replications)
+def run_world(world: World, *, progress: Callable[[float], None] | None = None,
+              executor: Executor | None = None) -> Results:
+    """Run every replication of a built world through an executor.
+
+    Parameters
+    ----------
+    world : World
+        From :func:`sim.build.build_world`.
+    progress : callable, optional
+        Called with the fraction done (0..1).
+    executor : sim.executors.Executor, optional
+        Where the replications run (default: local processes, one per core; a single
+        replication runs in this process). The numbers do not depend on it.
+    """
+    from sim.executors import run_tasks, tasks_for
+
     started = time.perf_counter()
     created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-    outputs = []
-    for r, s in enumerate(seeds):
-        def step(frac: float, r: int = r) -> None:
-            if progress is not None:
-                progress((r + frac) / len(seeds))
-        outputs.append(run_replication(world, r, s, progress=step))
-    wall = time.perf_counter() - started
+    outputs = run_tasks(tasks_for(world), executor, progress=progress)
+    return results_from_outputs(world, outputs, wall_s=time.perf_counter() - started,
+                                created_utc=created)
+
+
+def results_from_outputs(world: World, outputs: Sequence[ReplicationOutput], *,
+                         wall_s: float, created_utc: str) -> Results:
+    """Combine a world's replication outputs (in replication order) into its Results."""
+    sc = world.scenario
+    wall = wall_s
+    created = created_utc
     attempted = sum(o.counts["attempted"] for o in outputs)
     provenance = {
         "scenario": sc.name,

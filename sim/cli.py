@@ -59,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--set", dest="overrides", action="append", metavar="KEY.PATH=VALUE",
                         help="override a scenario value (repeatable), e.g. population.dau=5e5")
 
+    def executor_options(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--jobs", type=int, metavar="N",
+                        help="local processes (or local Dask workers); default: one per core")
+        sp.add_argument("--executor", choices=("local", "dask"),
+                        help="where runs go: local processes (default) or a Dask cluster")
+        sp.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help="Dask scheduler address (default with --executor dask: start a "
+                             "local cluster)")
+
     r = sub.add_parser("run", help="run a scenario and write its results")
     r.add_argument("scenario", help="scenario YAML file")
     r.add_argument("--out", type=Path, help="results folder (default: results/<scenario name>)")
@@ -70,12 +79,54 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace a non-empty --out folder that is not a previous result")
     r.add_argument("--quiet", action="store_true", help="no progress bar, no summary table")
     common(r)
+    executor_options(r)
     r.set_defaults(func=cmd_run)
 
     v = sub.add_parser("validate", help="check a scenario (and its topology) without running")
     v.add_argument("scenario")
     common(v)
     v.set_defaults(func=cmd_validate)
+
+    c = sub.add_parser(
+        "compare", help="run scenarios (or read result folders) and compare them with CIs",
+        description="Run each scenario with replications (or read existing result folders) "
+                    "and write comparison.csv, comparison.json, comparison.md and figures: "
+                    "every headline figure per scenario with its 95%% confidence interval, "
+                    "the difference to the first and whether it is significant (Welch's "
+                    "t-test).")
+    c.add_argument("inputs", nargs="+", metavar="SCENARIO_OR_RESULT",
+                   help="scenario YAML files or result folders; the first is the baseline")
+    c.add_argument("--out", type=Path,
+                   help="output folder (default: results/compare-<first>-<second>...)")
+    c.add_argument("--replications", type=int, help="override every scenario's replications")
+    c.add_argument("--seed", type=int, help="override every scenario's seed")
+    c.add_argument("--alpha", type=float, default=0.05,
+                   help="significance level of the tests (default 0.05)")
+    c.add_argument("--no-figures", action="store_true", help="do not draw figures")
+    c.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+    common(c)
+    executor_options(c)
+    c.set_defaults(func=cmd_compare)
+
+    w = sub.add_parser(
+        "sweep", help="run a scenario over a grid of parameter values",
+        description="Run the cartesian product of --grid values (or a sweep YAML file): one "
+                    "result folder per point, named by its parameters, a combined table "
+                    "(sweep.csv, sweep.json, sweep.md) and a plot of each headline figure "
+                    "against each swept parameter. Points already completed with the same "
+                    "resolved scenario are skipped (--force reruns them).")
+    w.add_argument("scenario", help="scenario YAML file, or a sweep YAML file (with 'grid:')")
+    w.add_argument("--grid", action="append", metavar="KEY.PATH=V1,V2,...",
+                   help="a swept parameter and its values (repeatable)")
+    w.add_argument("--out", type=Path, help="sweep folder (default: results/sweep-<name>)")
+    w.add_argument("--replications", type=int, help="override the number of replications")
+    w.add_argument("--seed", type=int, help="override the scenario's seed")
+    w.add_argument("--force", action="store_true", help="rerun points already completed")
+    w.add_argument("--no-figures", action="store_true", help="do not draw figures")
+    w.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+    common(w)
+    executor_options(w)
+    w.set_defaults(func=cmd_sweep)
 
     s = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     s.add_argument("--out", type=Path, help="write to this file instead of stdout")
@@ -166,7 +217,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     bar = None if args.quiet else _progress_bar(scenario.name)
     started = time.perf_counter()
     try:
-        results = run_world(world, progress=bar.update_to if bar else None)
+        with _executor(args) as executor:
+            results = run_world(world, progress=bar.update_to if bar else None,
+                                executor=executor)
     finally:
         if bar is not None:
             bar.close()
@@ -208,6 +261,56 @@ class _Bar:
 
 def _progress_bar(name: str) -> _Bar:
     return _Bar(name)
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    from sim.executors import make_executor
+
+    return make_executor(args.executor, jobs=args.jobs, scheduler=args.scheduler)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``access-sim compare``."""
+    from sim.compare import compare, safe_name
+
+    if not 0.0 < args.alpha < 1.0:
+        raise _InputError(f"--alpha: expected a level between 0 and 1, got {args.alpha:g}")
+    out = args.out
+    if out is None:
+        stems = [Path(i).name.removesuffix(".yaml").removesuffix(".yml") for i in args.inputs]
+        out = Path("results") / safe_name("compare-" + "-".join(stems[:4]))
+    started = time.perf_counter()
+    with _executor(args) as executor:
+        cmp = compare(args.inputs, overrides=_set_pairs(args.overrides),
+                      replications=args.replications, seed=args.seed, executor=executor,
+                      alpha=args.alpha, progress=not args.quiet, out=out,
+                      figures=not args.no_figures)
+    if not args.quiet:
+        print(cmp.to_markdown(nodes=False))
+        print(f"wrote {out}/ in {time.perf_counter() - started:.1f} s")
+    return EXIT_OK
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``access-sim sweep``."""
+    from sim.compare import safe_name
+    from sim.sweep import parse_grid, sweep
+
+    grid = parse_grid(args.grid or [])
+    out = args.out
+    if out is None:
+        out = Path("results") / safe_name("sweep-" + Path(args.scenario).stem)
+    started = time.perf_counter()
+    with _executor(args) as executor:
+        result = sweep(args.scenario, grid, out=out, overrides=_set_pairs(args.overrides),
+                       replications=args.replications, seed=args.seed, force=args.force,
+                       executor=executor, progress=not args.quiet,
+                       figures=not args.no_figures)
+    if not args.quiet:
+        print(result.to_markdown())
+        print(f"{len(result.ran)} point(s) run, {len(result.reused)} reused; wrote {out}/ "
+              f"in {time.perf_counter() - started:.1f} s")
+    return EXIT_OK
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

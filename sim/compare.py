@@ -1,0 +1,714 @@
+"""Compare scenarios: run each (with replications), report every headline figure with a 95%
+confidence interval, the difference to the first scenario and whether it is significant.
+
+>>> import sim
+>>> cmp = sim.compare(["scenarios/tiny.yaml", "scenarios/tiny-spill-0.5.yaml"],
+...                   overrides={"duration": "3m"}, replications=3)  # doctest: +SKIP
+>>> cmp.table.query("figure == 'latency_ms.p95'")  # doctest: +SKIP
+>>> cmp.plot_latency_cdf()  # doctest: +SKIP
+
+The statistics (see :mod:`sim.stats`): each figure is computed per replication; a scenario's
+value is the mean over its replications with a Student-t 95% interval; the difference to the
+baseline (the first scenario) is tested with Welch's t-test at ``alpha`` (0.05). Each row is
+its own test: with many rows, about one in twenty differences that are really zero will still
+be flagged (no correction for multiple comparisons). With one replication there is no spread
+to estimate, and intervals and tests read ``n/a``.
+
+Inputs may be scenario files (or :class:`~sim.scenario.Scenario` objects) to run, or
+existing result folders (or :class:`~sim.results.Results`) to read; ``overrides`` and
+``replications`` apply to the scenarios that are run, not to result folders.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import sys
+import types
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import ResultsError, ScenarioError
+from sim.results import SUMMARY_FILE, Results, atomic_write_text, peak_utilization
+from sim.stats import CONFIDENCE, figure_label, flatten_figures, mean_ci, welch_test
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from sim.executors import Executor
+    from sim.scenario import Scenario
+
+__all__ = ["COMPARISON_FILES", "Comparison", "compare", "figure_order", "replicate_table"]
+
+COMPARISON_FILES = ("comparison.csv", "comparison.json", "comparison.md")
+TABLE_COLUMNS = ["figure", "label", "scenario", "n", "mean", "ci_low", "ci_high", "diff",
+                 "diff_ci_low", "diff_ci_high", "p_value", "significant"]
+_CDF_POINTS = 2000
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _group(name: str) -> int:
+    if name.startswith("latency_ms.by_region."):
+        return 2
+    if name.startswith("latency_ms."):
+        return 0
+    if name.startswith("nodes.") and name.endswith(".peak_utilization"):
+        return 3
+    if name.startswith("nodes."):
+        return 4
+    return 1
+
+
+_HEADLINE_ORDER = {"logins.failure_share": 0, "addressing.spill_share": 1,
+                   "peak_utilization.busiest_node": 2}
+_LATENCY_ORDER = {f"latency_ms.{k}": i for i, k in enumerate(("mean", "p50", "p90", "p95",
+                                                                "p99"))}
+
+
+def figure_order(names: Sequence[str]) -> list[str]:
+    """Report order: latency, failure and spill shares, p95 by region (by name), peak
+    utilisation per node, mean utilisation per node (nodes in first-seen order)."""
+    first = {n: i for i, n in enumerate(dict.fromkeys(names))}
+
+    def key(n: str) -> tuple[int, Any, int]:
+        g = _group(n)
+        if g == 0:
+            return (g, _LATENCY_ORDER.get(n, 99), first[n])
+        if g == 1:
+            return (g, _HEADLINE_ORDER.get(n, 99), first[n])
+        if g == 2:
+            return (g, n, 0)
+        return (g, 0, first[n])
+    return sorted(first, key=key)
+
+
+def _is_share(name: str) -> bool:
+    return not name.startswith("latency_ms.")
+
+
+def replicate_table(name: str, results: Results) -> pd.DataFrame:
+    """Per-replication headline figures of one result, long form:
+    ``scenario, replication, figure, value``.
+
+    Reads ``summary["replication_figures"]``; peak utilisation per node is computed from
+    ``node_load`` when a (older) summary does not hold it.
+    """
+    reps = results.summary.get("replication_figures")
+    if not reps:
+        raise ResultsError("summary has no replication_figures: not a result of this "
+                           "version of access-sim", file=str(results.summary.get("scenario")))
+    sc = results.summary.get("scenario_resolved") or {}
+    rows = []
+    for r, figs in enumerate(reps):
+        if not figs.get("peak_utilization") and len(results.node_load):
+            load = results.node_load
+            if "replication" in load.columns:
+                load = load[load["replication"] == r]
+            figs = {**figs, "peak_utilization": peak_utilization(
+                load, warmup_s=float(sc.get("warmup", 0.0)),
+                duration_s=float(sc.get("duration", math.inf)),
+                nodes=list(figs.get("utilization") or {}) or None)}
+        for fig, value in flatten_figures(figs).items():
+            rows.append((name, r, fig, value))
+    return pd.DataFrame(rows, columns=["scenario", "replication", "figure", "value"])
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass
+class _Input:
+    name: str
+    source: str
+    scenario: Scenario | None = None
+    results: Results | None = None
+
+
+def _as_input(item: Any, overrides: Mapping[str, Any], extra: Mapping[str, Any]) -> _Input:
+    from sim.scenario import Scenario, _shown, load_scenario
+
+    if isinstance(item, Results):
+        return _Input(str(item.summary.get("scenario")), "results", results=item)
+    if isinstance(item, Scenario):
+        sc = item.with_overrides({**overrides, **extra}) if overrides or extra else item
+        return _Input(sc.name, "scenario", scenario=sc)
+    path = Path(item)
+    if path.is_dir():
+        if not (path / SUMMARY_FILE).is_file():
+            raise ResultsError(f"no {SUMMARY_FILE}: not a result folder (give a scenario "
+                               "file or a result folder)", file=str(path))
+        res = Results.load(path)
+        return _Input(str(res.summary.get("scenario")), str(path), results=res)
+    shown = _shown(path.resolve())
+    sc = load_scenario(path, {**overrides, **extra})
+    return _Input(sc.name, shown, scenario=sc)
+
+
+def _unique_names(names: Sequence[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        k = seen.get(n, 0) + 1
+        seen[n] = k
+        out.append(n if k == 1 else f"{n} ({k})")
+    return out
+
+
+def safe_name(name: str) -> str:
+    """A folder name for a scenario or point name (letters, digits, ``.=,+-_``)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._=,+-]+", "_", name).strip("._") or "run"
+    if len(cleaned) > 120:
+        import hashlib
+
+        cleaned = cleaned[:100] + "-" + hashlib.sha1(name.encode()).hexdigest()[:10]
+    return cleaned
+
+
+# --------------------------------------------------------------------------- the object
+
+
+class Comparison:
+    """Scenarios side by side, with confidence intervals and significance.
+
+    Attributes
+    ----------
+    names : list of str
+        Scenario names, the baseline first.
+    sources : list of str
+        Where each came from (scenario file or result folder).
+    results : dict of str to Results
+        Each scenario's results (all replications pooled in the tables).
+    replicates : pandas.DataFrame
+        ``scenario, replication, figure, value``: every headline figure per replication.
+    table : pandas.DataFrame
+        One row per figure and scenario: ``figure, label, scenario, n, mean, ci_low,
+        ci_high, diff, diff_ci_low, diff_ci_high, p_value, significant`` (``diff`` is the
+        scenario minus the baseline; the baseline's difference columns are empty;
+        ``significant`` is True, False or None for n/a).
+    alpha : float
+        Significance level of the tests.
+    """
+
+    def __init__(self, names: Sequence[str], sources: Sequence[str],
+                 results: Sequence[Results], *, alpha: float = 1.0 - CONFIDENCE):
+        if len(names) < 1:
+            raise ValueError("a comparison needs at least one scenario")
+        self.names = list(names)
+        self.sources = list(sources)
+        self.results = dict(zip(self.names, results))
+        self.alpha = alpha
+        self.replicates = pd.concat([replicate_table(n, r) for n, r in self.results.items()],
+                                    ignore_index=True)
+        self.table = self._table()
+
+    def __repr__(self) -> str:
+        return f"Comparison({', '.join(self.names)}; baseline {self.names[0]!r})"
+
+    @property
+    def baseline(self) -> str:
+        """The scenario every other one is compared with."""
+        return self.names[0]
+
+    def _values(self, name: str, figure: str) -> list[float]:
+        rep = self.replicates
+        sel = rep[(rep["scenario"] == name) & (rep["figure"] == figure)]
+        return sel.sort_values("replication")["value"].tolist()
+
+    def _table(self) -> pd.DataFrame:
+        figures = figure_order(self.replicates["figure"].tolist())
+        grouped = {key: g.sort_values("replication")["value"].tolist()
+                   for key, g in self.replicates.groupby(["scenario", "figure"], sort=False)}
+        rows = []
+        for fig in figures:
+            base = grouped.get((self.baseline, fig), [])
+            for name in self.names:
+                vals = grouped.get((name, fig), [])
+                ci = mean_ci(vals)
+                row: dict[str, Any] = {
+                    "figure": fig, "label": figure_label(fig), "scenario": name, "n": ci.n,
+                    "mean": ci.mean, "ci_low": ci.low, "ci_high": ci.high,
+                    "diff": None, "diff_ci_low": None, "diff_ci_high": None,
+                    "p_value": None, "significant": None}
+                if name != self.baseline:
+                    w = welch_test(base, vals, alpha=self.alpha)
+                    row.update(diff=w.diff, diff_ci_low=w.low, diff_ci_high=w.high,
+                               p_value=w.p_value, significant=w.significant)
+                rows.append(row)
+        table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+        for col in ("mean", "ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high"):
+            table[col] = [None if v is None or not math.isfinite(v) else round(float(v), 6)
+                          for v in table[col]]
+            table[col] = table[col].astype("Float64")
+        table["p_value"] = pd.array([None if v is None else float(f"{v:.6g}")
+                                     for v in table["p_value"]], dtype="Float64")
+        table["significant"] = pd.array(table["significant"].tolist(), dtype="boolean")
+        table["n"] = table["n"].astype("int64")
+        return table
+
+    # ------------------------------------------------------------------ views
+
+    def summary_frame(self, figures: Sequence[str] | None = None) -> pd.DataFrame:
+        """Means in a wide table: one row per figure, one column per scenario."""
+        t = self.table
+        if figures is not None:
+            t = t[t["figure"].isin(list(figures))]
+        wide = t.pivot(index="figure", columns="scenario", values="mean")
+        order = [f for f in figure_order(t["figure"].tolist())]
+        return wide.reindex(index=order, columns=self.names)
+
+    def significant(self) -> pd.DataFrame:
+        """Rows whose difference to the baseline is statistically significant."""
+        return self.table[self.table["significant"].fillna(False).astype(bool)]
+
+    def figure(self, name: str) -> pd.DataFrame:
+        """The rows of one figure (``latency_ms.p95`` ...), one per scenario."""
+        return self.table[self.table["figure"] == name].reset_index(drop=True)
+
+    # ------------------------------------------------------------------ files
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything in ``comparison.json``: scenarios (with their resolved scenario and
+        per-replication figures), the table, and ``run`` (timing: differs between runs)."""
+        scenarios = []
+        for name, source in zip(self.names, self.sources):
+            s = self.results[name].summary
+            scenarios.append({
+                "name": name, "source": source, "seed": s.get("seed"),
+                "replications": s.get("replications"), "version": s.get("version"),
+                "scenario_resolved": s.get("scenario_resolved"),
+                "replication_figures": s.get("replication_figures")})
+        records = []
+        for row in self.table.to_dict(orient="records"):
+            records.append({k: (None if v is pd.NA or (isinstance(v, float) and
+                                                        not math.isfinite(v)) else
+                                (bool(v) if k == "significant" else
+                                 int(v) if k == "n" else v))
+                            for k, v in row.items()})
+        run = {name: (self.results[name].summary.get("run") or {}) for name in self.names}
+        return {"baseline": self.baseline, "confidence": CONFIDENCE, "alpha": self.alpha,
+                "test": "Welch's t-test (two-sided) on per-replication values",
+                "scenarios": scenarios, "figures": records, "run": run}
+
+    def to_csv(self) -> str:
+        """``comparison.csv``: the table (empty cells for n/a)."""
+        return self.table.to_csv(index=False, lineterminator="\n")
+
+    def to_markdown(self, nodes: bool = True) -> str:
+        """``comparison.md``: the scenarios, then one table per group of figures (without
+        the per-node tables when ``nodes`` is False)."""
+        return _markdown(self, nodes=nodes)
+
+    def save(self, out_dir: str | os.PathLike[str], *, figures: bool = True) -> Path:
+        """Write ``comparison.csv``, ``comparison.json``, ``comparison.md`` and (with
+        ``figures``) ``figures/latency_cdf.png``, ``figures/region_p95.png``,
+        ``figures/node_load.png`` into ``out_dir``."""
+        out = Path(out_dir)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ResultsError(f"cannot write: {e.strerror}", file=str(out)) from None
+        atomic_write_text(out / "comparison.csv", self.to_csv())
+        atomic_write_text(out / "comparison.json",
+                          json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n")
+        atomic_write_text(out / "comparison.md", self.to_markdown())
+        if figures:
+            self.save_figures(out / "figures")
+        return out
+
+    def save_figures(self, folder: str | os.PathLike[str]) -> list[Path]:
+        """The three comparison figures as PNG files (no pyplot needed)."""
+        from matplotlib.figure import Figure
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, draw, size in (("latency_cdf.png", self.plot_latency_cdf, (8.0, 5.0)),
+                                 ("region_p95.png", self.plot_region_p95, (9.0, 5.0)),
+                                 ("node_load.png", self.plot_node_load, (12.0, 5.5))):
+            fig = Figure(figsize=size, layout="constrained")
+            draw(ax=fig.add_subplot())
+            fig.savefig(folder / name, dpi=110, facecolor="white")
+            fig.clear()
+            written.append(folder / name)
+        return written
+
+    # ------------------------------------------------------------------ plots
+
+    def plot_latency_cdf(self, ax: Axes | None = None) -> Axes:
+        """Overlaid CDFs of login latency (successful logins in the measurement window, all
+        replications pooled), one line per scenario, p95 marked."""
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax = _axes(ax, (8.0, 5.0))
+        colours = _colours(len(self.names))
+        drawn = 0
+        for name, colour in zip(self.names, colours):
+            lat = _window_latencies(self.results[name])
+            if len(lat) == 0:
+                continue
+            xs = np.sort(lat)
+            ys = np.arange(1, len(xs) + 1) / len(xs)
+            if len(xs) > _CDF_POINTS:
+                idx = np.unique(np.linspace(0, len(xs) - 1, _CDF_POINTS).round().astype(int))
+                xs, ys = xs[idx], ys[idx]
+            p95 = float(np.percentile(lat, 95))
+            ax.plot(xs, ys, drawstyle="steps-post", color=colour, lw=1.8,
+                    label=f"{name} (p95 {p95:.0f} ms)")
+            ax.plot([p95], [0.95], "o", color=colour, ms=5)
+            drawn += 1
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_ylim(0.0, 1.0)
+        ax.set_xlabel("login latency (ms)")
+        ax.set_ylabel("share of logins")
+        ax.axhline(0.95, color="0.6", lw=0.8, ls=":")
+        ax.grid(True, which="major", alpha=0.35)
+        ax.set_title("login latency CDF (successful logins, all replications)")
+        if drawn:
+            ax.legend(loc="lower right", fontsize="small")
+        else:
+            ax.text(0.5, 0.5, "no per-login records", transform=ax.transAxes, ha="center")
+        return ax
+
+    def plot_figure(self, figure: str, ax: Axes | None = None) -> Axes:
+        """One figure (``latency_ms.p95`` ...) per scenario: bars with 95% CIs, significant
+        differences to the baseline starred."""
+        ax = _axes(ax, (6.0, 4.0))
+        rows = self.figure(figure)
+        if len(rows) == 0:
+            raise KeyError(f"no figure {figure!r}; known: "
+                           f"{', '.join(dict.fromkeys(self.table['figure']))}")
+        colours = _colours(len(self.names))
+        x = np.arange(len(rows))
+        means = rows["mean"].to_numpy(dtype=float, na_value=np.nan)
+        err = _yerr(rows)
+        ax.bar(x, means, color=colours[:len(rows)], yerr=err, capsize=4, ecolor="0.2")
+        for xi, (m, sig) in enumerate(zip(means, rows["significant"])):
+            if sig is True or (sig is not pd.NA and bool(sig)):
+                ax.annotate("*", (xi, m), ha="center", va="bottom", fontsize=14,
+                            xytext=(0, 6), textcoords="offset points")
+        ax.set_xticks(x, rows["scenario"].tolist(), rotation=20, ha="right")
+        ax.set_ylabel(figure_label(figure))
+        ax.set_title(f"{figure_label(figure)}: mean and 95% CI (* differs from "
+                     f"{self.baseline})", fontsize="medium")
+        ax.grid(True, axis="y", alpha=0.3)
+        return ax
+
+    def plot_region_p95(self, ax: Axes | None = None) -> Axes:
+        """p95 latency per region: grouped bars (one per scenario) with 95% CIs."""
+        ax = _axes(ax, (9.0, 5.0))
+        t = self.table[self.table["figure"].str.startswith("latency_ms.by_region.")]
+        regions = list(dict.fromkeys(t["figure"]))
+        _grouped_bars(ax, t, regions, self.names,
+                      [f.split(".")[2] for f in regions])
+        ax.set_ylabel("p95 login latency (ms)")
+        ax.set_title("p95 latency by region: mean and 95% CI across replications")
+        return ax
+
+    def plot_node_load(self, ax: Axes | None = None, top: int = 15,
+                       metric: str = "peak_utilization") -> Axes:
+        """Per-node load side by side: grouped bars with 95% CIs for the ``top`` nodes
+        busiest in any scenario (``metric``: ``peak_utilization`` or ``utilization``)."""
+        if metric not in ("peak_utilization", "utilization"):
+            raise ValueError(f"metric must be peak_utilization or utilization, got {metric!r}")
+        ax = _axes(ax, (12.0, 5.5))
+        t = self.table[self.table["figure"].str.startswith("nodes.")
+                       & self.table["figure"].str.endswith(f".{metric}")]
+        busiest = (t.groupby("figure", sort=False)["mean"].max().fillna(0.0)
+                   .sort_values(ascending=False, kind="stable"))
+        figs = [f for f, v in busiest.items() if v > 0][:top]
+        _grouped_bars(ax, t, figs, self.names, [f[len("nodes."):].rsplit(".", 1)[0]
+                                                  for f in figs], rotate=True)
+        ax.set_ylabel("peak utilisation (max of sampled)" if metric == "peak_utilization"
+                      else "mean utilisation")
+        ax.set_ylim(bottom=0.0)
+        ax.set_title(f"per-node {metric.replace('_', ' ')}: mean and 95% CI "
+                     f"({len(figs)} busiest nodes)")
+        return ax
+
+
+# --------------------------------------------------------------------------- drawing
+
+
+def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, new = plt.subplots(figsize=size, layout="constrained")
+    return new
+
+
+def _colours(n: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _yerr(rows: pd.DataFrame) -> np.ndarray:
+    means = rows["mean"].to_numpy(dtype=float, na_value=np.nan)
+    lo = rows["ci_low"].to_numpy(dtype=float, na_value=np.nan)
+    hi = rows["ci_high"].to_numpy(dtype=float, na_value=np.nan)
+    err = np.vstack([means - lo, hi - means])
+    return np.nan_to_num(err, nan=0.0)
+
+
+def _grouped_bars(ax: Axes, table: pd.DataFrame, figures: Sequence[str],
+                  names: Sequence[str], labels: Sequence[str], rotate: bool = False) -> None:
+    colours = _colours(len(names))
+    n = len(names)
+    width = 0.8 / max(n, 1)
+    x = np.arange(len(figures))
+    for k, (name, colour) in enumerate(zip(names, colours)):
+        rows = table[table["scenario"] == name].set_index("figure").reindex(list(figures))
+        rows = rows.reset_index()
+        if len(figures) == 0:
+            continue
+        means = rows["mean"].to_numpy(dtype=float, na_value=np.nan)
+        ax.bar(x - 0.4 + width * (k + 0.5), np.nan_to_num(means), width, color=colour,
+               yerr=_yerr(rows), capsize=2, ecolor="0.25", label=name)
+    ax.set_xticks(x, list(labels), rotation=45 if rotate else 0,
+                  ha="right" if rotate else "center")
+    ax.grid(True, axis="y", alpha=0.3)
+    if len(figures):
+        ax.legend(fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "nothing to show", transform=ax.transAxes, ha="center")
+
+
+def _window_latencies(results: Results) -> np.ndarray:
+    logins = results.logins
+    if logins is None or len(logins) == 0 or "latency_ms" not in logins.columns:
+        return np.array([])
+    sc = results.summary.get("scenario_resolved") or {}
+    t = logins["t_start_s"].to_numpy(dtype=float)
+    keep = (t >= float(sc.get("warmup", 0.0))) & (t < float(sc.get("duration", math.inf)))
+    keep &= logins["outcome"].astype(str).to_numpy() == "ok"
+    return logins["latency_ms"].to_numpy(dtype=float)[keep]
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def _fmt(name: str, v: Any, signed: bool = False) -> str:
+    if v is None or v is pd.NA or (isinstance(v, float) and not math.isfinite(v)):
+        return "n/a"
+    v = float(v)
+    sign = "+" if signed and v > 0 else ""
+    if _is_share(name):
+        unit = " pp" if signed else "%"
+        text = f"{sign}{100 * v:.2f}"
+    else:
+        unit = ""
+        text = f"{sign}{v:.1f}"
+    if text.lstrip("+-").strip("0.") == "":
+        text = text.lstrip("+-")  # no -0.0 or +0.00
+    return text + unit
+
+
+def _interval(name: str, mean: Any, lo: Any, hi: Any, signed: bool = False) -> str:
+    m = _fmt(name, mean, signed)
+    if m == "n/a":
+        return m
+    if lo is None or lo is pd.NA:
+        return f"{m} [n/a]"
+    return f"{m} [{_fmt(name, lo, signed)}, {_fmt(name, hi, signed)}]"
+
+
+def _md_rows(cmp: Comparison, figures: Sequence[str]) -> list[str]:
+    base = cmp.baseline
+    lines = ["| figure | scenario | mean [95% CI] | Δ vs " + base.replace("|", "/")
+             + " [95% CI] | p | significant |", "|---|---|---:|---:|---:|:---:|"]
+    t = cmp.table.set_index(["figure", "scenario"])
+    for fig in figures:
+        for k, name in enumerate(cmp.names):
+            if (fig, name) not in t.index:
+                continue
+            r = t.loc[(fig, name)]
+            label = figure_label(fig) if k == 0 else ""
+            cell = _interval(fig, r["mean"], r["ci_low"], r["ci_high"])
+            if name == base:
+                diff = p = sig = ""
+            else:
+                diff = _interval(fig, r["diff"], r["diff_ci_low"], r["diff_ci_high"], True)
+                p = "n/a" if r["p_value"] is pd.NA else f"{float(r['p_value']):.3g}"
+                sig = "n/a" if r["significant"] is pd.NA else (
+                    "**yes**" if bool(r["significant"]) else "no")
+            lines.append(f"| {label} | {name} | {cell} | {diff} | {p} | {sig} |")
+    return lines
+
+
+def _markdown(cmp: Comparison, *, nodes: bool = True) -> str:
+    lines = [f"# Comparison: {', '.join(cmp.names)}", ""]
+    reps = sorted({int(cmp.results[n].summary.get("replications") or 0) for n in cmp.names})
+    lines += [
+        (f"Baseline: **{cmp.baseline}**. Each figure is computed per replication; the table "
+         f"gives the mean over replications with its {CONFIDENCE:.0%} confidence interval "
+         "(Student t), the difference to the baseline with its interval, and Welch's t-test "
+         f"(two-sided, significant when p < {cmp.alpha:g}; each row on its own, no "
+         "correction for multiple comparisons). Shares and utilisations are in percent, "
+         "their differences in percentage points (pp); latencies in ms. n/a: fewer than two "
+         "replications."), "",
+        "| scenario | source | replications | seed | logins attempted |",
+        "|---|---|---:|---:|---:|"]
+    for name, source in zip(cmp.names, cmp.sources):
+        s = cmp.results[name].summary
+        lines.append(f"| {name} | `{source}` | {s.get('replications')} | {s.get('seed')} | "
+                     f"{(s.get('logins') or {}).get('attempted', 0):,} |")
+    if len(reps) > 1:
+        lines += ["", (f"Note: the scenarios have different numbers of replications "
+                       f"({', '.join(map(str, reps))}).")]
+    figures = figure_order(cmp.table["figure"].tolist())
+    groups = [
+        ("Headline figures", [f for f in figures if _group(f) in (0, 1)]),
+        ("p95 latency by region (ms)", [f for f in figures if _group(f) == 2]),
+    ]
+    if nodes:
+        groups += [("Peak utilisation per node (nodes with load)", _loaded(cmp, figures, 3)),
+                   ("Mean utilisation per node (nodes with load)", _loaded(cmp, figures, 4))]
+    for title, figs in groups:
+        if figs:
+            lines += ["", f"## {title}", "", *_md_rows(cmp, figs)]
+    return "\n".join(lines) + "\n"
+
+
+def _loaded(cmp: Comparison, figures: Sequence[str], group: int) -> list[str]:
+    t = cmp.table
+    out = []
+    for f in figures:
+        if _group(f) != group:
+            continue
+        m = t.loc[t["figure"] == f, "mean"].astype(float).fillna(0.0)
+        if (m > 0).any():
+            out.append(f)
+    return out
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def check_folder(out: Path, own_files: Sequence[str], what: str) -> None:
+    """Refuse an output folder holding anything but our own files, result folders,
+    ``figures/`` and hidden temporary entries (so a typo in ``--out`` cannot mix results
+    into an unrelated folder).
+
+    Raises
+    ------
+    ResultsError
+    """
+    if out.exists() and not out.is_dir():
+        raise ResultsError("exists and is not a folder", file=str(out))
+    if not out.is_dir():
+        return
+    for entry in sorted(out.iterdir()):
+        name = entry.name
+        if name.startswith(".") or name in own_files or name in ("figures", "runs"):
+            continue
+        if entry.is_dir() and (entry / SUMMARY_FILE).is_file():
+            continue
+        raise ResultsError(f"folder holds {name!r}, which is not part of a {what}: use "
+                           "another --out folder", file=str(out))
+
+
+def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
+            replications: int | None = None, seed: int | None = None,
+            executor: Executor | str | None = None, jobs: int | None = None,
+            scheduler: str | None = None, alpha: float = 1.0 - CONFIDENCE,
+            progress: bool | Callable[[float], None] = False,
+            out: str | os.PathLike[str] | None = None, figures: bool = True,
+            save_runs: bool = True) -> Comparison:
+    """Run (or read) several scenarios and compare them with the first.
+
+    Parameters
+    ----------
+    items : sequence
+        Scenario files, :class:`~sim.scenario.Scenario` objects, result folders or
+        :class:`~sim.results.Results`; the first is the baseline.
+    overrides : mapping, optional
+        ``{"key.path": value}`` applied to every scenario that is run (``--set``).
+    replications, seed : int, optional
+        Override every run scenario's ``replications`` / ``seed``.
+    executor : Executor or {"local", "dask"}, optional
+        Where the runs go (default: local processes); see :mod:`sim.executors`.
+    jobs : int, optional
+        Local processes, or workers of a local Dask cluster (default: one per core).
+    scheduler : str, optional
+        Address of a Dask scheduler (implies ``executor="dask"``).
+    alpha : float
+        Significance level (default 0.05).
+    progress : bool or callable
+        A progress bar on stderr (True), or a callable given the fraction done.
+    out : path-like, optional
+        Write the comparison files here, and each run's result folder into
+        ``out/runs/<name>/`` (with ``save_runs``).
+    figures : bool
+        With ``out``: also draw the PNG figures.
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    ScenarioError, ResultsError, sim.executors.ExecutorError
+    """
+    from sim.build import build_world
+    from sim.executors import Executor as _Executor
+    from sim.executors import make_executor, run_worlds
+
+    if len(items) < 1:
+        raise ScenarioError("compare needs at least one scenario file or result folder")
+    if out is not None:
+        check_folder(Path(out), COMPARISON_FILES, "comparison")
+    extra: dict[str, Any] = {}
+    if replications is not None:
+        extra["replications"] = replications
+    if seed is not None:
+        extra["seed"] = seed
+    inputs = [_as_input(item, overrides or {}, extra) for item in items]
+    names = _unique_names([i.name for i in inputs])
+    to_run = [k for k, i in enumerate(inputs) if i.scenario is not None]
+    worlds = [build_world(inputs[k].scenario, inputs[k].source) for k in to_run]  # type: ignore[arg-type]
+    if worlds:
+        ex = make_executor(executor, jobs=jobs, scheduler=scheduler)
+        try:
+            done = run_worlds(worlds, ex, progress=progress, desc="compare")
+        finally:
+            if not isinstance(executor, _Executor):
+                ex.close()
+        for k, res in zip(to_run, done):
+            inputs[k].results = res
+    if out is not None and save_runs:
+        for k in to_run:
+            res = inputs[k].results
+            assert res is not None
+            res.save(Path(out) / "runs" / safe_name(names[k]), overwrite=True)
+    cmp = Comparison(names, [i.source for i in inputs],
+                     [i.results for i in inputs], alpha=alpha)  # type: ignore[misc]
+    if out is not None:
+        cmp.save(out, figures=figures)
+    return cmp
+
+
+class _CallableModule(types.ModuleType):
+    """``sim.compare`` is this module and, when called, :func:`compare`: importing the
+    module (``import sim.compare``) makes it the package attribute, which must stay
+    callable as the documented ``sim.compare([...])``."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Comparison:
+        return compare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
