@@ -53,12 +53,14 @@ class GeoDns:
         self._resolver_region = [r[3] if r[3] in served else None for r in PUBLIC_RESOLVERS]
         self._resolver_rtt = world.resolver_rtt_ms.tolist()
         self.up: list[bool] = [True] * len(world.topology.node_ids)
+        self.all_up = True
         self._views: dict[tuple[int, str], tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self.lookups = 0
 
     def set_up(self, node: int, up: bool) -> None:
         """Tell DNS that a node went down or came back (it answers accordingly from now)."""
         self.up[node] = up
+        self.all_up = all(self.up)
         self._views.clear()
 
     def _view(self, site: int, region: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
