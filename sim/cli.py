@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--alpha", type=float, default=0.05,
                    help="significance level of the tests (default 0.05)")
     c.add_argument("--no-figures", action="store_true", help="do not draw figures")
+    c.add_argument("--no-runs", action="store_true",
+                   help="do not keep each run's result folder in OUT/runs/")
     c.add_argument("--quiet", action="store_true", help="no progress bar, no table")
     common(c)
     executor_options(c)
@@ -284,7 +286,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         cmp = compare(args.inputs, overrides=_set_pairs(args.overrides),
                       replications=args.replications, seed=args.seed, executor=executor,
                       alpha=args.alpha, progress=not args.quiet, out=out,
-                      figures=not args.no_figures)
+                      figures=not args.no_figures, save_runs=not args.no_runs)
     if not args.quiet:
         print(cmp.to_markdown(nodes=False))
         print(f"wrote {out}/ in {time.perf_counter() - started:.1f} s")

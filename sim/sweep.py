@@ -381,6 +381,8 @@ class Sweep:
             ax.legend(fontsize="small")
         return ax
 
+    plot_figure = plot  # the name Comparison uses
+
     def save_figures(self, folder: str | os.PathLike[str],
                      figures: Sequence[str] = HEADLINE_FIGURES) -> list[Path]:
         """One PNG per headline figure and swept parameter:
