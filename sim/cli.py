@@ -130,6 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
     executor_options(w)
     w.set_defaults(func=cmd_sweep)
 
+    vl = sub.add_parser("validate-latency",
+                        help="cross-validate the latency model on measured RTTs (held-out cities)")
+    vl.add_argument("--data", type=Path,
+                    help="folder with the calibration data (default: ../shared/data)")
+    vl.add_argument("--out", type=Path, help="write the tables and figures into this folder")
+    vl.add_argument("--folds", type=int, default=5, help="city folds (default 5)")
+    vl.add_argument("--no-figures", action="store_true", help="do not draw figures")
+    vl.set_defaults(func=cmd_validate_latency)
+
     s = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     s.add_argument("--out", type=Path, help="write to this file instead of stdout")
     s.set_defaults(func=cmd_schema)
@@ -201,10 +210,17 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
     scenario = load_scenario(path, overrides)
     world = build_world(scenario, _shown(path.resolve()))
     if scenario.billing is not None and scenario.billing.month is not None:
+        from sim.errors import BillingError
         from sim.usage import monthly_usage
 
         # Check the billing section (price list, quotas) before a run, not after it.
-        monthly_usage(scenario, sites=world.sites, source=world.source)
+        try:
+            monthly_usage(scenario, sites=world.sites, source=world.source)
+        except BillingError as e:
+            if e.file is not None:
+                raise
+            # An unknown built-in price list name: say where it was named.
+            raise BillingError(e.message, file=world.source, path="billing.price_list") from None
     return scenario, world
 
 
@@ -319,13 +335,37 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """``access-sim validate``."""
     scenario, world = _load(args)
     kinds = world.topology.kinds
-    pop = scenario.population
-    expected = pop.dau * pop.logins_per_user_per_day * scenario.duration / 86400.0 \
-        * scenario.replications
+    expected = _expected_logins(scenario, world) * scenario.replications
     print(f"ok: {args.scenario}: scenario {scenario.name!r}, topology {world.topology.name!r} "
           f"({kinds.count('access')} access, {kinds.count('cache')} cache, "
           f"{kinds.count('datacenter')} data centers), {len(world.sites)} sites, "
           f"about {expected:,.0f} logins")
+    return EXIT_OK
+
+
+def _expected_logins(scenario: Any, world: Any) -> float:
+    """Expected arrivals of one replication: the arrival rate integrated over the run."""
+    import numpy as np
+
+    from sim.workload import Workload
+
+    wl = Workload(scenario, world.sites, np.random.SeedSequence(0))
+    edges = wl.bin_edges()
+    return float(sum(wl.rate_per_s((a + b) / 2).sum() * (b - a)
+                     for a, b in zip(edges[:-1], edges[1:])))
+
+
+def cmd_validate_latency(args: argparse.Namespace) -> int:
+    """``access-sim validate-latency``."""
+    from sim.latency_validation import validate_latency
+
+    if args.folds < 2:
+        raise _InputError(f"--folds: must be at least 2, got {args.folds}")
+    report = validate_latency(args.data, args.out, folds=args.folds,
+                              figures=not args.no_figures)
+    print(report.to_markdown())
+    if args.out:
+        print(f"\nwrote {args.out}/")
     return EXIT_OK
 
 

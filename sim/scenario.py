@@ -609,6 +609,11 @@ def _load_raw(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     raw = _read_yaml(path)
     if isinstance(raw.get("topology"), str):
         raw["topology"] = _shown((path.parent / raw["topology"]).resolve())
+    billing = raw.get("billing")
+    if isinstance(billing, dict) and isinstance(billing.get("price_list"), str):
+        name = billing["price_list"]
+        if "/" in name or name.endswith((".yaml", ".yml")):  # a file, not a built-in name
+            billing["price_list"] = _shown((path.parent / name).resolve())
     parent = raw.get("extends")
     if parent is None:
         return raw

@@ -215,3 +215,33 @@ def test_a_real_subprocess_prints_no_traceback(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert done.stderr.endswith("seed: must be >= 0, got -1\n")
+
+
+def test_validate_latency_needs_its_data(tmp_path: Path, capsys) -> None:
+    assert main(["validate-latency", "--data", str(tmp_path / "none"), "--no-figures"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_validate_latency_on_the_shared_data(tmp_path: Path, capsys) -> None:
+    from tests.conftest import SHARED_DATA
+
+    if not (SHARED_DATA / "wonderproxy_2020_pairs_train.csv").is_file():
+        pytest.skip("../shared/data is absent: the measured RTTs are not part of the project")
+    assert main(["validate-latency", "--folds", "2", "--no-figures", "--out",
+                 str(tmp_path / "v")]) == 0
+    out = capsys.readouterr().out
+    assert "fibre floor x2" in out
+    assert (tmp_path / "v" / "latency_validation.md").is_file()
+
+
+def test_a_relative_price_list_resolves_beside_the_scenario(tmp_path: Path) -> None:
+    from sim.scenario import load_scenario
+
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "s.yaml").write_text(
+        f"name: s\ntopology: {TOPOLOGIES / 'tiny.yaml'}\nhome_datacenter: dc-singapore\n"
+        "billing: {month: 2026-11, price_list: prices/mine.yaml}\n")
+    scenario = load_scenario(sub / "s.yaml")
+    assert Path(scenario.billing.price_list).resolve() == (sub / "prices" / "mine.yaml").resolve()
