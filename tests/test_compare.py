@@ -6,8 +6,12 @@ end-to-end comparisons, which use the tiny network for a few simulated minutes.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -199,14 +203,40 @@ def test_ci_coverage_is_about_95_percent() -> None:
 # --------------------------------------------------------------------------- compare
 
 
+@contextlib.contextmanager
+def shared_once(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[tuple[Path, bool]]:
+    """A folder shared by the pytest-xdist workers of this session, and whether the caller is
+    the first (and must fill it): the others wait, then read what it wrote. So an expensive
+    module fixture runs once per session, not once per worker."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = root / name
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            first = not (folder / ".done").exists()
+            yield folder, first
+            if first:
+                (folder / ".done").touch()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="module")
 def busy_comparison(tmp_path_factory: pytest.TempPathFactory) -> tuple[Comparison, Path]:
-    """The busy-node base, an identical copy (another name), and half its workers."""
-    folder = tmp_path_factory.mktemp("cmp")
-    same = write_yaml(folder / "same.yaml", {"name": "busy-copy",
-                                             "extends": str(BUSY)})
-    out = folder / "out"
-    cmp = compare([BUSY, same, BUSY_HALF], overrides=SHORT, replications=3, jobs=2, out=out)
+    """The busy-node base, an identical copy (another name), and half its workers (run once
+    per session; another xdist worker reads the runs back from their result folders)."""
+    with shared_once(tmp_path_factory, "busy-comparison") as (folder, first):
+        out = folder / "out"
+        if first:
+            folder.mkdir(parents=True, exist_ok=True)
+            same = write_yaml(folder / "same.yaml", {"name": "busy-copy",
+                                                     "extends": str(BUSY)})
+            cmp = compare([BUSY, same, BUSY_HALF], overrides=SHORT, replications=3, jobs=2,
+                          out=out)
+        else:
+            cmp = compare([out / "runs" / n for n in ("tiny-busy-singapore", "busy-copy",
+                                                      "tiny-busy-singapore-half")])
     return cmp, out
 
 
