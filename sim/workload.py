@@ -27,7 +27,8 @@ from sim.errors import ScenarioError
 from sim.lastmile import sample_last_mile_ms
 from sim.scenario import ACCESS_TYPES, REGIONS, Scenario
 
-__all__ = ["Sites", "load_sites", "ArrivalChunk", "Workload", "user_pool_size", "CITIES_CSV"]
+__all__ = ["Sites", "load_sites", "ArrivalChunk", "Workload", "user_pool_size", "users_per_site",
+           "CITIES_CSV"]
 
 CITIES_CSV = Path(__file__).parent / "data" / "cities.csv"
 _MAX_BIN_S = 60.0
@@ -115,6 +116,13 @@ def user_pool_size(dau: int, logins_per_user_per_day: float) -> int:
     return max(1, round(hi))
 
 
+def users_per_site(scenario: Scenario, sites: Sites) -> NDArray[np.int64]:
+    """Each site's pool of terminals (its share of :func:`user_pool_size`, at least one)."""
+    pop = scenario.population
+    n_users = user_pool_size(pop.dau, pop.logins_per_user_per_day)
+    return np.maximum(1, np.round(sites.weight * n_users)).astype(np.int64)
+
+
 @dataclass(frozen=True)
 class ArrivalChunk:
     """A batch of consecutive logins, sorted by start time; plain lists for fast indexing."""
@@ -154,8 +162,7 @@ class Workload:
                                            for s in seed.spawn(len(self.STREAMS)))))
         pop = scenario.population
         self.mean_rate_per_s = pop.dau * pop.logins_per_user_per_day / 86400.0
-        n_users = user_pool_size(pop.dau, pop.logins_per_user_per_day)
-        self.users_per_site = np.maximum(1, np.round(sites.weight * n_users)).astype(np.int64)
+        self.users_per_site = users_per_site(scenario, sites)
         self.user_offset = np.concatenate([[0], np.cumsum(self.users_per_site)[:-1]])
         self.n_users = int(self.users_per_site.sum())
         self.access_names = [a for a in ACCESS_TYPES if pop.access_mix.get(a, 0.0) > 0]

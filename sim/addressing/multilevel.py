@@ -23,6 +23,7 @@ attempt.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
@@ -31,6 +32,7 @@ import numpy as np
 from sim.addressing.base import DnsAnswer, NodeView, NormalDraws, Strategy
 from sim.addressing.registry import register_strategy
 from sim.scenario import Addressing, NearestLevelSpec, SpillLevelSpec, StickyLevelSpec
+from sim.workload import users_per_site
 
 if TYPE_CHECKING:
     from sim.build import World
@@ -57,7 +59,9 @@ class MultiLevel(Strategy):
         self.max_conn_share = spill.max_connection_share if spill else None
         sticky = cast(StickyLevelSpec | None, spec.level("sticky"))
         self.sticky = bool(sticky and sticky.enabled)
-        self.last_good: dict[int, int] = {}
+        # The last node each terminal logged in through (-1: none yet), compactly.
+        n_users = int(users_per_site(world.scenario, world.sites).sum())
+        self.last_good = array("i", [-1]) * (n_users if self.sticky else 0)
         self.noise = NormalDraws(rng)
         self.rtt = world.site_node_rtt_ms.tolist()
 
@@ -78,8 +82,8 @@ class MultiLevel(Strategy):
                 cands = self._nearest(site, cands)
                 tag = "nearest"
             elif step == "sticky":
-                last = self.last_good.get(user)
-                if last is not None and last != cands[0] and last in cands:
+                last = self.last_good[user] if self.sticky else -1
+                if last >= 0 and last != cands[0] and last in cands:
                     cands.remove(last)
                     cands.insert(0, last)
                     tag = "sticky"

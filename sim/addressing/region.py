@@ -9,6 +9,7 @@ in the stale answer, and the terminal pays a connect timeout to find out.
 
 from __future__ import annotations
 
+from array import array
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -47,31 +48,42 @@ class GeoDns:
         which = rng.integers(0, len(PUBLIC_RESOLVERS), n_users)
         # 0: a nearby resolver; otherwise 1 + the index of the public resolver it uses.
         self.resolver = bytes(np.where(far, which + 1, 0).astype(np.uint8))
-        self.expiry: dict[int, float] = {}
-        self.answers: dict[int, DnsAnswer] = {}
+        # Each terminal's cached answer, compactly (millions of terminals): when it expires,
+        # its region and the DNS epoch (the set of nodes up) it was resolved in.
+        self.expiry = array("d", [-1.0]) * n_users
+        self.answer_region = array("b", [0]) * n_users
+        self.answer_epoch = array("i", [0]) * n_users
+        self.regions = sorted(world.region_nodes)
+        self._region_code = {r: i for i, r in enumerate(self.regions)}
         served = set(world.region_nodes)
         self._resolver_region = [r[3] if r[3] in served else None for r in PUBLIC_RESOLVERS]
         self._resolver_rtt = world.resolver_rtt_ms.tolist()
         self.up: list[bool] = [True] * len(world.topology.node_ids)
         self.all_up = True
-        self._views: dict[tuple[int, str], tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        self.epoch = 0
+        self._up_at: list[tuple[bool, ...]] = [tuple(self.up)]
+        self._views: dict[tuple[int, str, int], tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self.lookups = 0
 
     def set_up(self, node: int, up: bool) -> None:
         """Tell DNS that a node went down or came back (it answers accordingly from now)."""
         self.up[node] = up
         self.all_up = all(self.up)
-        self._views.clear()
+        self.epoch += 1
+        self._up_at.append(tuple(self.up))
 
-    def _view(self, site: int, region: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """The region's nodes DNS believes up, and the other regions' (both nearest first)."""
-        key = (site, region)
+    def _view(self, site: int, region: str, epoch: int) -> tuple[tuple[int, ...],
+                                                               tuple[int, ...]]:
+        """The region's nodes DNS believed up in ``epoch``, and the other regions' (both
+        nearest first)."""
+        key = (site, region, epoch)
         view = self._views.get(key)
         if view is None:
-            up = self.up
+            up = self._up_at[epoch]
             world = self.world
-            nodes = tuple(n for n in world.site_region_order[site][region] if up[n])
-            listed = set(world.site_region_order[site][region])
+            in_region = world.site_region_order[site][region]
+            nodes = tuple(n for n in in_region if up[n])
+            listed = set(in_region)
             others = tuple(n for n in world.site_global_order[site] if up[n] and n not in listed)
             view = self._views[key] = (nodes, others)
         return view
@@ -79,9 +91,10 @@ class GeoDns:
     def lookup(self, site: int, user: int, now: float, last_mile_ms: float) -> DnsAnswer:
         """The terminal's answer: cached while fresh, else resolved now (costing one RTT to
         the resolver, reported in ``dns_ms``)."""
-        if now < self.expiry.get(user, -1.0):
-            cached = self.answers[user]
-            return cached._replace(dns_ms=0.0)
+        if now < self.expiry[user]:
+            region = self.regions[self.answer_region[user]]
+            nodes, others = self._view(site, region, self.answer_epoch[user])
+            return DnsAnswer(region, nodes, others, 0.0)
         self.lookups += 1
         r = self.resolver[user] - 1
         world = self.world
@@ -91,9 +104,9 @@ class GeoDns:
         else:
             region = self._resolver_region[r] or world.site_dns_region[site]
             dns_ms = last_mile_ms + self._resolver_rtt[site][r]
-        nodes, others = self._view(site, region)
-        answer = DnsAnswer(region, nodes, others, dns_ms)
+        nodes, others = self._view(site, region, self.epoch)
         if self.ttl_s > 0:
             self.expiry[user] = now + self.ttl_s
-            self.answers[user] = answer
-        return answer
+            self.answer_region[user] = self._region_code[region]
+            self.answer_epoch[user] = self.epoch
+        return DnsAnswer(region, nodes, others, dns_ms)
