@@ -56,6 +56,10 @@ ACCESS_TYPES: tuple[str, ...] = (
     "fiber", "cable", "dsl", "fixed", "wifi", "mobile_4g", "mobile_5g",
 )
 
+MAX_DURATION_S = 31 * 86400.0
+"""The longest duration any key takes (a month): a larger one is a typo."""
+MAX_NUMBER = 1e9
+"""Upper bound of an otherwise unbounded positive number (weights, rates, milliseconds)."""
 _UNITS_S = {"ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|min|m|h|d)?\s*$")
 
@@ -83,20 +87,54 @@ def parse_duration(value: Any) -> float:
         raise ValueError(f"expected a duration such as 30s, 10m or 2h, got {value!r}")
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"expected a finite duration >= 0, got {value!r}")
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"expected a duration of at most 31d, got {value!r}")
     return seconds
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration, json_schema_input_type=Union[str, float])]
 PositiveDuration = Annotated[Duration, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
-PosFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
-NonNegFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+PosFloat = Annotated[float, Field(gt=0.0, le=MAX_NUMBER, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Field(ge=0.0, le=MAX_NUMBER, allow_inf_nan=False)]
 Region = Literal["china", "asia", "europe", "north_america", "south_america", "oceania", "africa"]
 AccessType = Literal["fiber", "cable", "dsl", "fixed", "wifi", "mobile_4g", "mobile_5g"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, v: Any, info: ValidationInfo) -> Any:
+        # pydantic takes true/false as 1/0; for a number that is a typo, not a value.
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and _holds_bool(v) and _wants_number(field.annotation):
+            raise ValueError(f"expected a number, got {v!r}")
+        return v
+
+
+def _holds_bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return True
+    if isinstance(v, list):
+        return any(isinstance(x, bool) for x in v)
+    if isinstance(v, dict):
+        return any(isinstance(x, bool) for x in v.values())
+    return False
+
+
+def _wants_number(tp: Any) -> bool:
+    """Whether a field's type takes numbers (or lists or mappings of numbers), not bools."""
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return _wants_number(typing.get_args(tp)[0])
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        return bool not in args and any(_wants_number(a) for a in args)
+    if origin in (list, dict):
+        return _wants_number(typing.get_args(tp)[-1])
+    return tp in (int, float)
 
 
 # --------------------------------------------------------------------------- population
@@ -126,6 +164,9 @@ class SiteSpec(_Strict):
     weight: PosFloat = 1.0
     utc_offset_h: Annotated[float, Field(ge=-12.0, le=14.0)] = 0.0
     country: str = ""
+    island: bool = False
+    """The site is on an island too small for the 1:110m land map (sites in the ocean are
+    refused otherwise: see :func:`sim.build.check_sites_on_land`)."""
 
 
 class Population(_Strict):
@@ -136,8 +177,9 @@ class Population(_Strict):
     max_sites: Annotated[int, Field(gt=0)] | None = None
     regions: list[Region] | None = None
     sites: list[SiteSpec] | None = None
-    dau: Annotated[int, Field(gt=0)] = 2_000_000
-    logins_per_user_per_day: Annotated[float, Field(ge=1.0, allow_inf_nan=False)] = 3.0
+    dau: Annotated[int, Field(gt=0, le=10_000_000_000)] = 2_000_000
+    logins_per_user_per_day: Annotated[float, Field(ge=1.0, le=10_000.0,
+                                                    allow_inf_nan=False)] = 3.0
     access_mix: dict[AccessType, Fraction] = Field(
         default_factory=lambda: {"mobile_4g": 0.45, "mobile_5g": 0.2, "wifi": 0.3, "fixed": 0.05})
     diurnal: Diurnal = Diurnal()
@@ -173,8 +215,8 @@ class Population(_Strict):
 class NodeCapacity(_Strict):
     """Capacity of one node kind (defaults) or one node (override)."""
 
-    workers: Annotated[int, Field(gt=0)] | None = None
-    connection_limit: Annotated[int, Field(gt=0)] | None = None
+    workers: Annotated[int, Field(gt=0, le=100_000)] | None = None
+    connection_limit: Annotated[int, Field(gt=0, le=10 ** 12)] | None = None
     service_ms: PosFloat | None = None
     service_distribution: Literal["exponential", "deterministic"] | None = None
     cache_hit_ratio: Fraction | None = None
@@ -207,7 +249,7 @@ class Protocol(_Strict):
 
     transport: Literal["tcp_tls13", "tcp_tls12", "quic"] = "tcp_tls13"
     quic_0rtt_share: Fraction = 0.0
-    jitter_fraction: NonNegFloat = 0.05
+    jitter_fraction: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = 0.05
 
     @property
     def handshake_rtts(self) -> float:
@@ -229,7 +271,7 @@ class RegionLevelSpec(_Strict):
 class NearestLevelSpec(_Strict):
     """Level 2: order the region's nodes by SDK-estimated RTT; race the top k."""
 
-    probe_top_k: Annotated[int, Field(ge=1)] = 3
+    probe_top_k: Annotated[int, Field(ge=1, le=1000)] = 3
     probe_noise_ms: NonNegFloat = 5.0
 
 
@@ -237,7 +279,7 @@ class SpillLevelSpec(_Strict):
     """Level 3: skip a node whose published load is over a threshold."""
 
     max_utilization: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.85
-    max_queue: Annotated[int, Field(ge=0)] | None = 50
+    max_queue: Annotated[int, Field(ge=0, le=10 ** 9)] | None = 50
     max_connection_share: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.95
 
 
@@ -280,6 +322,9 @@ class LevelSpec(_Strict):
     @classmethod
     def _one_level(cls, data: Any) -> Any:
         if isinstance(data, str):
+            if data not in cls.model_fields:
+                raise ValueError("expected one of region, nearest, spill, failover, sticky, "
+                                 f"got {data!r}")
             data = {data: {}}
         if isinstance(data, Mapping):
             data = {k: ({} if v is None else v) for k, v in data.items()}
@@ -360,7 +405,7 @@ class FlashCrowd(_Strict):
 
     region: Region | None = None
     site: str | None = None
-    multiplier: PosFloat = 5.0
+    multiplier: Annotated[float, Field(gt=0.0, le=1000.0, allow_inf_nan=False)] = 5.0
 
     @model_validator(mode="after")
     def _one_target(self) -> FlashCrowd:
@@ -473,9 +518,18 @@ class Outputs(_Strict):
 class Rates(_Strict):
     """Daily creation and removal of something counted net (groups, rooms, accounts)."""
 
-    initial: Annotated[int, Field(ge=0)] = 0
-    created_per_day: NonNegFloat = 0.0
-    removed_per_day: NonNegFloat = 0.0
+    initial: Annotated[int, Field(ge=0, le=10 ** 10)] = 0
+    created_per_day: Annotated[float, Field(ge=0.0, le=1e8, allow_inf_nan=False)] = 0.0
+    removed_per_day: Annotated[float, Field(ge=0.0, le=1e8, allow_inf_nan=False)] = 0.0
+
+
+class CountedRates(Rates):
+    """Rates of things the usage model counts one operation at a time (AVChatRooms, trial
+    accounts), so bounded lower than groups to keep a month's model to seconds."""
+
+    initial: Annotated[int, Field(ge=0, le=100_000)] = 0
+    created_per_day: Annotated[float, Field(ge=0.0, le=10_000.0, allow_inf_nan=False)] = 0.0
+    removed_per_day: Annotated[float, Field(ge=0.0, le=10_000.0, allow_inf_nan=False)] = 0.0
 
 
 class Billing(_Strict):
@@ -492,8 +546,8 @@ class Billing(_Strict):
     dau_growth_per_day: Annotated[float, Field(gt=-1.0, le=1.0, allow_inf_nan=False)] = 0.0
     weekly_pattern: Annotated[list[PosFloat], Field(min_length=7, max_length=7)] | None = None
     groups: Rates = Rates()
-    avchatrooms: Rates = Rates()
-    trial_accounts: Rates = Rates()
+    avchatrooms: CountedRates = CountedRates()
+    trial_accounts: CountedRates = CountedRates()
 
     @field_validator("month")
     @classmethod
@@ -512,7 +566,7 @@ class Scenario(_Strict):
     name: str
     description: str = ""
     extends: str | None = None
-    seed: Annotated[int, Field(ge=0)] = 42
+    seed: Annotated[int, Field(ge=0, le=2 ** 63 - 1)] = 42
     replications: Annotated[int, Field(ge=1, le=10_000)] = 1
     duration: PositiveDuration = 3600.0
     warmup: Duration = 0.0
@@ -807,6 +861,8 @@ def _message(err: Mapping[str, Any], loc: Sequence[Any]) -> str:
         op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
               "less_than_equal": "<="}[kind]
         bound = next(iter(ctx.values()))
+        if isinstance(bound, float) and bound.is_integer() and abs(bound) < 1e15:
+            bound = int(bound)
         return f"must be {op} {bound}, got {got!r}"
     if kind == "literal_error":
         return f"expected one of {ctx.get('expected', '')}, got {got!r}"
