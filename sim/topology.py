@@ -24,11 +24,11 @@ import networkx as nx
 import numpy as np
 import yaml
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from sim import latency
 from sim.errors import TopologyError
-from sim.scenario import _dotted, _message, _shown
+from sim.scenario import _dotted, _holds_bool, _message, _shown, _wants_number
 
 __all__ = ["NODE_KINDS", "Topology", "load_topology", "BACKBONE_STRETCH", "BACKBONE_HOP_MS"]
 
@@ -39,8 +39,19 @@ BACKBONE_HOP_MS = 0.5
 """Round-trip cost of each router hop on the backbone."""
 
 
-class _NodeSpec(BaseModel):
+class _Checked(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, v: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and _holds_bool(v) and _wants_number(field.annotation):
+            raise ValueError(f"expected a number, got {v!r}")
+        return v
+
+
+class _NodeSpec(_Checked):
 
     id: str = Field(min_length=1)
     kind: Literal["access", "cache", "datacenter", "hub"]
@@ -50,23 +61,21 @@ class _NodeSpec(BaseModel):
     lon: float = Field(ge=-180.0, le=180.0, allow_inf_nan=False)
     city: str = ""
     country: str = ""
-    workers: int | None = Field(None, gt=0)
-    connection_limit: int | None = Field(None, gt=0)
-    service_ms: float | None = Field(None, gt=0.0, allow_inf_nan=False)
+    workers: int | None = Field(None, gt=0, le=100_000)
+    connection_limit: int | None = Field(None, gt=0, le=10 ** 12)
+    service_ms: float | None = Field(None, gt=0.0, le=1e9, allow_inf_nan=False)
     cache_hit_ratio: float | None = Field(None, ge=0.0, le=1.0)
 
 
-class _LinkSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _LinkSpec(_Checked):
 
     a: str
     b: str
     network: Literal["private", "public"] = "private"
-    rtt_ms: float | None = Field(None, gt=0.0, allow_inf_nan=False)
+    rtt_ms: float | None = Field(None, gt=0.0, le=1e6, allow_inf_nan=False)
 
 
-class _TopologySpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _TopologySpec(_Checked):
 
     name: str
     description: str = ""
@@ -148,15 +157,18 @@ def load_topology(path: str | Path) -> Topology:
         if suffix in (".yaml", ".yml"):
             raw = _read_yaml(p, shown)
         elif suffix == ".graphml":
-            raw = _from_graph(nx.read_graphml(p), p.stem)
+            raw = _from_graph(_read_graph(lambda: nx.read_graphml(p), "GraphML", shown), p.stem)
         elif suffix == ".json":
-            raw = _from_graph(nx.node_link_graph(json.loads(p.read_text("utf-8")), edges="links"),
-                              p.stem)
+            data = json.loads(p.read_bytes().decode("utf-8"))
+            raw = _from_graph(_read_graph(lambda: nx.node_link_graph(data, edges="links"),
+                                          "node-link JSON", shown), p.stem)
         else:
             raise TopologyError(f"unknown topology format {suffix!r} (expected .yaml, "
                                 ".graphml or .json)", file=shown)
     except TopologyError:
         raise
+    except UnicodeDecodeError as e:
+        raise TopologyError(f"not UTF-8 text (byte {e.start})", file=shown) from None
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError,
             nx.NetworkXError) as e:
         raise TopologyError(f"cannot read topology: {e}", file=shown) from None
@@ -167,6 +179,17 @@ def load_topology(path: str | Path) -> Topology:
         raise TopologyError(_message(err, tuple(err["loc"])), file=shown,
                             path=_dotted(err["loc"]) or None) from None
     return _build(spec, shown)
+
+
+def _read_graph(read: Any, what: str, shown: str) -> nx.Graph:
+    """Call a networkx reader; whatever it raises on a malformed file is a TopologyError."""
+    try:
+        return read()
+    except OSError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a third-party parser: any failure is bad input
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise TopologyError(f"invalid {what}: {first}", file=shown) from None
 
 
 def _read_yaml(p: Path, shown: str) -> dict[str, Any]:

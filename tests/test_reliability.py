@@ -138,3 +138,37 @@ def test_a_region_without_nodes_is_served_by_the_nearest_region(tmp_path: Path) 
     world = build_world(load_scenario(write_yaml(tmp_path / "lagos.yaml", sc)))
     assert world.sites.regions == ("africa",)
     assert world.site_dns_region == ("europe",)
+
+
+TOPOLOGY_FOUND = [
+    # exit 70: xml.etree.ElementTree.ParseError escaped the topology loader
+    ("t.graphml", "<graphml><graph", "invalid GraphML: unclosed token: line 1, column 9"),
+    ("t.graphml", "not xml", "invalid GraphML: syntax error: line 1, column 0"),
+    # exit 70: AttributeError from networkx on a JSON list
+    ("t.json", "[1, 2]", "invalid node-link JSON: 'list' object has no attribute 'get'"),
+    ("t.json", '{"nodes": 5}', "invalid node-link JSON: 'int' object is not iterable"),
+    # accepted: true as a latitude (1.0) and 10^30 workers
+    ("t.yaml", "name: t\nnodes: [{id: a, kind: access, region: asia, lat: true, lon: 0}]\n",
+     "nodes[0].lat: expected a number, got True"),
+    ("t.yaml", "name: t\nnodes: [{id: a, kind: access, region: asia, lat: 0, lon: 0, "
+     "workers: 1000000000000000000000000000000}]\n",
+     "nodes[0].workers: must be <= 100000, got 1000000000000000000000000000000"),
+]
+
+
+@pytest.mark.parametrize("name,text,message", TOPOLOGY_FOUND,
+                         ids=[t[2][:30] for t in TOPOLOGY_FOUND])
+def test_malformed_topology_files_are_input_errors(name: str, text: str, message: str,
+                                                   tmp_path: Path) -> None:
+    (tmp_path / name).write_text(text)
+    f = write_yaml(tmp_path / "case.yaml", small(topology=name, events=[]))
+    rc, _, err = cli(["validate", str(f)])
+    assert (rc, err) == (2, f"error: {_shown((tmp_path / name).resolve())}: {message}\n")
+
+
+def test_a_non_utf8_json_topology(tmp_path: Path) -> None:
+    (tmp_path / "t.json").write_bytes(b'{"nodes": ["\xff"]}')
+    f = write_yaml(tmp_path / "case.yaml", small(topology="t.json", events=[]))
+    rc, _, err = cli(["validate", str(f)])
+    assert (rc, err) == (2, f"error: {_shown((tmp_path / 't.json').resolve())}: not UTF-8 text "
+                            "(byte 12)\n")
