@@ -48,13 +48,23 @@ TRIGGERS = ("arrival", "reconnect")
 LOGIN_COLUMNS = ("login_id", "t_start_s", "site", "user", "access", "node", "decided_by",
                  "attempts", "outcome", "latency_ms", "connect_ms", "queue_ms", "service_ms",
                  "backend_ms", "dns_ms", "rtt_ms", "best_rtt_ms", "last_mile_ms", "trigger")
-_INT_COLUMNS = {"login_id", "site", "user", "access", "node", "decided_by", "attempts",
-                "outcome", "trigger"}
+_TYPECODES = {"login_id": "q", "t_start_s": "d", "site": "i", "user": "q", "access": "b",
+              "node": "h", "decided_by": "b", "attempts": "h", "outcome": "b", "trigger": "b"}
+"""array typecodes of the columns; the rest are float32 ("f"): milliseconds to 0.1 us."""
+_NUMPY = {"q": np.int64, "i": np.int32, "h": np.int16, "b": np.int8, "d": np.float64,
+          "f": np.float32}
+SUMMARY_COLUMNS = ("login_id", "t_start_s", "site", "node", "decided_by", "outcome",
+                   "latency_ms", "rtt_ms", "best_rtt_ms", "trigger")
+"""The columns kept when per-login records are off: what the summary and figures need."""
 TCP_RTO_S = 1.0
 """Initial TCP retransmission timeout (RFC 6298): what a lost handshake packet costs."""
 BACKBONE_RETRY_S = 0.2
 """What a request lost on the backbone costs before the node retries it."""
 _DRAIN_S = 300.0
+
+
+def _discard(_: object) -> None:
+    """Stands in for a column's append when per-login records are off."""
 
 
 class NodeState:
@@ -179,7 +189,7 @@ class ReplicationOutput:
 
 class _Engine:
     def __init__(self, world: World, replication: int, seed: np.random.SeedSequence,
-                 per_login: bool, trace_attempts: bool = False):
+                 per_login: bool | None = None, trace_attempts: bool = False):
         sc = world.scenario
         self.world = world
         self.replication = replication
@@ -210,13 +220,16 @@ class _Engine:
         self.home = self.nodes[world.home_dc]
         self.decider_code = {d: i for i, d in enumerate(DECIDERS)}
         self._other = self.decider_code["other"]
+        if per_login is None:
+            per_login = sc.outputs.per_login
         self.per_login = per_login
-        self.cols: dict[str, array[Any]] = {
-            c: array("q" if c in _INT_COLUMNS else "d") for c in LOGIN_COLUMNS}
+        kept = LOGIN_COLUMNS if per_login else SUMMARY_COLUMNS
+        self.cols: dict[str, array[Any]] = {c: array(_TYPECODES.get(c, "f")) for c in kept}
         self._global_order = world.site_global_order
         self._best_when_all_up = [self.rtt[s][order[0]]
                                   for s, order in enumerate(world.site_global_order)]
-        self._appenders = tuple(self.cols[c].append for c in LOGIN_COLUMNS)
+        self._appenders = tuple(self.cols[c].append if c in self.cols else _discard
+                                for c in LOGIN_COLUMNS)
         self.counts = {"attempted": 0, "succeeded": 0, "failed": 0, "reconnects": 0}
         self.load_rows: dict[str, list[float]] = {k: [] for k in (
             "t_s", "node", "connections", "logins_per_s", "queue_len", "utilization")}
@@ -542,8 +555,6 @@ class _Engine:
         self._record(lg, t_end, 1)
 
     def _record(self, lg: _Login, t_end: float, outcome: int) -> None:
-        if not self.per_login:
-            return
         latency_ms = 1000.0 * (t_end - lg.t0)
         node = lg.node
         if outcome == 0:
@@ -812,8 +823,7 @@ class _Engine:
         }
 
     def _output(self, end: float) -> ReplicationOutput:
-        logins = {c: np.frombuffer(a, dtype=np.int64 if c in _INT_COLUMNS else np.float64)
-                  for c, a in self.cols.items()}
+        logins = {c: np.frombuffer(a, dtype=_NUMPY[a.typecode]) for c, a in self.cols.items()}
         order = np.argsort(logins["login_id"], kind="stable")
         logins = {c: v[order] for c, v in logins.items()}
         node_load = {k: np.asarray(v, dtype=np.int64 if k in ("node", "connections",
@@ -848,7 +858,7 @@ class ReferenceEngine(_Engine):
     """
 
     def __init__(self, world: World, replication: int, seed: np.random.SeedSequence,
-                 per_login: bool = True):
+                 per_login: bool | None = True):
         super().__init__(world, replication, seed, per_login)
         if world.scenario.events:
             raise ValueError("the reference engine does not model scheduled events")
@@ -903,7 +913,7 @@ class ReferenceEngine(_Engine):
 
 
 def run_replication(world: World, replication: int, seed: np.random.SeedSequence, *,
-                    per_login: bool = True,
+                    per_login: bool | None = None,
                     progress: Callable[[float], None] | None = None,
                     trace_attempts: bool = False) -> ReplicationOutput:
     """Simulate one replication of a world.
@@ -916,8 +926,9 @@ def run_replication(world: World, replication: int, seed: np.random.SeedSequence
         Its number (recorded with the output).
     seed : numpy.random.SeedSequence
         The replication's seed; every random stream is spawned from it.
-    per_login : bool
-        Keep one record per login (off: counters and node load only).
+    per_login : bool, optional
+        Keep every column of every login (default: the scenario's ``outputs.per_login``);
+        off, only the columns the summary and figures need (:data:`SUMMARY_COLUMNS`).
     progress : callable, optional
         Called with the fraction of simulated time done.
     trace_attempts : bool

@@ -98,6 +98,7 @@ def summarize(logins: pd.DataFrame, node_stats: dict[str, Any], *, warmup_s: flo
     by_region = {str(r): _latency_stats(g["latency_ms"].to_numpy())
                  for r, g in ok.groupby("region", observed=True, sort=True)}
     decided = win["decided_by"].value_counts(normalize=True, sort=False)
+    decided = decided[decided > 0]
     excess = (ok["rtt_ms"] - ok["best_rtt_ms"]).to_numpy()
     excess_stats = {"mean": float(excess.mean()) if len(excess) else math.nan,
                     **({f"p{p}": float(v) for p, v in zip(_PERCENTILES,
@@ -155,47 +156,46 @@ class Results:
         sites = world.sites
         sc = world.scenario
         frames = []
+        site_names = list(sites.names) if len(set(sites.names)) == len(sites.names) \
+            else _unique(sites.names)
+        region_names = sorted(set(sites.regions))
+        site_region = np.array([region_names.index(r) for r in sites.regions], dtype=np.int8)
+        node_names = [*topo.node_ids, ""]
+        kind_names = sorted(set(topo.kinds)) + [""]
+        node_kind = np.array([kind_names.index(k) for k in topo.kinds] + [len(kind_names) - 1],
+                             dtype=np.int8)
         for out in outputs:
             L = out.logins
-            node = L["node"]
-            has_node = node >= 0
-            node_ids = np.array([*topo.node_ids, ""], dtype=object)
-            node_kinds = np.array([*topo.kinds, ""], dtype=object)
-            frame = pd.DataFrame({
+            site = L["site"]
+            node = np.where(L["node"] >= 0, L["node"], len(node_names) - 1)
+            cols: dict[str, Any] = {
                 "login_id": L["login_id"],
                 "t_start_s": L["t_start_s"],
-                "site": pd.Categorical.from_codes(L["site"], categories=list(sites.names)
-                                                  if len(set(sites.names)) == len(sites.names)
-                                                  else _unique(sites.names)),
-                "region": pd.Categorical(np.array(sites.regions, dtype=object)[L["site"]]),
-                "terminal_lat": sites.lat[L["site"]],
-                "terminal_lon": sites.lon[L["site"]],
-                "access_type": pd.Categorical(np.array(out.access_names, dtype=object)
-                                              [L["access"]]),
-                "node": pd.Categorical(node_ids[np.where(has_node, node, -1)]),
-                "node_kind": pd.Categorical(node_kinds[np.where(has_node, node, -1)]),
-                "decided_by": pd.Categorical(np.array(DECIDERS, dtype=object)[L["decided_by"]]),
-                "attempts": L["attempts"],
-                "outcome": pd.Categorical(np.array(OUTCOMES, dtype=object)[L["outcome"]],
-                                          categories=list(OUTCOMES)),
-                "latency_ms": L["latency_ms"],
-                "connect_ms": L["connect_ms"],
-                "queue_ms": L["queue_ms"],
-                "service_ms": L["service_ms"],
-                "backend_ms": L["backend_ms"],
-                "dns_ms": L["dns_ms"],
-                "rtt_ms": L["rtt_ms"],
-                "best_rtt_ms": L["best_rtt_ms"],
-                "last_mile_ms": L["last_mile_ms"],
-                "user": L["user"],
-                "trigger": pd.Categorical(np.array(TRIGGERS, dtype=object)[L["trigger"]],
-                                          categories=list(TRIGGERS)),
-                "replication": np.full(len(L["login_id"]), out.replication, dtype=np.int64),
-            })
+                "site": pd.Categorical.from_codes(site, categories=site_names),
+                "region": pd.Categorical.from_codes(site_region[site], categories=region_names),
+                "terminal_lat": sites.lat[site],
+                "terminal_lon": sites.lon[site],
+            }
+            if "access" in L:
+                cols["access_type"] = pd.Categorical.from_codes(L["access"],
+                                                                categories=out.access_names)
+            cols["node"] = pd.Categorical.from_codes(node, categories=node_names)
+            cols["node_kind"] = pd.Categorical.from_codes(node_kind[node], categories=kind_names)
+            cols["decided_by"] = pd.Categorical.from_codes(L["decided_by"],
+                                                           categories=list(DECIDERS))
+            if "attempts" in L:
+                cols["attempts"] = L["attempts"]
+            cols["outcome"] = pd.Categorical.from_codes(L["outcome"], categories=list(OUTCOMES))
+            for c in ("latency_ms", "connect_ms", "queue_ms", "service_ms", "backend_ms",
+                      "dns_ms", "rtt_ms", "best_rtt_ms", "last_mile_ms", "user"):
+                if c in L:
+                    cols[c] = L[c]
+            cols["trigger"] = pd.Categorical.from_codes(L["trigger"], categories=list(TRIGGERS))
+            cols["replication"] = np.full(len(L["login_id"]), out.replication, dtype=np.int16)
+            frame = pd.DataFrame(cols)
             frames.append(frame)
+        # Same categories in every frame, so the concatenation stays categorical.
         logins = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        for col in ("site", "region", "access_type", "node", "node_kind", "decided_by"):
-            logins[col] = logins[col].astype("category")
         load_frames = []
         for out in outputs:
             nl = out.node_load
