@@ -6,7 +6,10 @@ the engine never recomputes a distance or an RTT per login.
 
 from __future__ import annotations
 
+import csv
 import difflib
+import functools
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +21,15 @@ from sim import latency
 from sim.errors import ScenarioError, TopologyError
 from sim.scenario import REGIONS, Nodes, Scenario
 from sim.topology import Topology, load_topology
-from sim.workload import Sites, load_sites
+from sim.workload import CITIES_CSV, Sites, load_sites
 
-__all__ = ["NodeParams", "World", "build_world", "PUBLIC_RESOLVERS"]
+__all__ = ["NodeParams", "World", "build_world", "PUBLIC_RESOLVERS", "check_sites_on_land"]
+
+LAND_GEOJSON = Path(__file__).parent / "data" / "ne_110m_land.geojson"
+COAST_KM = 150.0
+"""A site this close to the 1:110m coastline counts as on land (coastal cities, large islands)."""
+CITY_KM = 100.0
+"""A site this close to a city of the shipped cities file counts as on land (island cities)."""
 
 PUBLIC_RESOLVERS: tuple[tuple[str, float, float, str], ...] = (
     ("resolver-ashburn", 39.0438, -77.4874, "north_america"),
@@ -111,8 +120,15 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
         name = scenario.addressing.strategy
         raise ScenarioError(f"unknown strategy {name!r}{_suggest(name, strategies)}; known: "
                             f"{', '.join(strategies)}", file=source, path="addressing.strategy")
-    allowed = get_strategy(scenario.addressing.strategy).OPTIONS
+    strategy_cls = get_strategy(scenario.addressing.strategy)
+    allowed = strategy_cls.OPTIONS
+    # A user's strategy that declares no OPTIONS may read any; a built-in one reads none.
+    builtin = strategy_cls.__module__.startswith("sim.")
     for key, value in scenario.addressing.options.items():
+        if not allowed and builtin:
+            raise ScenarioError(f"unknown option: strategy {scenario.addressing.strategy!r} "
+                                "takes no options", file=source,
+                                path=f"addressing.options.{key}")
         if allowed and key not in allowed:
             raise ScenarioError(f"unknown option{_suggest(key, list(allowed))} for strategy "
                                 f"{scenario.addressing.strategy!r}; known: "
@@ -165,6 +181,8 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
             raise ScenarioError(f"unknown node {name!r}{_suggest(name, ids)}", file=source,
                                 path=f"nodes.overrides.{name}")
     sites = load_sites(scenario, source)
+    if scenario.population.source == "sites":
+        check_sites_on_land(scenario, source)
     site_names = list(sites.names)
     for i, ev in enumerate(scenario.events):
         if ev.flash_crowd is not None and ev.flash_crowd.site is not None:
@@ -210,6 +228,82 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
         site_region_order=tuple(site_region), site_global_order=tuple(site_global),
         resolver_rtt_ms=resolver_rtt,
     )
+
+
+def check_sites_on_land(scenario: Scenario, source: str = "scenario") -> None:
+    """Refuse an explicit site in the ocean: almost always swapped or mistyped coordinates.
+
+    A site is on land when it lies inside a Natural Earth 1:110m land polygon, within
+    ``COAST_KM`` of its coastline, or within ``CITY_KM`` of a city of the shipped cities
+    file (islands the coarse map lacks: Mauritius, Madeira, the Maldives). A site marked
+    ``island: true`` is not checked.
+
+    Raises
+    ------
+    ScenarioError
+        At ``population.sites[i]``: the site, its distance to the coast and what to check.
+    """
+    for i, site in enumerate(scenario.population.sites or ()):
+        if site.island or _on_land(site.lat, site.lon):
+            continue
+        coast_km = _coast_km(site.lat, site.lon)
+        if coast_km <= COAST_KM or _city_km(site.lat, site.lon) <= CITY_KM:
+            continue
+        raise ScenarioError(f"site {site.name!r} at lat {site.lat:g}, lon {site.lon:g} is in "
+                            f"the ocean, {coast_km:,.0f} km from the nearest coast: check lat "
+                            "and lon (swapped? a sign?), or set 'island: true' for an island "
+                            "the 1:110m land map lacks", file=source, path=f"population.sites[{i}]")
+
+
+@functools.lru_cache(maxsize=1)
+def _land_edges() -> NDArray[np.float64]:
+    """Every edge of every land ring as rows ``lon1, lat1, lon2, lat2`` (read-only data)."""
+    data = json.loads(LAND_GEOJSON.read_text("utf-8"))
+    edges = []
+    for feature in data["features"]:
+        geom = feature["geometry"]
+        polygons = geom["coordinates"] if geom["type"] == "MultiPolygon" else [geom["coordinates"]]
+        for polygon in polygons:
+            for ring in polygon:
+                r = np.asarray(ring, dtype=float)
+                edges.append(np.hstack([r[:-1], r[1:]]))
+    out = np.vstack(edges)
+    out.setflags(write=False)
+    return out
+
+
+def _on_land(lat: float, lon: float) -> bool:
+    """Even-odd rule over every ring (holes included), with a ray towards the east."""
+    x1, y1, x2, y2 = _land_edges().T
+    crosses = (y1 > lat) != (y2 > lat)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_at = x1 + (lat - y1) * (x2 - x1) / (y2 - y1)
+    return bool(np.count_nonzero(crosses & (x_at > lon)) % 2)
+
+
+def _coast_km(lat: float, lon: float) -> float:
+    """Distance to the nearest coastline edge (local equirectangular projection)."""
+    x1, y1, x2, y2 = _land_edges().T
+    k = math.pi / 180.0 * latency.EARTH_RADIUS_KM
+    c = math.cos(math.radians(lat))
+    ax, ay = ((x1 - lon + 540.0) % 360.0 - 180.0) * k * c, (y1 - lat) * k
+    dx, dy = ((x2 - x1 + 540.0) % 360.0 - 180.0) * k * c, (y2 - y1) * k
+    t = np.clip(-(ax * dx + ay * dy) / np.maximum(dx * dx + dy * dy, 1e-12), 0.0, 1.0)
+    return float(np.hypot(ax + t * dx, ay + t * dy).min())
+
+
+@functools.lru_cache(maxsize=1)
+def _city_coords() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    with CITIES_CSV.open(newline="", encoding="utf-8") as f:
+        rows = [(float(r["lat"]), float(r["lon"])) for r in csv.DictReader(f)]
+    coords = np.array(rows)
+    coords.setflags(write=False)
+    return coords[:, 0], coords[:, 1]
+
+
+def _city_km(lat: float, lon: float) -> float:
+    c_lat, c_lon = _city_coords()
+    return float(np.min(latency.haversine_km(lat, lon, c_lat, c_lon)))
 
 
 def _node_params(scenario: Scenario, topo: Topology) -> NodeParams:

@@ -86,6 +86,9 @@ FOUND = [
     # a key path with a trailing dot: 'addressing.levels[0].: unknown key'
     ("addressing.levels", [""], "addressing.levels[0]: expected one of region, nearest, spill, "
      "failover, sticky, got ''"),
+    # silently ignored: the built-in strategies read no options
+    ("addressing.options", {"polcy_noise": 0.1},
+     "addressing.options.polcy_noise: unknown option: strategy 'multilevel' takes no options"),
 ]
 
 
@@ -172,3 +175,40 @@ def test_a_non_utf8_json_topology(tmp_path: Path) -> None:
     rc, _, err = cli(["validate", str(f)])
     assert (rc, err) == (2, f"error: {_shown((tmp_path / 't.json').resolve())}: not UTF-8 text "
                             "(byte 12)\n")
+
+
+# ------------------------------------------------------------------ sites in the ocean
+
+
+def test_a_site_in_the_middle_of_the_atlantic(tmp_path: Path) -> None:
+    sites = [{"name": "Paris", "lat": 48.85, "lon": 2.35, "region": "europe"},
+             {"name": "Atlantis", "lat": 0.0, "lon": -30.0, "region": "africa"}]
+    sc = small(**{"population.sites": sites, "events": []})
+    f = write_yaml(tmp_path / "atlantis.yaml", sc)
+    rc, _, err = cli(["validate", str(f)])
+    assert (rc, err) == (2, f"error: {_shown(f.resolve())}: population.sites[1]: site "
+                            "'Atlantis' at lat 0, lon -30 is in the ocean, 842 km from the "
+                            "nearest coast: check lat and lon (swapped? a sign?), or set "
+                            "'island: true' for an island the 1:110m land map lacks\n")
+    # Papeete is real but missing from the coarse map: 'island: true' says so.
+    sites[1] = {"name": "Papeete", "lat": -17.53, "lon": -149.56, "region": "oceania"}
+    assert cli(["validate", str(write_yaml(f, sc))])[0] == 2
+    sites[1]["island"] = True
+    assert cli(["validate", str(write_yaml(f, sc))])[0] == 0
+    # Island cities of the shipped cities file need no flag (Male, Port Louis), nor do
+    # coastal cities just off the coarse coastline (Valletta).
+    for name, lat, lon in [("Male", 4.1752, 73.5092), ("Port Louis", -20.1619, 57.4989),
+                           ("Valletta", 35.9, 14.51)]:
+        sites[1] = {"name": name, "lat": lat, "lon": lon, "region": "asia"}
+        assert cli(["validate", str(write_yaml(f, sc))])[0] == 0, name
+
+
+def test_every_site_of_the_shipped_scenarios_is_on_land() -> None:
+    import yaml
+
+    from tests.conftest import SCENARIOS
+
+    for path in sorted(SCENARIOS.rglob("*.yaml")):
+        data = yaml.safe_load(path.read_text())
+        assert not isinstance(data, dict) or "sites" not in data.get("population", {}) \
+            or cli(["validate", str(path)])[0] == 0, path
