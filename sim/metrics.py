@@ -38,7 +38,8 @@ def _p95(x: pd.Series) -> float:
     return float(np.percentile(x, 95)) if len(x) else math.nan
 
 
-def _describe(event: dict[str, Any]) -> str:
+def describe_event(event: dict[str, Any]) -> str:
+    """A short label of a resolved event: ``node_down access-frankfurt``."""
     for kind in ("node_down", "node_up", "region_outage", "datacenter_down"):
         if kind in event:
             return f"{kind} {event[kind]}"
@@ -92,7 +93,7 @@ def event_metrics(logins: pd.DataFrame, node_load: pd.DataFrame,
         dur_lat = lat[during & ok]
         pre_p95 = float(np.percentile(pre_lat, 95)) if len(pre_lat) else math.nan
         row: dict[str, Any] = {
-            "event": _describe(ev),
+            "event": describe_event(ev),
             "at_s": start,
             "end_s": end,
             "logins_during": int(during.sum()),

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FIGURES_DIR",
     "FIGURE_FILES",
+    "plot_decided_by",
     "plot_latency_cdf",
     "plot_latency_cdf_by_region",
     "plot_map",
@@ -44,7 +45,8 @@ __all__ = [
 
 FIGURES_DIR = "figures"
 #: The files :func:`save_figures` may write, in order, relative to ``out_dir``.
-FIGURE_FILES = ("latency_cdf.png", "latency_cdf_by_region.png", "node_load.png", "map.png")
+FIGURE_FILES = ("latency_cdf.png", "latency_cdf_by_region.png", "node_load.png", "map.png",
+                "decided_by.png")
 _DPI = 120
 _LAND_FILE = Path(__file__).parent / "data" / "ne_110m_land.geojson"
 
@@ -635,11 +637,50 @@ def plot_map(results: Results, ax: Axes | None = None) -> Axes:
 # --------------------------------------------------------------------------- files
 
 
+def plot_decided_by(results: Results, ax: Axes | None = None, bin_s: float = 60.0) -> Axes:
+    """Share of logins by the addressing level that decided, over time, with events marked.
+
+    Parameters
+    ----------
+    results : sim.results.Results
+        The run to plot (all replications pooled).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw. A new figure is made when omitted.
+    bin_s : float, default 60
+        Width of the time bins, in seconds.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        A stacked area per deciding level (labelled with the level's name).
+    """
+    ax = _new_axes(ax, (10.0, 4.0))
+    if not _has_logins(results):
+        _no_data(ax, "no per-login records")
+        return ax
+    logins = results.logins
+    t_bin = (logins["t_start_s"].to_numpy() // bin_s) * bin_s
+    table = pd.crosstab(t_bin, logins["decided_by"].astype(str), normalize="index")
+    table = table.loc[:, (table > 0).any()]
+    # Each bin drawn flat from its start to its end (a step), not interpolated between bins.
+    starts = table.index.to_numpy() / 60.0
+    minutes = np.column_stack([starts, starts + bin_s / 60.0]).ravel()
+    ax.stackplot(minutes, *(np.repeat(table[c].to_numpy(), 2) for c in table.columns),
+                 labels=list(table.columns), alpha=0.85)
+    _draw_events(ax, results.summary.get("scenario_resolved", {}).get("events", []))
+    ax.set_xlabel("simulated time (min)")
+    ax.set_ylabel("share of logins")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"{_scenario_name(results)}: which addressing level decided")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
+    return ax
+
+
 def save_figures(results: Results, out_dir: str | os.PathLike[str]) -> list[Path]:
     """Write the standard figures as PNG into ``out_dir/figures/``.
 
-    ``latency_cdf.png`` and ``latency_cdf_by_region.png`` need per-login rows and are skipped
-    when ``results.logins`` is empty; ``node_load.png`` and ``map.png`` are always written.
+    ``latency_cdf.png``, ``latency_cdf_by_region.png`` and ``decided_by.png`` need per-login
+    rows and are skipped when ``results.logins`` is empty; ``node_load.png`` and ``map.png`` are always written.
     Figures are plain :class:`matplotlib.figure.Figure` objects rendered with Agg, so no
     pyplot figure is opened and the current backend is left alone.
 
@@ -684,4 +725,9 @@ def save_figures(results: Results, out_dir: str | os.PathLike[str]) -> list[Path
     fig = Figure(figsize=(12.0, 5.9), layout="constrained")
     plot_map(results, ax=fig.add_subplot())
     save(fig, "map.png")
+
+    if _has_logins(results):
+        fig = Figure(figsize=(10.0, 4.0), layout="constrained")
+        plot_decided_by(results, ax=fig.add_subplot())
+        save(fig, "decided_by.png")
     return written

@@ -205,6 +205,8 @@ class Results:
                 "queue_len": nl["queue_len"], "utilization": nl["utilization"],
                 "replication": np.full(len(nl["t_s"]), out.replication, dtype=np.int64)}))
         node_load = pd.concat(load_frames, ignore_index=True)
+        node_load["events"] = _active_events(node_load["t_s"].to_numpy(),
+                                             sc.resolved()["events"])
 
         per_rep = []
         peaks = []
@@ -314,9 +316,27 @@ class Results:
                     logins[col] = logins[col].astype("category")
         else:
             logins = pd.DataFrame()
-        node_load = pd.read_csv(d / "node_load.csv") if (d / "node_load.csv").is_file() \
+        node_load = pd.read_csv(d / "node_load.csv", keep_default_na=False) if (d / "node_load.csv").is_file() \
             else pd.DataFrame()
         return cls(summary, logins, node_load)
+
+
+def _active_events(t_s: np.ndarray, events: list[dict[str, Any]]) -> np.ndarray:
+    """For each sample time, the events in force then ("; "-separated; "" for none)."""
+    from sim.metrics import describe_event
+
+    out = np.full(len(t_s), "", dtype=object)
+    for ev in events:
+        start = float(ev["at"])
+        end = start + float(ev["for"]) if ev.get("for") is not None else start
+        label = describe_event(ev)
+        if end > start:
+            mask = (t_s > start) & (t_s <= end)
+        else:  # an instant event marks the first sample at or after it
+            later = t_s[t_s >= start]
+            mask = t_s == later.min() if len(later) else np.zeros(len(t_s), dtype=bool)
+        out[mask] = np.where(out[mask] == "", label, out[mask] + "; " + label)
+    return out
 
 
 def _unique(names: Sequence[str]) -> list[str]:

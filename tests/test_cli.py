@@ -48,7 +48,7 @@ def test_run_writes_the_results_contract(tmp_path: Path, capsys) -> None:
                            "attempts", "outcome", "latency_ms", "connect_ms", "queue_ms",
                            "service_ms", "backend_ms"]
     assert (out / "node_load.csv").read_text().splitlines()[0] == \
-        "t_s,node,connections,logins_per_s,queue_len,utilization,replication"
+        "t_s,node,connections,logins_per_s,queue_len,utilization,replication,events"
     summary = json.loads((out / "summary.json").read_text())
     for key in ("scenario", "seed", "replications", "version", "scenario_resolved", "run",
                 "logins", "latency_ms", "nodes", "addressing"):

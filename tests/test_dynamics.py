@@ -189,3 +189,19 @@ def test_event_metrics_in_the_summary() -> None:
                                               "access-london", "cache-paris"}
     assert set(ev["decided_by"]) == {"before", "during", "after"}
     assert ev["recovery_s"] is not None
+
+
+def test_node_load_and_figures_mark_the_events(tmp_path) -> None:
+    from sim.plots import save_figures
+
+    res = sim.run(SCENARIOS / "tiny.yaml", overrides={
+        "duration": "5m", "warmup": "0s", "events": [
+            {"at": "2m", "node_down": "access-singapore", "for": "1m"},
+            {"at": "4m", "node_up": "access-tokyo"}]})
+    nl = res.node_load
+    during = nl[(nl.t_s > 120) & (nl.t_s <= 180)]
+    assert (during.events == "node_down access-singapore").all()
+    assert set(nl[nl.t_s == 240].events) == {"node_up access-tokyo"}
+    assert (nl[(nl.t_s <= 120) | ((nl.t_s > 180) & (nl.t_s < 240))].events == "").all()
+    names = [p.name for p in save_figures(res, tmp_path)]
+    assert "decided_by.png" in names
