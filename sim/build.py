@@ -319,9 +319,10 @@ def _node_params(scenario: Scenario, topo: Topology) -> NodeParams:
         override = scenario.nodes.overrides.get(node_id)
         if override is not None:
             merged.update({k: v for k, v in override.model_dump().items() if v is not None})
-        workers.append(int(merged.get("workers", 1)))  # type: ignore[call-overload]
+        k = scenario.population.sample_one_in  # a 1-in-k sample gets 1/k of the capacity
+        workers.append(max(1, round(int(merged.get("workers", 1)) / k)))  # type: ignore
         limit = merged.get("connection_limit")
-        limits.append(math.inf if limit is None else float(limit))  # type: ignore[arg-type]
+        limits.append(math.inf if limit is None else float(limit) / k)  # type: ignore[arg-type]
         service.append(float(merged.get("service_ms", 1.0)) / 1000.0)  # type: ignore[arg-type]
         dists.append(str(merged.get("service_distribution", "exponential")))
         hits.append(float(merged.get("cache_hit_ratio") or 0.0))  # type: ignore[arg-type]

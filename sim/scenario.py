@@ -184,6 +184,10 @@ class Population(_Strict):
         default_factory=lambda: {"mobile_4g": 0.45, "mobile_5g": 0.2, "wifi": 0.3, "fixed": 0.05})
     diurnal: Diurnal = Diurnal()
     session: Session = Session()
+    sample_one_in: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    """Simulate one terminal in k: arrivals and terminal pools divided by k, node workers and
+    connection limits too (rounded, at least one worker). Latency percentiles stay those of
+    the full population while nodes are not near saturation; counts are of the sample."""
 
     @field_validator("access_mix")
     @classmethod

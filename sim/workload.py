@@ -119,7 +119,7 @@ def user_pool_size(dau: int, logins_per_user_per_day: float) -> int:
 def users_per_site(scenario: Scenario, sites: Sites) -> NDArray[np.int64]:
     """Each site's pool of terminals (its share of :func:`user_pool_size`, at least one)."""
     pop = scenario.population
-    n_users = user_pool_size(pop.dau, pop.logins_per_user_per_day)
+    n_users = user_pool_size(pop.dau, pop.logins_per_user_per_day) / pop.sample_one_in
     return np.maximum(1, np.round(sites.weight * n_users)).astype(np.int64)
 
 
@@ -161,7 +161,8 @@ class Workload:
         self.rng = dict(zip(self.STREAMS, (np.random.default_rng(s)
                                            for s in seed.spawn(len(self.STREAMS)))))
         pop = scenario.population
-        self.mean_rate_per_s = pop.dau * pop.logins_per_user_per_day / 86400.0
+        self.mean_rate_per_s = pop.dau * pop.logins_per_user_per_day / 86400.0 \
+            / pop.sample_one_in
         self.users_per_site = users_per_site(scenario, sites)
         self.user_offset = np.concatenate([[0], np.cumsum(self.users_per_site)[:-1]])
         self.n_users = int(self.users_per_site.sum())
