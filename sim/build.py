@@ -114,10 +114,13 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
         The topology file is missing or malformed.
     """
     from sim.addressing import available_strategies, get_strategy
+    from sim.plugins import entry_point_names, load_plugins
 
+    load_plugins(scenario, source)  # the scenario's plugins: entries, or an entry point
     strategies = available_strategies()
     if scenario.addressing.strategy not in strategies:
         name = scenario.addressing.strategy
+        strategies = sorted({*strategies, *entry_point_names()})
         raise ScenarioError(f"unknown strategy {name!r}{_suggest(name, strategies)}; known: "
                             f"{', '.join(strategies)}", file=source, path="addressing.strategy")
     strategy_cls = get_strategy(scenario.addressing.strategy)

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -563,6 +564,18 @@ class Billing(_Strict):
 
 # --------------------------------------------------------------------------- scenario
 
+_PLUGIN_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+
+
+def _plugin_ref(entry: str) -> str:
+    if not _PLUGIN_RE.fullmatch(entry):
+        raise ValueError(f"expected 'module:Class' (a Python module and a Strategy class in "
+                         f"it), got {entry!r}")
+    return entry
+
+
+PluginRef = Annotated[str, AfterValidator(_plugin_ref)]
+
 
 class Scenario(_Strict):
     """A validated, immutable scenario. Make variants with :meth:`with_overrides`."""
@@ -585,6 +598,8 @@ class Scenario(_Strict):
     reconnect: Reconnect = Reconnect()
     outputs: Outputs = Outputs()
     billing: Billing | None = None
+    plugins: list[PluginRef] = Field(default_factory=list)
+    """Strategy classes to load, ``module:Class`` (see :mod:`sim.plugins`)."""
 
     @field_validator("warmup")
     @classmethod
