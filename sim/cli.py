@@ -1,14 +1,17 @@
 """The ``access-sim`` command line: a thin layer over the Python API.
 
 Exit status: 0 success, 2 a problem with the input (one line on stderr naming the file and
-the key), 130 interrupted, 70 an internal error (a bug: please report it with the traceback).
+the key), 130 interrupted (Ctrl-C, SIGINT), 143 terminated (SIGTERM), 70 an internal error (a
+bug: please report it with the traceback). An interrupted command leaves no partial file.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +20,16 @@ from typing import Any
 __all__ = ["main"]
 
 EXIT_OK, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 2, 70, 130
+EXIT_TERMINATED = 143
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every clean-up path (temporary folders, worker
+    processes) runs the same way."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -177,6 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INPUT
     from sim.errors import SimError
 
+    installed, previous = False, None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        installed = True
     try:
         return int(args.func(args))
     except (SimError, _InputError) as e:
@@ -189,9 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError:
             pass
         return EXIT_OK
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, _Terminated)
+        print("terminated" if terminated else "interrupted", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except Exception:
         import traceback
 
@@ -199,6 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("internal error: this is a bug in access-sim; please report it with the "
               "traceback above", file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 # ---------------------------------------------------------------------- commands
@@ -267,6 +288,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             print("\n" + bill_headline(results.summary["bill"]))
         print(f"\nwrote {out}/ in {time.perf_counter() - started:.1f} s")
+    if results.summary["logins"].get("all_failed"):
+        print(f"warning: every login failed ({results.summary['logins']['attempted']:,} "
+              "attempted): the latency figures are null; see the failed logins in "
+              f"{out}/", file=sys.stderr)
     return EXIT_OK
 
 

@@ -8,12 +8,15 @@ complete result or nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
+import signal
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +112,8 @@ def summarize(logins: pd.DataFrame, node_stats: dict[str, Any], *, warmup_s: flo
         "logins": {"attempted": attempted, "succeeded": len(ok), "failed": failed,
                    "in_flight": attempted - len(ok) - failed,
                    "failure_share": failed / attempted if attempted else math.nan,
+                   # No login succeeded: the latency figures are null, not zero.
+                   "all_failed": bool(attempted) and len(ok) == 0,
                    "whole_run": counts},
         "latency_ms": {**_latency_stats(lat), "by_region": by_region},
         "nodes": node_stats,
@@ -284,7 +289,8 @@ class Results:
                 extra(self, tmp)
             _replace_dir(tmp, out)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            with _signals_deferred():
+                shutil.rmtree(tmp, ignore_errors=True)
             raise
         return out
 
@@ -351,13 +357,41 @@ def _unique(names: Sequence[str]) -> list[str]:
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
+    # Two renames replace a previous result: Ctrl-C or SIGTERM between them would leave
+    # no folder at all, so they wait until both are done.
+    with _signals_deferred():
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            try:
+                os.replace(tmp, out)
+            except BaseException:
+                os.replace(old, out)  # put the previous result back
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block is done, then deliver the first one."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        caught.append(signum)
+
+    saved = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 def _node_stats(world: World, outputs: Sequence[ReplicationOutput]) -> dict[str, Any]:

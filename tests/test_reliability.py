@@ -4,16 +4,23 @@ loading, interrupts, atomic results and determinism (issue 8; see SECURITY.md)."
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from sim.cli import main
 from sim.scenario import _shown
-from tests.conftest import TOPOLOGIES, write_yaml
+from tests.conftest import ROOT, TOPOLOGIES, write_yaml
 
 
 def cli(args: list[str]) -> tuple[int, str, str]:
@@ -212,3 +219,193 @@ def test_every_site_of_the_shipped_scenarios_is_on_land() -> None:
         data = yaml.safe_load(path.read_text())
         assert not isinstance(data, dict) or "sites" not in data.get("population", {}) \
             or cli(["validate", str(path)])[0] == 0, path
+
+
+# ------------------------------------------------------------------ interrupts (real signals)
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _long(tmp_path: Path, **changes: Any) -> Path:
+    """A run of a minute or more: interrupted long before it ends."""
+    sc = small(**{"duration": "12h", "population.dau": 3_000_000, "events": [],
+                  **changes})
+    sc.pop("billing")
+    return write_yaml(tmp_path / "long.yaml", sc)
+
+
+def _start(args: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as err:
+        return subprocess.Popen([sys.executable, "-m", "sim", *args], cwd=cwd, env=ENV,
+                                stdout=subprocess.DEVNULL, stderr=err)
+
+
+def _wait_for(what: Callable[[], bool], proc: subprocess.Popen[bytes], timeout_s: float = 90,
+              ) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not what():
+        assert proc.poll() is None, f"exited early with status {proc.returncode}"
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _leftovers(folder: Path) -> list[str]:
+    """Temporary files or folders of ours anywhere below ``folder``."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*")
+                  if ".tmp" in p.name or ".old-" in p.name)
+
+
+@pytest.mark.parametrize("sig,status,jobs", [(signal.SIGINT, 130, 1), (signal.SIGTERM, 143, 2)],
+                         ids=["SIGINT-in-process", "SIGTERM-worker-processes"])
+def test_an_interrupted_run_writes_nothing(sig: int, status: int, jobs: int,
+                                           tmp_path: Path) -> None:
+    """``run`` gets a real signal in the middle of the simulation (in this process, or with
+    replications in worker processes): exit 130 or 143, no result and no temporary folder;
+    a previous result in the folder stays as it was."""
+    f = _long(tmp_path, replications=jobs)
+    out = tmp_path / "out"
+    before: dict[str, bytes] = {}
+    if sig == signal.SIGINT:  # a previous result of ours is there
+        out.mkdir()
+        (out / "summary.json").write_text('{"scenario": "previous"}\n')
+        (out / "logins.csv").write_text("login_id\n0\n")
+        before = {p.name: p.read_bytes() for p in out.iterdir()}
+    log = tmp_path / "stderr.txt"
+    proc = _start(["run", f.name, "--out", "out", "--no-figures", "--jobs", str(jobs)],
+                  tmp_path, log)
+    try:
+        # The progress bar shows once the simulation has run for two seconds.
+        _wait_for(lambda: "%|" in log.read_text(errors="replace"), proc)
+        proc.send_signal(sig)
+        assert proc.wait(timeout=60) == status
+    finally:
+        proc.kill()
+    assert log.read_text().rstrip().endswith("terminated" if sig == signal.SIGTERM
+                                             else "interrupted")
+    if before:
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    else:
+        assert not out.exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_signal_while_a_result_replaces_another_waits_for_both_renames(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replacing a previous result takes two renames; Ctrl-C between them is held until the
+    new result is in place, so the folder always holds one complete result."""
+    import os as os_mod
+
+    from sim import results as results_mod
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.json").write_text("old")
+    new = tmp_path / ".out.tmp-1"
+    new.mkdir()
+    (new / "summary.json").write_text("new")
+    real_replace = os_mod.replace
+    calls: list[Any] = []
+
+    def replace_then_ctrl_c(a: Any, b: Any) -> None:
+        real_replace(a, b)
+        calls.append((a, b))
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)  # between the two renames
+
+    monkeypatch.setattr(results_mod.os, "replace", replace_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        results_mod._replace_dir(new, out)
+    assert len(calls) == 2
+    assert (out / "summary.json").read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_an_interrupted_sweep_keeps_finished_points_and_a_rerun_finishes(
+        tmp_path: Path) -> None:
+    """SIGTERM during the second point of a sweep: exit 143, the first point's result folder
+    stays complete, the second has no folder, no table, no temporary file; the same command
+    again reuses the first point and runs only the second."""
+    sc = small(**{"duration": "1h", "events": []})
+    sc.pop("billing")
+    write_yaml(tmp_path / "sw.yaml", sc)
+    args = ["sweep", "sw.yaml", "--grid", "population.dau=20000,2000000", "--out", "sw",
+            "--jobs", "1", "--no-figures", "--quiet"]
+    first = tmp_path / "sw" / "population.dau=20000"
+    log = tmp_path / "stderr.txt"
+    proc = _start(args, tmp_path, log)
+    try:
+        _wait_for(lambda: (first / "summary.json").is_file(), proc)
+        time.sleep(0.5)  # into the second point (a few seconds long)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143
+    finally:
+        proc.kill()
+    assert sorted(p.name for p in (tmp_path / "sw").iterdir()) == ["population.dau=20000"]
+    assert sorted(p.name for p in first.iterdir()) == ["logins.csv", "node_load.csv",
+                                                       "summary.json"]
+    kept = (first / "summary.json").read_bytes()
+    assert _leftovers(tmp_path) == []
+    done = subprocess.run([sys.executable, "-m", "sim", *args[:-1]], cwd=tmp_path, env=ENV,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "1 point(s) run, 1 reused" in done.stdout
+    assert (first / "summary.json").read_bytes() == kept
+    assert (tmp_path / "sw" / "population.dau=2000000" / "summary.json").is_file()
+    assert (tmp_path / "sw" / "sweep.csv").is_file()
+    assert _leftovers(tmp_path) == []
+
+
+def test_an_interrupted_compare_writes_nothing(tmp_path: Path) -> None:
+    f = _long(tmp_path)
+    (tmp_path / "other.yaml").write_bytes(f.read_bytes())
+    log = tmp_path / "stderr.txt"
+    proc = _start(["compare", f.name, "other.yaml", "--out", "cmp", "--jobs", "1",
+                   "--no-figures"], tmp_path, log)
+    try:
+        _wait_for(lambda: "runs [" in log.read_text(errors="replace"), proc)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        proc.kill()
+    assert not (tmp_path / "cmp").exists()
+    assert _leftovers(tmp_path) == []
+
+
+# ------------------------------------------------------------------ honest results
+
+
+def test_a_run_where_every_login_fails_writes_a_complete_honest_result(tmp_path: Path) -> None:
+    nodes = ["access-singapore", "access-tokyo", "access-frankfurt", "access-london",
+             "cache-paris"]
+    sc = small(events=[{"at": 0, "node_down": n} for n in nodes], duration="1m")
+    sc.pop("billing")
+    sc["outputs"]["figures"] = True  # the figures cope with no successful login
+    f = write_yaml(tmp_path / "down.yaml", sc)
+    out = tmp_path / "out"
+    rc, stdout, err = cli(["run", str(f), "--out", str(out), "--jobs", "1"])
+    assert rc == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "logins.csv", "node_load.csv",
+                                                     "summary.json"]
+    text = (out / "summary.json").read_text()
+
+    def no_nan(token: str) -> float:
+        raise AssertionError(f"{token} in summary.json")
+
+    summary = json.loads(text, parse_constant=no_nan)
+    logins = summary["logins"]
+    assert logins["attempted"] > 0 and logins["succeeded"] == 0
+    assert logins["failed"] == logins["attempted"] and logins["all_failed"] is True
+    assert logins["failure_share"] == 1.0
+    assert summary["latency_ms"]["p95"] is None and summary["latency_ms"]["mean"] is None
+    assert summary["replication_figures"][0]["failure_share"] == 1.0
+    assert err.startswith("warning: every login failed (")
+    table = pd.read_csv(out / "logins.csv", keep_default_na=False)
+    assert len(table) >= logins["attempted"] and set(table["outcome"]) == {"failed"}
+    from sim import Results
+
+    assert Results.load(out).summary == summary
+    # A normal run says so too.
+    rc, _, err = cli(["run", str(f), "--out", str(out), "--jobs", "1", "--quiet",
+                      "--set", "events=[]"])
+    assert rc == 0 and err == ""
+    assert json.loads((out / "summary.json").read_text())["logins"]["all_failed"] is False
