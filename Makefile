@@ -22,10 +22,13 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
+# Benchmarks (issue 7; benchmarks/README.md): JSON lines on stdout, about 30 minutes.
+# `make bench BENCH_ARGS=--quick` is a smoke run of a couple of minutes.
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python benchmarks/throughput.py
-	$(BIN)/python benchmarks/memory.py
-	$(BIN)/python benchmarks/parallel.py
+	$(BIN)/python benchmarks/throughput.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/memory.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/parallel.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check sim tests

@@ -1,0 +1,113 @@
+"""Peak memory and wall time at 1M and 10M logins, per-login records off and on (issue 7).
+
+10M logins is the busy part of a day of a 10-million-DAU app: the global scenario
+(``scenarios/global-baseline.yaml``) with ``population.dau: 10000000`` (3 logins per user
+per day, as in the scenario) and ``replications: 1``, its duration set to give about 1M or
+10M logins (about 50 min and 8 h from 12:00 UTC). Both sizes use the same DAU, so only the
+length of the run differs. Cases, each in a fresh process so that each peak RSS is its own:
+
+- ``run-<N>-per_login_off`` / ``run-<N>-per_login_on``: the whole ``sim.run(...)`` with
+  ``outputs.per_login`` false / true (nothing written). ``login_rows`` says how many
+  per-login rows the results still hold in memory.
+- ``engine-<N>-per_login_off``: ``sim.engine.run_replication(..., per_login=False)`` alone,
+  what the engine needs without per-login records.
+
+The 10M lines add ``wall_ratio_vs_1M`` (and the same ratio corrected for the floor measured
+next to each case) and ``rss_ratio_vs_1M``. ``--quick`` uses 100k and 1M logins.
+
+usage: python benchmarks/memory.py [--quick]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _harness as h
+
+DAU = 10_000_000
+
+
+def child(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one case in this (fresh) process; what it measured."""
+    import numpy as np
+
+    import sim
+
+    overrides = spec["overrides"]
+    seed = spec["seed"]
+    if spec["what"] == "engine":
+        from sim.build import build_world
+        from sim.engine import run_replication
+
+        world = build_world(sim.load_scenario(h.BASELINE, overrides))
+        started = time.perf_counter()
+        out = run_replication(world, 0, np.random.SeedSequence(seed),
+                              per_login=overrides["outputs.per_login"])
+        wall_s = time.perf_counter() - started
+        counts = out.counts
+        rows = len(out.logins["login_id"])
+    else:
+        started = time.perf_counter()
+        results = sim.run(h.BASELINE, overrides=overrides, seed=seed)
+        wall_s = time.perf_counter() - started
+        counts = results.summary["logins"].get("whole_run", results.summary["logins"])
+        rows = len(results.logins)
+    return {"logins": int(counts["attempted"]), "wall_s": round(wall_s, 3),
+            "peak_rss_mb": h.peak_rss_mb(), "login_rows": rows, "failed": int(counts["failed"])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    spec = h.child_spec(args_in)
+    if spec is not None:
+        h.emit(child(spec))
+        return 0
+    p = h.parser(__doc__)
+    args = p.parse_args(args_in)
+    sizes = (100_000, 1_000_000) if args.quick else (1_000_000, 10_000_000)
+    floor_logins = args.floor_logins or (50_000 if args.quick else 200_000)
+    first: dict[str, dict[str, Any]] = {}
+    for size in sizes:
+        sized = h.sized_overrides(size, {"population.dau": DAU})
+        label = h.human(size)
+        for what, per_login in (("engine", False), ("run", False), ("run", True)):
+            overrides = {**sized, "outputs.per_login": per_login, "outputs.figures": False}
+            kind = f"{what}-per_login_{'on' if per_login else 'off'}"
+            record = h.run_case(f"{what}-{label}-per_login_{'on' if per_login else 'off'}",
+                                Path(__file__),
+                                {"what": what, "overrides": overrides, "seed": args.seed},
+                                floor_logins=floor_logins, timeout_s=4 * 3600,
+                                extra={"scenario": "global-baseline", "overrides": overrides,
+                                       "per_login": per_login, "target_logins": size,
+                                       "seed": args.seed})
+            small = first.setdefault(kind, record)
+            if small is not record:
+                record.update(_scaling(small, record, h.human(sizes[0])))
+            h.emit(record)
+    return 0
+
+
+def _scaling(small: dict[str, Any], large: dict[str, Any], label: str) -> dict[str, Any]:
+    """How the larger case compares with the smaller one of the same kind."""
+    if not (small.get("wall_s") and large.get("wall_s")):
+        return {}
+    wall_ratio = large["wall_s"] / small["wall_s"]
+    out: dict[str, Any] = {
+        f"logins_ratio_vs_{label}": round(large["logins"] / small["logins"], 3),
+        f"wall_ratio_vs_{label}": round(wall_ratio, 3),
+        # the same ratio had both run on a machine as fast as at the small case's floor
+        f"wall_ratio_vs_{label}_floor_adjusted": round(
+            wall_ratio * large["floor_logins_per_s"] / small["floor_logins_per_s"], 3),
+    }
+    if small.get("peak_rss_mb") and large.get("peak_rss_mb"):
+        out[f"rss_ratio_vs_{label}"] = round(large["peak_rss_mb"] / small["peak_rss_mb"], 3)
+    return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

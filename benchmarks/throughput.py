@@ -1,0 +1,80 @@
+"""Throughput of one replication of the default global scenario (issue 7).
+
+``scenarios/global-baseline.yaml`` (multi-level addressing, 2M DAU from 12:00 UTC) with
+``replications: 1`` and its duration stretched to give about ``--logins`` logins (default
+1,000,000). Two cases, each in a fresh process:
+
+- ``engine-<N>``: ``sim.engine.run_replication(world, 0, SeedSequence(seed))`` alone, the
+  world built beforehand (the simulation, no result tables, nothing written);
+- ``run-<N>``: the whole ``sim.run(...)`` (load, build, simulate, result tables and summary;
+  nothing written).
+
+Each prints one JSON line with the floor measured right before and after it.
+
+usage: python benchmarks/throughput.py [--logins N] [--quick]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _harness as h
+
+
+def child(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one case in this (fresh) process; what it measured."""
+    import numpy as np
+
+    import sim
+
+    overrides = spec["overrides"]
+    seed = spec["seed"]
+    if spec["what"] == "engine":
+        from sim.build import build_world
+        from sim.engine import run_replication
+
+        world = build_world(sim.load_scenario(h.BASELINE, overrides))
+        started = time.perf_counter()
+        out = run_replication(world, 0, np.random.SeedSequence(seed))
+        wall_s = time.perf_counter() - started
+        counts = out.counts
+    else:
+        started = time.perf_counter()
+        results = sim.run(h.BASELINE, overrides=overrides, seed=seed)
+        wall_s = time.perf_counter() - started
+        # "whole_run": every login, the warm-up included (the headline counts leave it out)
+        counts = results.summary["logins"].get("whole_run", results.summary["logins"])
+    return {"logins": int(counts["attempted"]), "wall_s": round(wall_s, 3),
+            "peak_rss_mb": h.peak_rss_mb(), "failed": int(counts["failed"])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    spec = h.child_spec(args_in)
+    if spec is not None:
+        h.emit(child(spec))
+        return 0
+    p = h.parser(__doc__)
+    p.add_argument("--logins", type=int, default=None,
+                   help="about how many logins (default 1000000; 50000 with --quick)")
+    args = p.parse_args(args_in)
+    target = args.logins or (50_000 if args.quick else 1_000_000)
+    floor_logins = args.floor_logins or (50_000 if args.quick else 200_000)
+    overrides = h.sized_overrides(target)
+    label = h.human(target)
+    for what in ("engine", "run"):
+        h.emit(h.run_case(f"{what}-{label}", Path(__file__), {
+            "what": what, "overrides": overrides, "seed": args.seed},
+            floor_logins=floor_logins,
+            extra={"scenario": "global-baseline", "overrides": overrides,
+                   "target_logins": target, "seed": args.seed}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
