@@ -129,9 +129,11 @@ def results_from_outputs(world: World, outputs: Sequence[ReplicationOutput], *,
         "version": version(),
         "scenario_file": world.source,
         "topology": world.topology.name,
+        "topology_sha256": _sha256(sc.topology),
         "run": {"created_utc": created, "wall_s": round(wall, 3),
                 "logins_per_wall_s": round(attempted / wall) if wall > 0 else None,
-                "python": platform.python_version(), "platform": platform.platform()},
+                "python": platform.python_version(), "platform": platform.platform(),
+                "libraries": _library_versions()},
         "scenario_resolved": sc.resolved(),
     }
     results = Results.from_outputs(world, outputs, provenance)
@@ -141,6 +143,31 @@ def results_from_outputs(world: World, outputs: Sequence[ReplicationOutput], *,
         usage = monthly_usage(sc, sites=world.sites, source=world.source)
         results.summary["bill"] = usage.report(daily=False)
     return results
+
+
+def _sha256(path: str) -> str | None:
+    """The topology file's digest: with the resolved scenario and the seed, what a result
+    needs to be reproduced (the file may change after the run)."""
+    import hashlib
+
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _library_versions() -> dict[str, str]:
+    """Versions of the libraries whose algorithms shape the numbers (random streams, SimPy)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as _v
+
+    out = {}
+    for name in ("numpy", "simpy", "networkx", "pandas", "pydantic"):
+        try:
+            out[name] = _v(name)
+        except PackageNotFoundError:
+            out[name] = "unknown"
+    return out
 
 
 def _shown(path: str | os.PathLike[str]) -> str:

@@ -409,3 +409,58 @@ def test_a_run_where_every_login_fails_writes_a_complete_honest_result(tmp_path:
                       "--set", "events=[]"])
     assert rc == 0 and err == ""
     assert json.loads((out / "summary.json").read_text())["logins"]["all_failed"] is False
+
+
+# ------------------------------------------------------------------ determinism
+
+
+def _tables(folder: Path) -> dict[str, bytes]:
+    return {name: (folder / name).read_bytes() for name in ("logins.csv", "node_load.csv")}
+
+
+def _figures(folder: Path) -> dict[str, Any]:
+    """summary.json without what differs from run to run by nature (when, how fast)."""
+    summary = json.loads((folder / "summary.json").read_text())
+    summary.pop("run")
+    return summary
+
+
+def test_same_seed_same_bytes_across_runs_and_jobs(tmp_path: Path) -> None:
+    """Two runs of the same scenario and seed, one in this process (--jobs 1), one with its
+    replications in two worker processes (--jobs 2): byte-identical tables and identical
+    summary figures. (Local against Dask: tests/test_executors.py.)"""
+    sc = small(replications=2, duration="3m")
+    f = write_yaml(tmp_path / "det.yaml", sc)
+    for jobs in ("1", "2"):
+        rc, _, err = cli(["run", str(f), "--out", str(tmp_path / f"jobs{jobs}"), "--quiet",
+                          "--jobs", jobs])
+        assert rc == 0, err
+    assert _tables(tmp_path / "jobs1") == _tables(tmp_path / "jobs2")
+    assert _figures(tmp_path / "jobs1") == _figures(tmp_path / "jobs2")
+    logins = pd.read_csv(tmp_path / "jobs1" / "logins.csv", keep_default_na=False)
+    assert sorted(set(logins["replication"])) == [0, 1]
+
+
+def test_a_result_records_what_reproduces_it(tmp_path: Path) -> None:
+    """summary.json alone (resolved scenario, seed; topology digest, versions) reruns the
+    same bytes."""
+    import hashlib
+
+    import sim
+    from sim.scenario import Scenario
+
+    f = write_yaml(tmp_path / "rep.yaml", small(duration="2m", seed=11))
+    out = tmp_path / "first"
+    assert cli(["run", str(f), "--out", str(out), "--quiet", "--jobs", "1"])[0] == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seed"] == 11 and summary["version"]
+    assert summary["topology_sha256"] == hashlib.sha256(
+        (TOPOLOGIES / "tiny.yaml").read_bytes()).hexdigest()
+    assert set(summary["run"]["libraries"]) >= {"numpy", "simpy", "networkx", "pandas"}
+    again = sim.run(Scenario.model_validate(summary["scenario_resolved"]), executor="local",
+                    jobs=1)
+    again.save(tmp_path / "again")
+    assert _tables(tmp_path / "again") == _tables(out)
+    for s in (again.summary, summary):  # where it was run from, not what
+        s.pop("run"), s.pop("scenario_file"), s["bill"].pop("source")
+    assert again.summary == summary
