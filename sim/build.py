@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from sim import latency
 from sim.errors import ScenarioError, TopologyError
-from sim.scenario import REGIONS, Nodes, Scenario
+from sim.scenario import REGIONS, Nodes, Scenario, _key_part
 from sim.topology import Topology, load_topology
 from sim.workload import CITIES_CSV, Sites, load_sites
 
@@ -131,16 +131,16 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
         if not allowed and builtin:
             raise ScenarioError(f"unknown option: strategy {scenario.addressing.strategy!r} "
                                 "takes no options", file=source,
-                                path=f"addressing.options.{key}")
+                                path=f"addressing.options{_key_part(key)}")
         if allowed and key not in allowed:
             raise ScenarioError(f"unknown option{_suggest(key, list(allowed))} for strategy "
                                 f"{scenario.addressing.strategy!r}; known: "
                                 f"{', '.join(allowed)}", file=source,
-                                path=f"addressing.options.{key}")
+                                path=f"addressing.options{_key_part(key)}")
         if key in allowed and (not isinstance(value, (int, float)) or isinstance(value, bool)
                                or not 0 <= value <= 1):
             raise ScenarioError(f"expected a number from 0 to 1, got {value!r}", file=source,
-                                path=f"addressing.options.{key}")
+                                path=f"addressing.options{_key_part(key)}")
     topo_path = Path(scenario.topology)
     try:
         topo = load_topology(topo_path)
@@ -182,7 +182,7 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
     for name in scenario.nodes.overrides:
         if name not in ids:
             raise ScenarioError(f"unknown node {name!r}{_suggest(name, ids)}", file=source,
-                                path=f"nodes.overrides.{name}")
+                                path=f"nodes.overrides{_key_part(name)}")
     sites = load_sites(scenario, source)
     if scenario.population.source == "sites":
         check_sites_on_land(scenario, source)

@@ -824,8 +824,19 @@ def _dotted(loc: Sequence[Any]) -> str:
         elif isinstance(part, str) and ("[" in part or part.startswith("function-")):
             continue  # pydantic's union/validator branch labels are not user keys
         else:
-            out += ("." if out else "") + str(part)
+            out += _key_part(part, first=not out)
     return out
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _key_part(key: Any, *, first: bool = False) -> str:
+    """A mapping key in a key path: ``.key``, or ``['key']`` when it holds other characters
+    (a newline, a dot, a space), so that an error stays one unambiguous line."""
+    if isinstance(key, str) and _PLAIN_KEY.fullmatch(key):
+        return key if first else f".{key}"
+    return f"[{key!r}]"
 
 
 def _fields_at(loc: Sequence[Any]) -> list[str]:

@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.cli import main
-from sim.scenario import _shown
+from sim.scenario import _key_part, _shown
 from tests.conftest import TOPOLOGIES
 
 # --------------------------------------------------------------------------- fixtures
@@ -154,12 +154,14 @@ def _log(line: str) -> None:
             f.write(line.rstrip("\n") + "\n")
 
 
-_PATH_RE = re.compile(r"^([\w-]+|\[\d+\])((\.[\w-]+)|(\[\d+\]))*$")
+_PATH_RE = re.compile(r"^([\w-]+|\[\d+\]|\[(\'.*\'|\".*\")\])"
+                      r"((\.[\w-]+)|(\[\d+\])|\[(\'.*\'|\".*\")\])*$")
 
 
 def split_path(path: str) -> list[str]:
-    """``a.b[2].c`` -> ``['a', 'b', '[2]', 'c']``."""
-    return re.findall(r"[^.\[\]]+|\[\d+\]", path)
+    """``a.b[2].c`` -> ``['a', 'b', '[2]', 'c']`` (``['x y']`` -> ``x y``)."""
+    return [q[2:-2] if q else p for p, q in
+            re.findall(r"([^.\[\]]+|\[\d+\])|(\[(?:'[^']*'|\"[^\"]*\")\])", path)]
 
 
 def related(a: str, b: str) -> bool:
@@ -737,7 +739,7 @@ def _event_names(folder: Path, field: str, name: str) -> None:
     sc = copy.deepcopy(BASE)
     if field == "nodes.overrides":
         sc["nodes"]["overrides"][name] = {"workers": 2}
-        path = f"nodes.overrides.{name}"
+        path = f"nodes.overrides{_key_part(name)}"
     else:
         set_at(sc, field, name)
         path = field

@@ -93,6 +93,12 @@ FOUND = [
     # a key path with a trailing dot: 'addressing.levels[0].: unknown key'
     ("addressing.levels", [""], "addressing.levels[0]: expected one of region, nearest, spill, "
      "failover, sticky, got ''"),
+    # two lines on stderr: a key with a newline was printed raw in the key path
+    ("nodes.overrides", {"a\nb": {"workers": 1}},
+     "nodes.overrides['a\\nb']: unknown node 'a\\nb'"),
+    ("population", {"dau\nx": 5, "source": "sites", "sites": [
+        {"name": "Paris", "lat": 48.85, "lon": 2.35, "region": "europe"}]},
+     "population['dau\\nx']: unknown key (did you mean 'dau'?)"),
     # silently ignored: the built-in strategies read no options
     ("addressing.options", {"polcy_noise": 0.1},
      "addressing.options.polcy_noise: unknown option: strategy 'multilevel' takes no options"),
