@@ -470,3 +470,50 @@ def test_a_result_records_what_reproduces_it(tmp_path: Path) -> None:
     for s in (again.summary, summary):  # where it was run from, not what
         s.pop("run"), s.pop("scenario_file"), s["bill"].pop("source")
     assert again.summary == summary
+
+
+# ------------------------------------------------------------------ safe loading
+
+
+@pytest.mark.parametrize("where", ["scenario", "topology"])
+def test_yaml_tags_never_run_code(where: str, tmp_path: Path) -> None:
+    """Files are read with yaml.safe_load: a Python tag is an error, and nothing runs."""
+    marker = tmp_path / "ran"
+    tag = f"!!python/object/apply:os.system [\"touch {marker}\"]"
+    if where == "scenario":
+        f = tmp_path / "evil.yaml"
+        f.write_text(f"name: {tag}\ntopology: t.yaml\nhome_datacenter: dc\n")
+        named = f
+    else:
+        named = tmp_path / "evil-topology.yaml"
+        named.write_text(f"name: {tag}\nnodes: []\n")
+        f = write_yaml(tmp_path / "case.yaml", small(topology=named.name, events=[]))
+    rc, _, err = cli(["validate", str(f)])
+    assert rc == 2
+    assert err.startswith(f"error: {_shown(named.resolve())}: invalid YAML: line 1, column 7: ")
+    assert "could not determine a constructor for the tag" in err
+    assert not marker.exists()
+
+
+def test_paths_resolve_beside_the_file_that_names_them(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """``extends`` and ``topology`` are relative to the file they are written in, wherever
+    the command runs from."""
+    (tmp_path / "base" / "net").mkdir(parents=True)
+    (tmp_path / "variants").mkdir()
+    (tmp_path / "base" / "net" / "tiny.yaml").write_bytes((TOPOLOGIES / "tiny.yaml").read_bytes())
+    base = small(events=[])
+    base["topology"] = "net/tiny.yaml"
+    write_yaml(tmp_path / "base" / "base.yaml", base)
+    write_yaml(tmp_path / "variants" / "v.yaml", {"name": "v", "extends": "../base/base.yaml",
+                                                  "seed": 9})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    rc, out, err = cli(["validate", "../variants/v.yaml"])
+    assert rc == 0, err
+    from sim import load_scenario
+
+    sc = load_scenario(tmp_path / "variants" / "v.yaml")
+    assert Path(sc.topology).resolve() == (tmp_path / "base" / "net" / "tiny.yaml").resolve()
+    assert sc.seed == 9 and sc.extends == "../base/base.yaml"
