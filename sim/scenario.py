@@ -896,8 +896,13 @@ def _message(err: Mapping[str, Any], loc: Sequence[Any]) -> str:
         return f"must be {op} {bound}, got {got!r}"
     if kind == "literal_error":
         return f"expected one of {ctx.get('expected', '')}, got {got!r}"
-    if kind in ("int_type", "int_parsing", "int_from_float"):
+    if kind in ("int_type", "int_parsing", "int_from_float", "int_parsing_size"):
         return f"expected an integer, got {got!r}"
+    if kind in ("too_short", "too_long"):
+        n = ctx.get("min_length" if kind == "too_short" else "max_length")
+        unit = "item" if n == 1 else "items"
+        return (f"expected at {'least' if kind == 'too_short' else 'most'} {n} {unit}, "
+                f"got {ctx.get('actual_length')}")
     if kind in ("float_type", "float_parsing"):
         return f"expected a number, got {got!r}"
     if kind == "finite_number":

@@ -169,6 +169,8 @@ def load_topology(path: str | Path) -> Topology:
         raise
     except UnicodeDecodeError as e:
         raise TopologyError(f"not UTF-8 text (byte {e.start})", file=shown) from None
+    except json.JSONDecodeError as e:
+        raise TopologyError(f"invalid JSON: {e}", file=shown) from None
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError,
             nx.NetworkXError) as e:
         raise TopologyError(f"cannot read topology: {e}", file=shown) from None

@@ -517,3 +517,28 @@ def test_paths_resolve_beside_the_file_that_names_them(tmp_path: Path,
     sc = load_scenario(tmp_path / "variants" / "v.yaml")
     assert Path(sc.topology).resolve() == (tmp_path / "base" / "net" / "tiny.yaml").resolve()
     assert sc.seed == 9 and sc.extends == "../base/base.yaml"
+
+
+MESSAGES = [
+    # pydantic's own wording leaked through: "List should have at least 7 items after
+    # validation, not 2" and "Unable to parse input string as an integer, exceeded maximum size"
+    ("billing.weekly_pattern", [1, 1], "billing.weekly_pattern: expected at least 7 items, "
+                                       "got 2"),
+    ("population.dau", "9" * 5000, "population.dau: expected an integer, got '" + "9" * 5000
+     + "'"),
+]
+
+
+@pytest.mark.parametrize("path,value,message", MESSAGES, ids=[m[0] for m in MESSAGES])
+def test_messages_in_our_own_words(path: str, value: Any, message: str,
+                                   tmp_path: Path) -> None:
+    f = write_yaml(tmp_path / "case.yaml", small(**{path: value}))
+    assert cli(["validate", str(f)]) == (2, "", f"error: {_shown(f.resolve())}: {message}\n")
+
+
+def test_a_json_topology_that_is_not_json(tmp_path: Path) -> None:
+    (tmp_path / "t.json").write_text('{"nodes": [}')
+    f = write_yaml(tmp_path / "case.yaml", small(topology="t.json", events=[]))
+    assert cli(["validate", str(f)])[2] == (
+        f"error: {_shown((tmp_path / 't.json').resolve())}: invalid JSON: Expecting value: "
+        "line 1 column 12 (char 11)\n")
