@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-figures", action="store_true", help="do not draw figures")
     c.add_argument("--no-runs", action="store_true",
                    help="do not keep each run's result folder in OUT/runs/")
+    c.add_argument("--resume", action="store_true",
+                   help="reuse the runs an interrupted comparison finished (in --out/runs/)")
     c.add_argument("--quiet", action="store_true", help="no progress bar, no table")
     common(c)
     executor_options(c)
@@ -138,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--replications", type=int, help="override the number of replications")
     w.add_argument("--seed", type=int, help="override the scenario's seed")
     w.add_argument("--force", action="store_true", help="rerun points already completed")
+    w.add_argument("--resume", action="store_true",
+                   help="finish an interrupted sweep: completed points are reused (the "
+                        "default unless --force)")
     w.add_argument("--no-figures", action="store_true", help="do not draw figures")
     w.add_argument("--quiet", action="store_true", help="no progress bar, no table")
     common(w)
@@ -335,7 +340,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         cmp = compare(args.inputs, overrides=_set_pairs(args.overrides),
                       replications=args.replications, seed=args.seed, executor=executor,
                       alpha=args.alpha, progress=not args.quiet, out=out,
-                      figures=not args.no_figures, save_runs=not args.no_runs)
+                      figures=not args.no_figures, save_runs=not args.no_runs,
+                      resume=args.resume)
     if not args.quiet:
         print(cmp.to_markdown(nodes=False))
         print(f"wrote {out}/ in {time.perf_counter() - started:.1f} s")
@@ -344,6 +350,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``access-sim sweep``."""
+    if args.resume and args.force:
+        raise _InputError("--resume and --force contradict each other: --resume reuses "
+                          "completed points, --force reruns them")
     from sim.compare import safe_name
     from sim.sweep import parse_grid, sweep
 

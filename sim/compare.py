@@ -628,7 +628,7 @@ def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
             scheduler: str | None = None, alpha: float = 1.0 - CONFIDENCE,
             progress: bool | Callable[[float], None] = False,
             out: str | os.PathLike[str] | None = None, figures: bool = True,
-            save_runs: bool = True) -> Comparison:
+            save_runs: bool = True, resume: bool = False) -> Comparison:
     """Run (or read) several scenarios and compare them with the first.
 
     Parameters
@@ -652,7 +652,10 @@ def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
         A progress bar on stderr (True), or a callable given the fraction done.
     out : path-like, optional
         Write the comparison files here, and each run's result folder into
-        ``out/runs/<name>/`` (with ``save_runs``).
+        ``out/runs/<name>/`` (with ``save_runs``), each as soon as it finishes.
+    resume : bool
+        Reuse the runs in ``out/runs/`` that are results of exactly the same resolved
+        scenario (finished before an interruption) instead of running them again.
     figures : bool
         With ``out``: also draw the PNG figures.
 
@@ -679,22 +682,34 @@ def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
         extra["seed"] = seed
     inputs = [_as_input(item, overrides or {}, extra) for item in items]
     names = _unique_names([i.name for i in inputs])
+    runs_dir = Path(out) / "runs" if out is not None and save_runs else None
+    if resume and runs_dir is not None:
+        from sim.sweep import _previous
+
+        for k, i in enumerate(inputs):
+            folder = runs_dir / safe_name(names[k])
+            if i.scenario is not None and _previous(folder, i.scenario.resolved()) is not None:
+                i.results = Results.load(folder)  # finished before an interruption
+                i.scenario = None
     to_run = [k for k, i in enumerate(inputs) if i.scenario is not None]
     worlds = [build_world(inputs[k].scenario, inputs[k].source) for k in to_run]  # type: ignore[arg-type]
+
+    def keep(index: int, res: Results) -> Results:
+        # Each scenario's run is saved as soon as it finishes, so an interrupted
+        # comparison keeps what finished (``resume=True`` reuses it).
+        if runs_dir is not None:
+            res.save(runs_dir / safe_name(names[to_run[index]]), overwrite=True)
+        return res
+
     if worlds:
         ex = make_executor(executor, jobs=jobs, scheduler=scheduler)
         try:
-            done = run_worlds(worlds, ex, progress=progress, desc="compare")
+            done = run_worlds(worlds, ex, progress=progress, desc="compare", on_done=keep)
         finally:
             if not isinstance(executor, _Executor):
                 ex.close()
         for k, res in zip(to_run, done):
             inputs[k].results = res
-    if out is not None and save_runs:
-        for k in to_run:
-            res = inputs[k].results
-            assert res is not None
-            res.save(Path(out) / "runs" / safe_name(names[k]), overwrite=True)
     cmp = Comparison(names, [i.source for i in inputs],
                      [i.results for i in inputs], alpha=alpha)  # type: ignore[misc]
     if out is not None:

@@ -385,3 +385,30 @@ def test_compare_needs_inputs() -> None:
         compare([])
     with pytest.raises(ResultsError):
         compare([SCENARIOS])  # a folder that is not a result
+
+
+def test_compare_resume_reuses_finished_runs_and_runs_the_rest(tmp_path) -> None:
+    import json
+
+    from sim.cli import main
+
+    out = tmp_path / "cmp"
+    base = ["compare", str(SCENARIOS / "tiny.yaml"), str(SCENARIOS / "tiny-busy-singapore.yaml"),
+            "--out", str(out), "--quiet", "--no-figures", "--jobs", "1",
+            "--set", "duration=2m", "--set", "warmup=0s", "--set", "replications=2"]
+    assert main(base) == 0
+    runs = sorted(p.name for p in (out / "runs").iterdir())
+    assert len(runs) == 2
+    first, second = (out / "runs" / r / "summary.json" for r in runs)
+    stamp = json.loads(first.read_text())["run"]["created_utc"]
+    table = (out / "comparison.csv").read_text()
+    # As if interrupted before the second run finished: it and the tables are missing.
+    import shutil
+
+    shutil.rmtree(second.parent)
+    for name in ("comparison.csv", "comparison.json", "comparison.md"):
+        (out / name).unlink()
+    assert main([*base, "--resume"]) == 0
+    assert json.loads(first.read_text())["run"]["created_utc"] == stamp  # reused, not rerun
+    assert second.is_file()
+    assert (out / "comparison.csv").read_text() == table  # same seeds, same numbers
