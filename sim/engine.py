@@ -114,23 +114,6 @@ class NodeState:
         self.logins_ok = 0
         self.dropped_sessions = 0
 
-    def serve(self, now: float, service_s: float) -> tuple[float, float]:
-        """Take a login arriving now: its (service start, service end)."""
-        free = self.free
-        first = free[0]
-        start = now if first <= now else first
-        finish = start + service_s
-        heapq.heapreplace(free, finish)
-        if start > now:
-            heapq.heappush(self.waiting, start)
-        self.arrivals += 1
-        self.win_arrivals += 1
-        self.served += 1
-        self.wait_sum += start - now
-        self.wait_total += start - now
-        self.svc_total += service_s
-        return start, finish
-
     @property
     def queue_len(self) -> int:
         """Logins waiting for a worker now."""
@@ -443,8 +426,11 @@ class _Engine:
         return node.service_s * (lg.svc_dc if node is self.home else lg.svc_node)
 
     def _serve(self, node: NodeState, lg: _Login) -> None:
-        """A login arrives at a node's queue now; its service there is settled at once
-        (:meth:`NodeState.serve`, inlined on this hot path)."""
+        """A login arrives at a node's queue now; its service there is settled at once.
+
+        The multi-server FIFO recursion: it starts now or when the earliest worker frees up,
+        whichever is later, and that worker is then busy until it finishes.
+        """
         now = self.env._now
         service = self._service_s(node, lg)
         free = node.free
