@@ -210,14 +210,28 @@ def floor_script() -> Path:
     return SHARED_FLOOR if SHARED_FLOOR.is_file() else LOCAL_FLOOR
 
 
-def measure_floor(logins: int, seed: int = 1) -> dict[str, Any]:
-    """Run the floor once in a fresh process; its JSON line as a dict."""
+def measure_floor(logins: int, seed: int = 1, procs: int = 1) -> dict[str, Any]:
+    """Run the floor in ``procs`` fresh processes at once; the combined rate.
+
+    With one process this is the floor's own JSON line. With several (for cases that use
+    several cores) ``logins_per_s`` is the sum of their rates: what this machine offers that
+    many processes right now, which on a shared machine can be well under ``procs`` times one.
+    """
     script = floor_script()
-    done = subprocess.run([sys.executable, str(script), str(logins), str(seed)],
-                          capture_output=True, text=True, timeout=3600, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{script} failed ({done.returncode}): {done.stderr.strip()}")
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    runs = [subprocess.Popen([sys.executable, str(script), str(logins), str(seed)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(procs)]
+    lines = []
+    for run in runs:
+        stdout, stderr = run.communicate(timeout=3600)
+        if run.returncode != 0:
+            raise RuntimeError(f"{script} failed ({run.returncode}): {stderr.strip()}")
+        lines.append(json.loads(stdout.strip().splitlines()[-1]))
+    if procs == 1:
+        return dict(lines[0])
+    return {"model": lines[0]["model"], "logins": sum(x["logins"] for x in lines),
+            "logins_per_s": sum(x["logins_per_s"] for x in lines),
+            "per_process_logins_per_s": [x["logins_per_s"] for x in lines]}
 
 
 # --------------------------------------------------------------------------- cases
@@ -281,18 +295,19 @@ def run_child(script: Path, spec: Mapping[str, Any], *, timeout_s: float) -> dic
 
 
 def run_case(case: str, script: Path, spec: Mapping[str, Any], *, floor_logins: int,
-             timeout_s: float = 7200.0, extra: Mapping[str, Any] | None = None
-             ) -> dict[str, Any]:
+             floor_procs: int = 1, timeout_s: float = 7200.0,
+             extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Floor, the case in its own process, floor again: the case's JSON record.
 
     The record starts with the fields every benchmark prints (``case``, ``logins``,
     ``wall_s``, ``logins_per_s``, ``floor_logins_per_s``, ``ratio``, ``peak_rss_mb``), then
-    what the case reported and where it ran.
+    what the case reported and where it ran. ``floor_procs``: floor processes run at once
+    (the number of cores the case uses), see :func:`measure_floor`.
     """
     provenance = machine()  # the code the case runs is the code as it starts
-    before = measure_floor(floor_logins)
+    before = measure_floor(floor_logins, procs=floor_procs)
     measured = run_child(script, spec, timeout_s=timeout_s)
-    after = measure_floor(floor_logins)
+    after = measure_floor(floor_logins, procs=floor_procs)
     floor_rate = (before["logins_per_s"] + after["logins_per_s"]) / 2
     logins = measured.pop("logins", None)
     wall_s = measured.pop("wall_s", None)
@@ -306,6 +321,7 @@ def run_case(case: str, script: Path, spec: Mapping[str, Any], *, floor_logins: 
         **(extra or {}),
         "floor_runs_logins_per_s": [before["logins_per_s"], after["logins_per_s"]],
         "floor_logins": floor_logins,
+        "floor_procs": floor_procs,
         "floor_source": str(floor_script().relative_to(REPO.parent)
                             if floor_script().is_relative_to(REPO.parent) else floor_script()),
         **provenance,

@@ -21,6 +21,13 @@ the executor (the Dask cluster); ``total_s`` both. ``speedup_vs_local_1`` and
 ``total_s``. ``peak_rss_mb`` is the coordinating process; ``peak_group_rss_mb`` the sampled
 sum over it and its workers.
 
+The floor of a case on N workers is N floor processes run at once (their rates summed), so
+``ratio`` compares the case with what the machine offered N processes at the time: on a
+shared machine the second core is often partly taken, and the raw speedup then says more
+about the neighbours than about the executor. The ``speedup_vs_*_floor_adjusted`` fields
+divide a raw speedup by the ratio of the two cases' floors (a 2-process floor over the
+1-process floor of ``local-1``; 1 between the two 2-worker cases when the machine held still).
+
 usage: python benchmarks/parallel.py [--logins N] [--replications R] [--quick]
 """
 
@@ -161,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         name = f"{executor}-{jobs}"
         record = h.run_case(name, Path(__file__),
                             {"executor": executor, "jobs": jobs, "overrides": overrides},
-                            floor_logins=floor_logins, timeout_s=3600,
+                            floor_logins=floor_logins, floor_procs=jobs, timeout_s=3600,
                             extra={"scenario": "global-baseline", "overrides": overrides,
                                    "workers": jobs, "logins_per_replication": per_rep})
         for ref in ("local-1", "local-2"):
@@ -175,7 +182,10 @@ def main(argv: list[str] | None = None) -> int:
 def _speedup(ref: dict[str, Any], case: dict[str, Any], label: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if ref.get("wall_s") and case.get("wall_s"):
-        out[f"speedup_vs_{label}"] = round(ref["wall_s"] / case["wall_s"], 3)
+        speedup = ref["wall_s"] / case["wall_s"]
+        out[f"speedup_vs_{label}"] = round(speedup, 3)
+        floor_gain = case["floor_logins_per_s"] / ref["floor_logins_per_s"]
+        out[f"speedup_vs_{label}_floor_adjusted"] = round(speedup / floor_gain, 3)
     if ref.get("total_s") and case.get("total_s"):
         out[f"speedup_vs_{label}_incl_startup"] = round(ref["total_s"] / case["total_s"], 3)
     return out
