@@ -277,10 +277,7 @@ class _Engine:
         i = self._pos
         self._pos += 1
         lg = _Login()
-        lg.id = self._next_id
-        self._next_id += 1
         lg.trigger = 0
-        lg.t0 = self.env.now
         lg.site = c.site[i]
         lg.user = c.user[i]
         lg.access = c.access[i]
@@ -290,6 +287,13 @@ class _Engine:
         lg.svc_node = c.service_node[i]
         lg.svc_dc = c.service_dc[i]
         lg.cache_u = c.cache_u[i]
+        self._start(lg)
+
+    def _start(self, lg: _Login) -> None:
+        """A login (an arrival or a reconnect) starts now: number it and address it."""
+        lg.id = self._next_id
+        self._next_id += 1
+        lg.t0 = self.env._now
         lg.attempts = 0
         lg.round = 0
         lg.seq = 0
@@ -669,19 +673,8 @@ class _Engine:
             self._on_reconnect)
 
     def _on_reconnect(self, ev: simpy.Event) -> None:
-        lg: _Login = ev.value
-        lg.id = self._next_id
-        self._next_id += 1
-        lg.t0 = self.env.now
-        lg.attempts = 0
-        lg.round = 0
-        lg.seq = 0
-        lg.node = -1
-        lg.rtt = 0.0
-        lg.queue_ms = lg.service_ms = lg.backend_ms = 0.0
-        self.counts["attempted"] += 1
         self.counts["reconnects"] += 1
-        self._plan(lg, 0.0)
+        self._start(ev.value)
 
     def _schedule_events(self) -> None:
         world = self.world
