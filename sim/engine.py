@@ -802,9 +802,18 @@ class _Engine:
         }
 
     def _output(self, end: float) -> ReplicationOutput:
-        logins = {c: np.frombuffer(a, dtype=_NUMPY[a.typecode]) for c, a in self.cols.items()}
-        order = np.argsort(logins["login_id"], kind="stable")
-        logins = {c: v[order] for c, v in logins.items()}
+        # Records are in completion order; put them in login order one column at a time,
+        # releasing each recorded column as soon as its sorted copy exists (peak memory: the
+        # records plus one column, not twice the records).
+        cols = self.cols
+        ids = cols["login_id"]
+        order = np.argsort(np.frombuffer(ids, dtype=_NUMPY[ids.typecode]), kind="stable")
+        logins = {}
+        for c in list(cols):
+            a = cols.pop(c)
+            logins[c] = np.frombuffer(a, dtype=_NUMPY[a.typecode])[order]
+            del a
+        self._appenders = ()
         node_load = {k: np.asarray(v, dtype=np.int64 if k in ("node", "connections",
                                                               "queue_len") else np.float64)
                      for k, v in self.load_rows.items()}
