@@ -31,7 +31,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/parallel.py $(BENCH_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/python -m ruff check sim tests
+	$(BIN)/python -m pip install --quiet ruff
+	$(BIN)/python -m ruff check --select E,F,W sim tests
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis

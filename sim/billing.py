@@ -274,10 +274,12 @@ def load_price_list(path_or_name: str | os.PathLike[str]) -> PriceList:
 class _PriceListReader:
     """Validates a parsed price list document, naming the file and the key path on errors."""
 
-    _TOP_KEYS: ClassVar[Mapping[str, bool]] = {"name": False, "currency": True, "source": False, "dau": True, "groups": True,
-                 "editions": True}
-    _USAGE_KEYS: ClassVar[Mapping[str, bool]] = {"free_up_to": True, "free_units_when_exceeded": False, "unit_size": True,
-                   "unit_price": True}
+    _TOP_KEYS: ClassVar[Mapping[str, bool]] = {
+        "name": False, "currency": True, "source": False, "dau": True, "groups": True,
+        "editions": True}
+    _USAGE_KEYS: ClassVar[Mapping[str, bool]] = {
+        "free_up_to": True, "free_units_when_exceeded": False, "unit_size": True,
+        "unit_price": True}
     _EDITION_KEYS: ClassVar[Mapping[str, bool]] = {"account_limit": True, "avchatroom_limit": True}
 
     def __init__(self, label: str):

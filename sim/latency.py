@@ -93,7 +93,8 @@ def haversine_km(lat_a: ArrayLike, lon_a: ArrayLike, lat_b: ArrayLike,
     >>> round(float(haversine_km(0.0, 0.0, 0.0, 1.0)), 3)
     111.195
     """
-    la1, lo1, la2, lo2 = (np.radians(np.asarray(x, dtype=float)) for x in (lat_a, lon_a, lat_b, lon_b))
+    la1, lo1, la2, lo2 = (np.radians(np.asarray(x, dtype=float))
+                          for x in (lat_a, lon_a, lat_b, lon_b))
     h = np.sin((la2 - la1) / 2) ** 2 + np.cos(la1) * np.cos(la2) * np.sin((lo2 - lo1) / 2) ** 2
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 

@@ -680,7 +680,8 @@ def save_figures(results: Results, out_dir: str | os.PathLike[str]) -> list[Path
     """Write the standard figures as PNG into ``out_dir/figures/``.
 
     ``latency_cdf.png``, ``latency_cdf_by_region.png`` and ``decided_by.png`` need per-login
-    rows and are skipped when ``results.logins`` is empty; ``node_load.png`` and ``map.png`` are always written.
+    rows and are skipped when ``results.logins`` is empty; ``node_load.png`` and ``map.png``
+    are always written.
     Figures are plain :class:`matplotlib.figure.Figure` objects rendered with Agg, so no
     pyplot figure is opened and the current backend is left alone.
 

@@ -322,7 +322,8 @@ class Results:
                     logins[col] = logins[col].astype("category")
         else:
             logins = pd.DataFrame()
-        node_load = pd.read_csv(d / "node_load.csv", keep_default_na=False) if (d / "node_load.csv").is_file() \
+        node_load = pd.read_csv(d / "node_load.csv", keep_default_na=False) \
+            if (d / "node_load.csv").is_file() \
             else pd.DataFrame()
         return cls(summary, logins, node_load)
 

@@ -93,7 +93,8 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration, json_schema_input_type=Union[str, float])]
+Duration = Annotated[float, BeforeValidator(parse_duration,
+                                            json_schema_input_type=Union[str, float])]
 PositiveDuration = Annotated[Duration, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 PosFloat = Annotated[float, Field(gt=0.0, le=MAX_NUMBER, allow_inf_nan=False)]

@@ -10,7 +10,7 @@ import sim
 from sim import latency
 from sim.build import build_world
 from sim.scenario import Scenario, load_scenario
-from tests.conftest import TOPOLOGIES, single_node_scenario, write_yaml
+from tests.conftest import TOPOLOGIES, single_node_scenario
 
 
 def _short(path, **overrides):
