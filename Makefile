@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
 # Benchmarks (issue 7; benchmarks/README.md): JSON lines on stdout, about 30 minutes.
-# `make bench BENCH_ARGS=--quick` is a smoke run of a couple of minutes.
+# `make bench BENCH_ARGS=--quick` is a smoke run of about 3 minutes.
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py $(BENCH_ARGS)

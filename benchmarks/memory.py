@@ -3,14 +3,15 @@
 10M logins is the busy part of a day of a 10-million-DAU app: the global scenario
 (``scenarios/global-baseline.yaml``) with ``population.dau: 10000000`` (3 logins per user
 per day, as in the scenario) and ``replications: 1``, its duration set to give about 1M or
-10M logins (about 50 min and 8 h from 12:00 UTC). Both sizes use the same DAU, so only the
-length of the run differs. Cases, each in a fresh process so that each peak RSS is its own:
+10M logins (38 min and 6.1 h from 12:00 UTC, the busy evening of Asia and Europe). Both sizes
+use the same DAU, so only the length of the run differs. Cases, each in a fresh process so
+that each peak RSS is its own:
 
 - ``run-<N>-per_login_off`` / ``run-<N>-per_login_on``: the whole ``sim.run(...)`` with
   ``outputs.per_login`` false / true (nothing written). ``login_rows`` says how many
   per-login rows the results still hold in memory.
-- ``engine-<N>-per_login_off``: ``sim.engine.run_replication(..., per_login=False)`` alone,
-  what the engine needs without per-login records.
+- ``engine-<N>-per_login_off``: ``sim.engine.run_replication(..., per_login=False)`` alone
+  (no result tables); ``login_rows`` is the number of rows it still returns.
 
 The 10M lines add ``wall_ratio_vs_1M`` (and the same ratio corrected for the floor measured
 next to each case) and ``rss_ratio_vs_1M``. ``--quick`` uses 100k and 1M logins.
