@@ -346,7 +346,7 @@ class Comparison:
     def plot_latency_cdf(self, ax: Axes | None = None) -> Axes:
         """Overlaid CDFs of login latency (successful logins in the measurement window, all
         replications pooled), one line per scenario, p95 marked."""
-        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+        from sim.plots import ecdf, style_latency_cdf_axes
 
         ax = _axes(ax, (8.0, 5.0))
         colours = _colours(len(self.names))
@@ -355,25 +355,14 @@ class Comparison:
             lat = _window_latencies(self.results[name])
             if len(lat) == 0:
                 continue
-            xs = np.sort(lat)
-            ys = np.arange(1, len(xs) + 1) / len(xs)
-            if len(xs) > _CDF_POINTS:
-                idx = np.unique(np.linspace(0, len(xs) - 1, _CDF_POINTS).round().astype(int))
-                xs, ys = xs[idx], ys[idx]
+            xs, ys = ecdf(lat, _CDF_POINTS)
             p95 = float(np.percentile(lat, 95))
             ax.plot(xs, ys, drawstyle="steps-post", color=colour, lw=1.8,
                     label=f"{name} (p95 {p95:.0f} ms)")
             ax.plot([p95], [0.95], "o", color=colour, ms=5)
             drawn += 1
-        ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_ylim(0.0, 1.0)
-        ax.set_xlabel("login latency (ms)")
-        ax.set_ylabel("share of logins")
+        style_latency_cdf_axes(ax)
         ax.axhline(0.95, color="0.6", lw=0.8, ls=":")
-        ax.grid(True, which="major", alpha=0.35)
         ax.set_title("login latency CDF (successful logins, all replications)")
         if drawn:
             ax.legend(loc="lower right", fontsize="small")

@@ -154,7 +154,7 @@ def _region_colours(regions: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def _ecdf(x: np.ndarray, max_points: int = _MAX_CDF_POINTS) -> tuple[np.ndarray, np.ndarray]:
+def ecdf(x: np.ndarray, max_points: int = _MAX_CDF_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """Sorted values and their empirical CDF, thinned to at most ``max_points`` points."""
     xs = np.sort(x)
     n = len(xs)
@@ -174,7 +174,8 @@ def _no_data(ax: Axes, message: str) -> None:
             color="0.4")
 
 
-def _style_cdf_axes(ax: Axes) -> None:
+def style_latency_cdf_axes(ax: Axes) -> None:
+    """Axes of a login-latency CDF: log x in ms at 1-2-5 steps, share of logins on y."""
     ax.set_xscale("log")
     # Plain numbers at 1-2-5 steps read better than 2x10^2 on a latency axis.
     ax.xaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
@@ -214,14 +215,14 @@ def plot_latency_cdf(results: Results, ax: Axes | None = None, by_region: bool =
     """
     ax = _new_axes(ax, (8.0, 5.0))
     ok = _ok_latencies(results)
-    _style_cdf_axes(ax)
+    style_latency_cdf_axes(ax)
     ax.set_title(f"{_scenario_name(results)}: login latency (successful logins, "
                  "measurement window)")
     if len(ok) == 0:
         _no_data(ax, "no successful logins in the measurement window")
         return ax
     lat = ok["latency_ms"].to_numpy()
-    xs, ys = _ecdf(lat)
+    xs, ys = ecdf(lat)
     pct = np.percentile(lat, _PERCENTILES)
     ax.plot(xs, ys, color="black", lw=2.6, drawstyle="steps-post", zorder=3,
             label=f"all regions (n={len(lat):,})")
@@ -229,7 +230,7 @@ def plot_latency_cdf(results: Results, ax: Axes | None = None, by_region: bool =
         colours = _region_colours(sorted(ok["region"].unique()))
         for region, colour in colours.items():
             r_lat = ok.loc[ok["region"] == region, "latency_ms"].to_numpy()
-            rx, ry = _ecdf(r_lat)
+            rx, ry = ecdf(r_lat)
             ax.plot(rx, ry, color=colour, lw=1.3, drawstyle="steps-post", zorder=2,
                     label=f"{region} (n={len(r_lat):,})")
     ax.scatter(pct, np.array(_PERCENTILES) / 100.0, s=36, color="white", edgecolor="black",
@@ -274,18 +275,18 @@ def plot_latency_cdf_by_region(results: Results, fig: Figure | None = None) -> F
     fig.suptitle(f"{_scenario_name(results)}: login latency by region "
                  "(grey: all regions)")
     if not regions:
-        _style_cdf_axes(axes[0])
+        style_latency_cdf_axes(axes[0])
         _no_data(axes[0], "no successful logins in the measurement window")
         return fig
     lat = ok["latency_ms"].to_numpy()
-    all_x, all_y = _ecdf(lat)
+    all_x, all_y = ecdf(lat)
     colours = _region_colours(regions)
     for i, (ax, region) in enumerate(zip(axes, regions)):
         r_lat = ok.loc[ok["region"] == region, "latency_ms"].to_numpy()
-        rx, ry = _ecdf(r_lat)
+        rx, ry = ecdf(r_lat)
         ax.plot(all_x, all_y, color="0.65", lw=1.6, drawstyle="steps-post", label="all regions")
         ax.plot(rx, ry, color=colours[region], lw=1.8, drawstyle="steps-post", label=region)
-        _style_cdf_axes(ax)
+        style_latency_cdf_axes(ax)
         p50, p95 = np.percentile(r_lat, (50, 95))
         ax.set_title(region, fontsize="medium")
         ax.text(0.97, 0.05, f"n={len(r_lat):,}\np50 {_ms(float(p50))}\np95 {_ms(float(p95))}",

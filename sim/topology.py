@@ -24,11 +24,11 @@ import networkx as nx
 import numpy as np
 import yaml
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError
 
 from sim import latency
 from sim.errors import TopologyError
-from sim.scenario import _dotted, _holds_bool, _message, _shown, _wants_number
+from sim.scenario import _dotted, _message, _shown, _Strict
 
 __all__ = ["NODE_KINDS", "Topology", "load_topology", "BACKBONE_STRETCH", "BACKBONE_HOP_MS"]
 
@@ -39,16 +39,8 @@ BACKBONE_HOP_MS = 0.5
 """Round-trip cost of each router hop on the backbone."""
 
 
-class _Checked(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_for_number(cls, v: Any, info: ValidationInfo) -> Any:
-        field = cls.model_fields.get(info.field_name or "")
-        if field is not None and _holds_bool(v) and _wants_number(field.annotation):
-            raise ValueError(f"expected a number, got {v!r}")
-        return v
+# The scenario's strict base: unknown keys refused, frozen, no true/false for a number.
+_Checked = _Strict
 
 
 class _NodeSpec(_Checked):
