@@ -25,7 +25,7 @@ from __future__ import annotations
 import heapq
 import math
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,8 +95,10 @@ class NodeState:
         self.up = True
         self.gen = 0
         self.open_conns = 0
-        # Heap of open sessions: (end time, sequence number, user, site, access, last mile).
-        self.sessions: list[tuple[float, int, int, int, int, float]] = []
+        # Heap of open sessions. A node that can fail keeps who they are, to reconnect them:
+        # (end time, sequence number, user, site, access, last mile); the others keep only
+        # the end times (a heap of floats is much cheaper).
+        self.sessions: list[Any] = []
         self.peak_conns = 0
         self.free = [0.0] * workers
         self.waiting: list[float] = []
@@ -141,9 +143,14 @@ class NodeState:
     def connections(self, now: float) -> int:
         """Open connections now (sessions whose end has passed are closed lazily)."""
         sessions = self.sessions
-        while sessions and sessions[0][0] <= now:
-            heapq.heappop(sessions)
-            self.open_conns -= 1
+        if self.can_fail:
+            while sessions and sessions[0][0] <= now:
+                heapq.heappop(sessions)
+                self.open_conns -= 1
+        else:
+            while sessions and sessions[0] <= now:
+                heapq.heappop(sessions)
+                self.open_conns -= 1
         return self.open_conns
 
 
@@ -241,6 +248,9 @@ class _Engine:
         self.dc_held: list[_Login] = []
         self._lane: list[tuple[float, int, Callable[[Any], None], Any]] = []
         self._lane_seq = 0
+        self._tokens: Sequence[Any] | None = ()  # prepared plans of the chunk; None: never
+        self._fresh_region: list[int] = []
+        self._fresh_dns_ms: list[float] = []
 
     # ------------------------------------------------------------------ arrivals
 
@@ -257,9 +267,18 @@ class _Engine:
         return out
 
     def _next_chunk(self) -> bool:
-        self._chunk = next(self._chunks, None)
+        self._chunk = c = next(self._chunks, None)
         self._pos = 0
-        return self._chunk is not None
+        if c is None:
+            return False
+        if self._tokens is not None:
+            # The strategy plans the batch ahead, as far as it can without live state.
+            regions, dns_ms = self.dns.fresh_answers(c.site_array, c.user_array,
+                                                     c.last_mile_array)
+            self._tokens = self.strategy.prepare(c.site_array, regions, self.dns.complete_view)
+            self._fresh_region = regions.tolist()
+            self._fresh_dns_ms = dns_ms.tolist()
+        return True
 
     def _next_arrival_time(self) -> float:
         chunk = self._chunk
@@ -287,9 +306,9 @@ class _Engine:
         lg.svc_node = c.service_node[i]
         lg.svc_dc = c.service_dc[i]
         lg.cache_u = c.cache_u[i]
-        self._start(lg)
+        self._start(lg, i)
 
-    def _start(self, lg: _Login) -> None:
+    def _start(self, lg: _Login, row: int = -1) -> None:
         """A login (an arrival or a reconnect) starts now: number it and address it."""
         lg.id = self._next_id
         self._next_id += 1
@@ -301,12 +320,24 @@ class _Engine:
         lg.rtt = 0.0
         lg.queue_ms = lg.service_ms = lg.backend_ms = 0.0
         self.counts["attempted"] += 1
-        self._plan(lg, 0.0)
+        self._plan(lg, 0.0, row)
 
     # ------------------------------------------------------------------ addressing
 
-    def _plan(self, lg: _Login, delay_s: float) -> None:
-        now = self.env.now
+    def _plan(self, lg: _Login, delay_s: float, row: int = -1) -> None:
+        """Look the terminal's answer up and plan its candidates; ``row`` is the login's row
+        in the current chunk when the strategy prepared it (arrivals), else -1."""
+        now = self.env._now
+        if row >= 0 and self._tokens is not None and self.dns.all_up:
+            dns_ms = self.dns.lookup_complete(lg.user, now, self._fresh_region[row],
+                                              self._fresh_dns_ms[row])
+            if dns_ms >= 0:  # the answer lists every node of the region: prepared plan
+                lg.dns_ms = dns_ms
+                lg.cands, lg.tag = self.strategy.plan_prepared(self._tokens[row], lg.site,
+                                                               lg.user, now)
+                lg.pos = 0
+                self._attempt(lg, delay_s + dns_ms / 1000.0)
+                return
         answer = self.dns.lookup(lg.site, lg.user, now, lg.lm)
         if lg.round == 0:
             lg.dns_ms = answer.dns_ms
@@ -352,7 +383,7 @@ class _Engine:
                 + self.avoid_for_s
             env.timeout(delay_s + self.connect_timeout_s, lg).callbacks.append(self._on_retry)
             return
-        if node.connections(env.now) >= node.conn_limit:
+        if node.open_conns >= node.conn_limit and node.connections(env._now) >= node.conn_limit:
             node.rejected += 1
             env.timeout(delay_s + rtt_ms / 1000.0, lg).callbacks.append(self._on_retry)
             return
@@ -528,10 +559,15 @@ class _Engine:
     def _finish_ok(self, lg: _Login, t_end: float) -> None:
         node = self.nodes[lg.node]
         if node.gen == lg.gen:
-            self._session_seq += 1
-            heapq.heappush(node.sessions, (t_end + lg.session, self._session_seq, lg.user,
-                                           lg.site, lg.access, lg.lm))
-            if node.open_conns > node.peak_conns:
+            if node.can_fail:
+                self._session_seq += 1
+                heapq.heappush(node.sessions, (t_end + lg.session, self._session_seq, lg.user,
+                                               lg.site, lg.access, lg.lm))
+            else:
+                heapq.heappush(node.sessions, t_end + lg.session)
+            # open_conns may still count sessions that ended: tidy up before a new peak
+            if node.open_conns > node.peak_conns and \
+                    node.connections(self.env._now) > node.peak_conns:
                 node.peak_conns = node.open_conns
         node.logins_ok += 1
         self.strategy.on_success(lg.user, lg.node)

@@ -138,6 +138,10 @@ class ArrivalChunk:
     service_node: list[float]
     service_dc: list[float]
     cache_u: list[float]
+    site_array: NDArray[np.int64]
+    """``site`` as a numpy array (for work on the whole batch)."""
+    user_array: NDArray[np.int64]
+    last_mile_array: NDArray[np.float64]
 
     def __len__(self) -> int:
         return len(self.t_s)
@@ -269,4 +273,5 @@ class Workload:
             first_id=first_id, t_s=t.tolist(), site=site.tolist(), user=user.tolist(),
             access=access.tolist(), last_mile_ms=last_mile.tolist(), jitter=jitter.tolist(),
             session_s=session.tolist(), service_node=svc[0].tolist(),
-            service_dc=svc[1].tolist(), cache_u=rng["cache"].random(n).tolist())
+            service_dc=svc[1].tolist(), cache_u=rng["cache"].random(n).tolist(),
+            site_array=site, user_array=user, last_mile_array=last_mile)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 
@@ -26,6 +26,12 @@ class NodeView(Protocol):
     conn_limit: float
     service_s: float
     hit_ratio: float
+    waiting: list[float]
+    """Service start times of queued logins, including some that have started since: its
+    length is an upper bound of :attr:`queue_len`, cheap to read."""
+    open_conns: int
+    """Open connections, including sessions that ended since they were last counted: an
+    upper bound of :meth:`connections`, cheap to read."""
 
     @property
     def queue_len(self) -> int: ...
@@ -97,8 +103,30 @@ class Strategy(ABC):
         self.rng = rng
 
     @abstractmethod
-    def plan(self, site: int, user: int, now: float, answer: DnsAnswer) -> tuple[list[int], str]:
+    def plan(self, site: int, user: int, now: float,
+             answer: DnsAnswer) -> tuple[Sequence[int], str]:
         """Candidate nodes in the order to try them, and the level that decided the first."""
+
+    def prepare(self, sites: np.ndarray, regions: np.ndarray,
+                view: Callable[[int, int], tuple[tuple[int, ...], tuple[int, ...]]]
+                ) -> Sequence[Any] | None:
+        """Optional batch work, ahead of time, for the next logins to arrive (the hot path).
+
+        ``sites`` and ``regions`` (region codes) are those logins' sites and the regions a
+        fresh DNS answer maps them to; ``view(site, region)`` is the ``(nodes, others)`` of
+        a :class:`DnsAnswer` resolved while every node was up. A strategy that can do part of
+        its planning in numpy returns one token per login; the engine then calls
+        :meth:`plan_prepared` with a login's token instead of :meth:`plan`, but only while
+        every node is up and the terminal's answer was resolved while every node was up (so
+        the answer is ``view(site, region)``). The default does nothing (returns None).
+        """
+        return None
+
+    def plan_prepared(self, token: Any, site: int, user: int,
+                      now: float) -> tuple[Sequence[int], str]:
+        """:meth:`plan` for a login :meth:`prepare` saw, from its token (see there)."""
+        raise NotImplementedError(f"{type(self).__name__}.prepare returned tokens but "
+                                  "plan_prepared is not implemented")
 
     def on_success(self, user: int, node: int) -> None:  # noqa: B027 - optional hook
         """Called when a terminal logged in through ``node``."""

@@ -24,8 +24,8 @@ attempt.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import numpy as np
 
@@ -38,6 +38,16 @@ if TYPE_CHECKING:
     from sim.build import World
 
 __all__ = ["MultiLevel"]
+
+
+class _Prepared(NamedTuple):
+    """A batch-planned login's candidates after the region and nearest levels."""
+
+    order: tuple[int, ...]
+    """Every candidate: the region's (nearest level applied), then the fallback."""
+    n_region: int
+    region_nodes: frozenset[int]
+    tag: str
 
 
 @register_strategy("multilevel")
@@ -63,20 +73,35 @@ class MultiLevel(Strategy):
         n_users = int(users_per_site(world.scenario, world.sites).sum())
         self.last_good = array("i", [-1]) * (n_users if self.sticky else 0)
         self.noise = NormalDraws(rng)
+        self._batch_rng = rng.spawn(1)[0]
         self.rtt = world.site_node_rtt_ms.tolist()
+        live = self.steps[1:] if self.steps[:1] == ["nearest"] else self.steps
+        self._live_steps = [s for s in live if s != "sticky" or self.sticky]
+        self._max_util = self.max_util if self.max_util is not None else float("inf")
 
-    def plan(self, site: int, user: int, now: float, answer: DnsAnswer) -> tuple[list[int], str]:
+    def plan(self, site: int, user: int, now: float,
+             answer: DnsAnswer) -> tuple[list[int], str]:
         if self.use_region:
-            cands = list(answer.nodes)
-            fallback = list(answer.others) if self.other_regions or not cands else []
-            if not cands:
-                cands, fallback = fallback, []
-            if not cands:  # DNS knows no node up anywhere: the SDK tries them all
-                cands = list(self.world.site_global_order[site])
+            cands, fallback = self._region_order(site, answer.nodes, answer.others)
         else:
             cands, fallback = list(self.world.site_global_order[site]), []
-        tag = "region"
-        for step in self.steps:
+        return self._levels(self.steps, cands, fallback, site, user, now, "region")
+
+    def _region_order(self, site: int, nodes: Sequence[int],
+                      others: Sequence[int]) -> tuple[list[int], list[int]]:
+        """The region level: the answer's nodes, then (for failover) the other regions'."""
+        cands = list(nodes)
+        fallback = list(others) if self.other_regions or not cands else []
+        if not cands:
+            cands, fallback = fallback, []
+        if not cands:  # DNS knows no node up anywhere: the SDK tries them all
+            cands = list(self.world.site_global_order[site])
+        return cands, fallback
+
+    def _levels(self, steps: Sequence[str], cands: list[int], fallback: list[int], site: int,
+                user: int, now: float, tag: str) -> tuple[list[int], str]:
+        """Apply the levels ``steps`` after the region level, in order."""
+        for step in steps:
             if step == "nearest":
                 # The SDK probes the nodes DNS gave it; other regions are only for failover.
                 cands = self._nearest(site, cands)
@@ -93,6 +118,96 @@ class MultiLevel(Strategy):
                 if cands[0] != first:
                     tag = "spill"
         return cands + fallback, tag
+
+    # ------------------------------------------------------------------ batches
+
+    def prepare(self, sites: np.ndarray, regions: np.ndarray,
+                view: Callable[[int, int], tuple[tuple[int, ...], tuple[int, ...]]]
+                ) -> list[_Prepared] | None:
+        """The region and nearest levels of a batch of logins, in numpy.
+
+        Valid while every node is up (the engine's contract): the nearest level's probes and
+        race then depend only on the site, the answer's region and the probe noise, drawn
+        here for the whole batch. The live levels (sticky, spill) stay in
+        :meth:`plan_prepared`. Logins with the same site, region and race outcome share one
+        token. Returns None when the nearest level does not come first (its order would
+        depend on live state).
+        """
+        if "nearest" in self.steps and self.steps[0] != "nearest":
+            return None
+        n_regions = int(regions.max()) + 1 if len(regions) else 1
+        keys = sites.astype(np.int64) * n_regions + regions
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        bases: list[tuple[list[int], list[int]]] = []
+        for key in uniq.tolist():
+            site, region = divmod(key, n_regions)
+            if self.use_region:
+                bases.append(self._region_order(site, *view(site, region)))
+            else:
+                bases.append((list(self.world.site_global_order[site]), []))
+        nearest = bool(self.steps) and self.steps[0] == "nearest"
+        k = self.top_k
+        heads = [min(len(c), k + 2) if nearest else 1 for c, _ in bases]
+        width = max(heads)
+        if nearest and width > 1:
+            # Probe estimates of the first m candidates (padding: +inf, never first).
+            rtt = np.full((len(uniq), width), np.inf)
+            for u, (key, (cands, _)) in enumerate(zip(uniq.tolist(), bases)):
+                if heads[u] > 1:
+                    row = self.rtt[key // n_regions]
+                    rtt[u, :heads[u]] = [row[n] for n in cands[:heads[u]]]
+            true = rtt[inverse]
+            est = true + self.noise_ms * self._batch_rng.standard_normal(true.shape) \
+                if self.noise_ms > 0 else true
+            order = np.argsort(est, axis=1, kind="stable")
+            rows = np.arange(len(keys))[:, None]
+            race = min(k, width)
+            # The fastest (true RTT) of the top k by estimate wins and goes first.
+            winner = np.argmin(true[rows, order[:, :race]], axis=1)
+            winner_pos = order[rows[:, 0], winner]
+            rest = order != winner_pos[:, None]
+            perm = np.concatenate([winner_pos[:, None],
+                                   order[rest].reshape(len(keys), width - 1)], axis=1)
+        else:
+            perm = np.zeros((len(keys), 1), dtype=np.int64)
+        # One code per (site and region, order of the probed nodes): base-``width`` digits.
+        digits = perm.shape[1]
+        if len(uniq) * float(digits) ** digits < 2.0 ** 62:
+            code = inverse * digits ** digits + perm @ (digits ** np.arange(digits))
+            combos_code, token_of = np.unique(code, return_inverse=True)
+            combos = [[c // digits ** digits] + [(c // digits ** j) % digits
+                                                 for j in range(digits)]
+                      for c in combos_code.tolist()]
+        else:
+            combos_arr, token_of = np.unique(np.concatenate([inverse[:, None], perm], axis=1),
+                                             axis=0, return_inverse=True)
+            combos = combos_arr.tolist()
+        tag = "nearest" if nearest else "region"
+        tokens = []
+        for row in combos:
+            u, order_u = row[0], row[1:]
+            cands, fallback = bases[u]
+            m = heads[u]
+            if m > 1:
+                cands = [cands[j] for j in order_u[:m]] + cands[m:]
+            tokens.append(_Prepared(tuple(cands + fallback), len(cands), frozenset(cands), tag))
+        return list(map(tokens.__getitem__, token_of.ravel().tolist()))
+
+    def plan_prepared(self, token: _Prepared, site: int, user: int,
+                      now: float) -> tuple[Sequence[int], str]:
+        order = token.order
+        for i, step in enumerate(self._live_steps):
+            if step == "sticky":
+                last = self.last_good[user] if self.sticky else -1
+                if last < 0 or last == order[0] or last not in token.region_nodes:
+                    continue
+            elif not self._overloaded(order[0], now):
+                continue
+            # This level changes the order: from here on, the general path.
+            n = token.n_region
+            return self._levels(self._live_steps[i:], list(order[:n]), list(order[n:]), site,
+                                user, now, token.tag)
+        return order, token.tag
 
     def _nearest(self, site: int, cands: list[int]) -> list[int]:
         k = self.top_k
@@ -123,13 +238,17 @@ class MultiLevel(Strategy):
         node = self.nodes[n]
         if not node.up:  # no fresh load report: never spill onto it
             return True
-        if self.max_util is not None and node.util_published > self.max_util:
+        if node.util_published > self._max_util:
             return True
-        if self.max_queue is not None and node.queue_len > self.max_queue:
+        # Cheap upper bounds first: the queue and connection counts still include logins
+        # that started and sessions that ended since they were last tidied up.
+        if self.max_queue is not None and len(node.waiting) > self.max_queue and \
+                node.queue_len > self.max_queue:
             return True
-        if self.max_conn_share is not None and \
-                node.connections(now) > self.max_conn_share * node.conn_limit:
-            return True
+        if self.max_conn_share is not None:
+            limit = self.max_conn_share * node.conn_limit
+            if node.open_conns > limit and node.connections(now) > limit:
+                return True
         return False
 
     def _spill(self, cands: list[int], fallback: list[int],

@@ -62,8 +62,20 @@ class GeoDns:
         self.all_up = True
         self.epoch = 0
         self._up_at: list[tuple[bool, ...]] = [tuple(self.up)]
+        self._all_up_at: list[bool] = [True]
         self._views: dict[tuple[int, str, int], tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self.lookups = 0
+        # What a fresh lookup answers, by site and resolver, for :meth:`fresh_answers`.
+        code = self._region_code
+        self._site_region = np.array([code[r] for r in world.site_dns_region], dtype=np.int64)
+        self._resolver_region_code = np.array(
+            [-1 if r is None else code[r] for r in self._resolver_region], dtype=np.int64)
+
+    @property
+    def n_regions(self) -> int:
+        """How many regions DNS maps terminals to (region codes are ``0 .. n_regions - 1``,
+        indexing :attr:`regions`)."""
+        return len(self.regions)
 
     def set_up(self, node: int, up: bool) -> None:
         """Tell DNS that a node went down or came back (it answers accordingly from now)."""
@@ -71,6 +83,38 @@ class GeoDns:
         self.all_up = all(self.up)
         self.epoch += 1
         self._up_at.append(tuple(self.up))
+        self._all_up_at.append(self.all_up)
+
+    def fresh_answers(self, sites: np.ndarray, users: np.ndarray,
+                      last_mile_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What fresh lookups by these terminals would answer, for a batch of logins: the
+        region codes and the lookups' cost in ms (what :meth:`lookup` computes one at a time
+        when a terminal's cache has expired)."""
+        resolver = np.frombuffer(self.resolver, dtype=np.uint8)[users].astype(np.int64) - 1
+        far = resolver >= 0
+        r = np.where(far, resolver, 0)
+        region = np.where(far, self._resolver_region_code[r], -1)
+        region = np.where(region < 0, self._site_region[sites], region)
+        rtt = np.where(far, self.world.resolver_rtt_ms[sites, r], self.spec.resolver_rtt_ms)
+        return region, last_mile_ms + rtt
+
+    def complete_view(self, site: int, region: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The view of an answer resolved while every node was up: the region's nodes and the
+        other regions' nodes, nearest first."""
+        return self._view(site, self.regions[region], 0)
+
+    def lookup_complete(self, user: int, now: float, region: int, dns_ms: float) -> float:
+        """The terminal's lookup while every node is up, given what a fresh lookup would
+        answer (from :meth:`fresh_answers`): its cost in ms (0 from the cache), or -1 when the
+        terminal holds an answer resolved while a node was down (call :meth:`lookup`)."""
+        if now < self.expiry[user]:
+            return 0.0 if self._all_up_at[self.answer_epoch[user]] else -1.0
+        self.lookups += 1
+        if self.ttl_s > 0:
+            self.expiry[user] = now + self.ttl_s
+            self.answer_region[user] = region
+            self.answer_epoch[user] = self.epoch
+        return dns_ms
 
     def _view(self, site: int, region: str, epoch: int) -> tuple[tuple[int, ...],
                                                                tuple[int, ...]]:

@@ -1,0 +1,148 @@
+"""Batch planning (the hot path) against the one-login-at-a-time path it stands in for.
+
+The engine plans arrivals from tokens that ``Strategy.prepare`` computed in numpy for a whole
+chunk, while every node is up. These tests hold the prepared path to the general one: the same
+DNS answers and costs, the same candidate orders when the probes carry no noise, the same live
+levels (sticky, spill), and with noise the same distribution of race winners.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import simpy
+
+from sim.addressing.multilevel import MultiLevel
+from sim.addressing.region import GeoDns
+from sim.build import World, build_world
+from sim.engine import NodeState
+from sim.scenario import load_scenario
+from sim.workload import Workload
+from tests.conftest import SCENARIOS
+
+
+def _world(levels: list[dict], **overrides: object) -> World:
+    return build_world(load_scenario(SCENARIOS / "global-baseline.yaml", {
+        "duration": "2m", "warmup": "0s", "replications": 1,
+        "addressing.levels": levels, **overrides}))
+
+
+LEVELS = [{"region": {"far_resolver_share": 0.3, "dns_ttl": "5m"}},
+          {"nearest": {"probe_top_k": 3, "probe_noise_ms": 0.0}},
+          {"sticky": {"enabled": True}},
+          {"spill": {"max_utilization": 0.5, "max_queue": 2, "max_connection_share": 0.5}},
+          {"failover": {}}]
+
+
+def _parts(world: World, seed: int = 3):
+    env = simpy.Environment()
+    p = world.params
+    nodes = [NodeState(env, i, k, p.workers[i], p.service_s[i], p.service_distribution[i],
+                       p.cache_hit_ratio[i], p.connection_limit[i], False)
+             for i, k in enumerate(world.topology.kinds)]
+    ss = np.random.SeedSequence(seed).spawn(3)
+    workload = Workload(world.scenario, world.sites, ss[0])
+    dns = GeoDns(world, world.scenario.addressing.region, workload.n_users,
+                 np.random.default_rng(ss[1]))
+    strategy = MultiLevel(world, world.scenario.addressing, nodes,
+                          np.random.default_rng(ss[2]))
+    chunk = next(workload.chunks())
+    return env, nodes, dns, strategy, chunk
+
+
+def test_fresh_answers_are_what_a_lookup_answers() -> None:
+    world = _world(LEVELS)
+    _, _, dns, _, chunk = _parts(world)
+    regions, dns_ms = dns.fresh_answers(chunk.site_array, chunk.user_array,
+                                        chunk.last_mile_array)
+    assert len(set(regions.tolist())) > 3  # far resolvers map terminals to other regions
+    seen = set()
+    for i in range(len(chunk)):
+        user = chunk.user[i]
+        if user in seen:
+            continue  # a second login within the TTL is answered from the cache
+        seen.add(user)
+        answer = dns.lookup(chunk.site[i], user, 0.0, chunk.last_mile_ms[i])
+        assert answer.region == dns.regions[regions[i]]
+        assert answer.dns_ms == pytest.approx(dns_ms[i], abs=1e-9)
+        assert (answer.nodes, answer.others) == dns.complete_view(chunk.site[i], regions[i])
+
+
+def test_lookup_complete_caches_like_lookup_and_defers_stale_answers() -> None:
+    world = _world(LEVELS)
+    _, _, dns, _, _ = _parts(world)
+    assert dns.lookup_complete(7, 10.0, 0, 42.0) == 42.0  # resolved: pays the lookup
+    assert dns.lookup_complete(7, 20.0, 0, 42.0) == 0.0   # cached
+    assert dns.lookups == 1
+    assert dns.lookup_complete(7, 10.0 + 300.0, 0, 42.0) == 42.0  # expired after the TTL
+    node = world.edge_nodes[0]
+    dns.set_up(node, False)
+    dns.lookup(1, 8, 400.0, 5.0)  # an answer resolved while a node was down
+    dns.set_up(node, True)
+    assert dns.lookup_complete(8, 401.0, 0, 42.0) == -1.0  # stale: the general path decides
+
+
+def _general_and_prepared(world: World, env, nodes, dns, strategy, chunk, now: float = 1.0):
+    regions, _ = dns.fresh_answers(chunk.site_array, chunk.user_array, chunk.last_mile_array)
+    tokens = strategy.prepare(chunk.site_array, regions, dns.complete_view)
+    assert tokens is not None and len(tokens) == len(chunk)
+    out = []
+    for i in range(len(chunk)):
+        site, user = chunk.site[i], chunk.user[i]
+        answer = dns.lookup(site, user, now, chunk.last_mile_ms[i])
+        assert answer.region == dns.regions[regions[i]]
+        general = strategy.plan(site, user, now, answer)
+        prepared = strategy.plan_prepared(tokens[i], site, user, now)
+        out.append((list(general[0]), general[1], list(prepared[0]), prepared[1]))
+    return out
+
+
+def test_without_probe_noise_the_prepared_plan_is_the_plan() -> None:
+    world = _world(LEVELS)
+    env, nodes, dns, strategy, chunk = _parts(world)
+    # Live state for the live levels: terminals that logged in before, loaded nodes.
+    rng = np.random.default_rng(5)
+    for user in rng.choice(chunk.user_array, 2000).tolist():
+        strategy.on_success(user, int(rng.choice(world.edge_nodes)))
+    busy = world.edge_nodes[::3]
+    for n in busy[:3]:
+        nodes[n].util_published = 0.9
+    nodes[busy[3]].waiting.extend([5.0, 6.0, 7.0])
+    nodes[busy[4]].conn_limit = 10
+    nodes[busy[4]].open_conns = 8
+    tags = Counter()
+    for general, g_tag, prepared, p_tag in _general_and_prepared(world, env, nodes, dns,
+                                                                strategy, chunk):
+        assert prepared == general
+        assert p_tag == g_tag
+        tags[g_tag] += 1
+    assert {"nearest", "sticky", "spill"} <= set(tags)  # every live level was exercised
+
+
+def test_with_probe_noise_race_winners_have_the_same_distribution() -> None:
+    levels = [{"region": {}}, {"nearest": {"probe_top_k": 2, "probe_noise_ms": 40.0}}]
+    world = _world(levels)
+    env, nodes, dns, strategy, chunk = _parts(world)
+    general, prepared = Counter(), Counter()
+    for g, _, p, _ in _general_and_prepared(world, env, nodes, dns, strategy, chunk):
+        assert sorted(g) == sorted(p)  # the same candidates, maybe in another order
+        general[g[0]] += 1
+        prepared[p[0]] += 1
+    n = sum(general.values())
+    differs = sum(general[k] != prepared[k] for k in general)
+    assert differs > 0  # the noise matters here
+    for node in set(general) | set(prepared):
+        # binomial standard error of a share, both samples: well within 5 of them
+        share_g, share_p = general[node] / n, prepared[node] / n
+        se = np.sqrt(max(share_g * (1 - share_g), 1 / n) * 2 / n)
+        assert abs(share_g - share_p) < 5 * se, node
+
+
+def test_prepare_declines_when_a_live_level_comes_before_nearest() -> None:
+    levels = [{"region": {}}, {"sticky": {"enabled": True}}, {"nearest": {}}]
+    world = _world(levels)
+    _, _, dns, strategy, chunk = _parts(world)
+    regions, _ = dns.fresh_answers(chunk.site_array, chunk.user_array, chunk.last_mile_array)
+    assert strategy.prepare(chunk.site_array, regions, dns.complete_view) is None
