@@ -53,6 +53,8 @@ _TYPECODES = {"login_id": "q", "t_start_s": "d", "site": "i", "user": "q", "acce
 """array typecodes of the columns; the rest are float32 ("f"): milliseconds to 0.1 us."""
 _NUMPY = {"q": np.int64, "i": np.int32, "h": np.int16, "b": np.int8, "d": np.float64,
           "f": np.float32}
+_DERIVED = ("connect_ms", "rtt_ms")
+"""Columns computed from the others when the run ends (not recorded login by login)."""
 SUMMARY_COLUMNS = ("login_id", "t_start_s", "site", "node", "decided_by", "outcome",
                    "latency_ms", "rtt_ms", "best_rtt_ms", "trigger")
 """The columns kept when per-login records are off: what the summary and figures need."""
@@ -214,12 +216,14 @@ class _Engine:
             per_login = sc.outputs.per_login
         self.per_login = per_login
         kept = LOGIN_COLUMNS if per_login else SUMMARY_COLUMNS
-        self.cols: dict[str, array[Any]] = {c: array(_TYPECODES.get(c, "f")) for c in kept}
+        self.kept = kept
+        self.cols: dict[str, array[Any]] = {c: array(_TYPECODES.get(c, "f")) for c in kept
+                                            if c not in _DERIVED}
         self._global_order = world.site_global_order
         self._best_when_all_up = [self.rtt[s][order[0]]
                                   for s, order in enumerate(world.site_global_order)]
         self._appenders = tuple(self.cols[c].append if c in self.cols else _discard
-                                for c in LOGIN_COLUMNS)
+                                for c in LOGIN_COLUMNS if c not in _DERIVED)
         self.counts = {"attempted": 0, "succeeded": 0, "failed": 0, "reconnects": 0}
         self.load_rows: dict[str, list[float]] = {k: [] for k in (
             "t_s", "node", "connections", "logins_per_s", "queue_len", "utilization")}
@@ -289,12 +293,10 @@ class _Engine:
             assert chunk is not None
         return chunk.t_s[self._pos]
 
-    def _arrive(self) -> None:
-        """The next login of the workload arrives now."""
+    def _arrive(self, i: int) -> None:
+        """Login ``i`` of the current chunk arrives now."""
         c = self._chunk
         assert c is not None
-        i = self._pos
-        self._pos += 1
         lg = _Login()
         lg.trigger = 0
         lg.site = c.site[i]
@@ -391,7 +393,8 @@ class _Engine:
         lg.node = n
         lg.gen = node.gen
         lg.rtt = rtt_ms
-        self._soon(delay_s + (rtts + 0.5) * rtt_ms / 1000.0, self._on_node_arrival, lg)
+        self._at_time(env._now + delay_s + (rtts + 0.5) * rtt_ms / 1000.0,
+                      self._on_node_arrival, lg)
 
     def _degrade(self, site: int, node: int, rtt_ms: float,
                  round_trips: float) -> tuple[float, float]:
@@ -432,10 +435,6 @@ class _Engine:
         lg.node = -1
 
     # ------------------------------------------------------------------ node and data center
-
-    def _soon(self, delay_s: float, handler: Callable[[Any], None], value: Any) -> None:
-        """Call ``handler(value)`` after ``delay_s``: the hot path's timeouts."""
-        self._at_time(self.env._now + delay_s, handler, value)
 
     def _at_time(self, t: float, handler: Callable[[Any], None], value: Any) -> None:
         """Call ``handler(value)`` at time ``t``.
@@ -582,39 +581,32 @@ class _Engine:
 
     def _record(self, lg: _Login, t_end: float, outcome: int) -> None:
         latency_ms = 1000.0 * (t_end - lg.t0)
-        node = lg.node
+        site = lg.site
+        best = self._best_when_all_up[site] if self.dns.all_up else self._best_rtt(site)
+        (a_id, a_t0, a_site, a_user, a_access, a_node, a_dec, a_att, a_out, a_lat,
+         a_queue, a_svc, a_back, a_dns, a_best, a_lm, a_trig) = self._appenders
         if outcome == 0:
-            tag = lg.tag if lg.attempts == 1 else "failover"
-            connect_ms = latency_ms - lg.queue_ms - lg.service_ms - lg.backend_ms
-            rtt_path = self.rtt[lg.site][node]
-        else:
-            tag = lg.tag
-            connect_ms = latency_ms
-            rtt_path = math.nan
-        (a_id, a_t0, a_site, a_user, a_access, a_node, a_dec, a_att, a_out, a_lat, a_conn,
-         a_queue, a_svc, a_back, a_dns, a_rtt, a_best, a_lm, a_trig) = self._appenders
-        a_id(lg.id)
-        a_t0(lg.t0)
-        a_site(lg.site)
-        a_user(lg.user)
-        a_access(lg.access)
-        a_node(node)
-        a_dec(self.decider_code.get(tag, self._other))
-        a_att(lg.attempts)
-        a_out(outcome)
-        a_lat(latency_ms)
-        a_conn(connect_ms)
-        if outcome == 0:
+            a_dec(self.decider_code.get(lg.tag if lg.attempts == 1 else "failover",
+                                        self._other))
             a_queue(lg.queue_ms)
             a_svc(lg.service_ms)
             a_back(lg.backend_ms)
         else:
+            a_dec(self.decider_code.get(lg.tag, self._other))
             a_queue(0.0)
             a_svc(0.0)
             a_back(0.0)
+        a_id(lg.id)
+        a_t0(lg.t0)
+        a_site(site)
+        a_user(lg.user)
+        a_access(lg.access)
+        a_node(lg.node)
+        a_att(lg.attempts)
+        a_out(outcome)
+        a_lat(latency_ms)
         a_dns(lg.dns_ms)
-        a_rtt(rtt_path)
-        a_best(self._best_rtt(lg.site))
+        a_best(best)
         a_lm(lg.lm)
         a_trig(lg.trigger)
 
@@ -791,8 +783,11 @@ class _Engine:
         env.timeout(sc.duration).callbacks.append(self._snapshot)
         end = sc.duration + _DRAIN_S
         steps = 50
-        t_arrival = self._next_arrival_time()
-        peek, step = env.peek, env.step
+        self._next_chunk()
+        times = self._chunk.t_s if self._chunk is not None else []
+        row, rows = 0, len(times)
+        t_arrival = times[0] if rows else math.inf
+        queue, step = env._queue, env.step
         lane = self._lane
         pop = heapq.heappop
         inf = math.inf
@@ -802,14 +797,22 @@ class _Engine:
                 # Three sources in time order (ties: arrival, then light calendar, then
                 # SimPy). Arrivals and the light calendar are not SimPy events: the clock is
                 # moved to them directly (SimPy keeps the current time in Environment._now).
-                t_event = peek()
+                t_event = queue[0][0] if queue else inf
                 t_lane = lane[0][0] if lane else inf
                 if t_arrival <= t_lane and t_arrival <= t_event:
                     if t_arrival > until:
                         break
                     env._now = t_arrival
-                    self._arrive()
-                    t_arrival = self._next_arrival_time()
+                    self._arrive(row)
+                    row += 1
+                    if row < rows:
+                        t_arrival = times[row]
+                    elif self._next_chunk():
+                        times = self._chunk.t_s  # type: ignore[union-attr]
+                        row, rows = 0, len(times)
+                        t_arrival = times[0]
+                    else:
+                        t_arrival = inf
                 elif t_lane <= t_event:
                     if t_lane > until:
                         break
@@ -850,6 +853,16 @@ class _Engine:
             logins[c] = np.frombuffer(a, dtype=_NUMPY[a.typecode])[order]
             del a
         self._appenders = ()
+        ok = logins["outcome"] == 0
+        if "rtt_ms" in self.kept:  # the path's RTT (no last mile) to the node it logged in at
+            rtt = self.world.site_node_rtt_ms[logins["site"], np.where(ok, logins["node"], 0)]
+            logins["rtt_ms"] = np.where(ok, rtt, np.nan).astype(np.float32)
+        if "connect_ms" in self.kept:  # the rest of the latency: DNS, handshakes, legs
+            connect = logins["latency_ms"].astype(np.float64)
+            for c in ("queue_ms", "service_ms", "backend_ms"):
+                connect -= logins[c]
+            logins["connect_ms"] = connect.astype(np.float32)
+        logins = {c: logins[c] for c in self.kept}
         node_load = {k: np.asarray(v, dtype=np.int64 if k in ("node", "connections",
                                                               "queue_len") else np.float64)
                      for k, v in self.load_rows.items()}
@@ -920,7 +933,8 @@ class ReferenceEngine(_Engine):
         t = self._next_arrival_time()
         while t < math.inf:
             yield env.timeout(t - env.now)
-            self._arrive()
+            self._pos += 1
+            self._arrive(self._pos - 1)
             t = self._next_arrival_time()
 
     def run(self, progress: Callable[[float], None] | None) -> ReplicationOutput:
