@@ -841,6 +841,10 @@ class _Engine:
         }
 
     def _output(self, end: float) -> ReplicationOutput:
+        # The per-terminal state (DNS caches, last good nodes: tens of bytes a terminal) is
+        # done with: let it go before the records are sorted.
+        self.counts["dns_lookups"] = self.dns.lookups
+        del self.dns, self.strategy
         # Records are in completion order; put them in login order one column at a time,
         # releasing each recorded column as soon as its sorted copy exists (peak memory: the
         # records plus one column, not twice the records).
@@ -853,15 +857,21 @@ class _Engine:
             logins[c] = np.frombuffer(a, dtype=_NUMPY[a.typecode])[order]
             del a
         self._appenders = ()
-        ok = logins["outcome"] == 0
+        # Derived columns, in float32 like the others (no float64 temporaries of every row).
+        failed = logins["outcome"] != 0
         if "rtt_ms" in self.kept:  # the path's RTT (no last mile) to the node it logged in at
-            rtt = self.world.site_node_rtt_ms[logins["site"], np.where(ok, logins["node"], 0)]
-            logins["rtt_ms"] = np.where(ok, rtt, np.nan).astype(np.float32)
+            node = logins["node"].copy()
+            node[failed] = 0
+            rtt = self.world.site_node_rtt_ms.astype(np.float32)[logins["site"], node]
+            del node
+            rtt[failed] = np.nan
+            logins["rtt_ms"] = rtt
         if "connect_ms" in self.kept:  # the rest of the latency: DNS, handshakes, legs
-            connect = logins["latency_ms"].astype(np.float64)
+            connect = logins["latency_ms"].copy()
             for c in ("queue_ms", "service_ms", "backend_ms"):
                 connect -= logins[c]
-            logins["connect_ms"] = connect.astype(np.float32)
+            logins["connect_ms"] = connect
+        del failed
         logins = {c: logins[c] for c in self.kept}
         node_load = {k: np.asarray(v, dtype=np.int64 if k in ("node", "connections",
                                                               "queue_len") else np.float64)
@@ -878,7 +888,6 @@ class _Engine:
         }
         counts = dict(self.counts)
         counts["in_flight"] = counts["attempted"] - counts["succeeded"] - counts["failed"]
-        counts["dns_lookups"] = self.dns.lookups
         return ReplicationOutput(self.replication, logins, node_load, node_stats, counts,
                                  self.world.scenario.duration, list(self.workload.access_names),
                                  self.trace)

@@ -71,7 +71,7 @@ def event_metrics(logins: pd.DataFrame, node_load: pd.DataFrame,
     edge_nodes : set of str, optional
         Nodes that can take spilled logins (access and cache); all nodes when None.
     """
-    if logins.empty:
+    if logins.empty or not events:
         return []
     t = logins["t_start_s"].to_numpy()
     ok = (logins["outcome"] == "ok").to_numpy()
