@@ -230,6 +230,10 @@ def _serial(tasks: Sequence[RunTask], on_progress: ProgressFn | None
         yield i, run_task(task, step)
 
 
+# Modules a worker process imports when it starts, before its first task (the local pool's
+# forkserver preloads the same): the first replication then only builds its world.
+_WORKER_PRELOAD = ("sim.api", "sim.executors")
+
 # Set in each pool process by the initializer: where progress messages go.
 _worker_progress: Any = None
 
@@ -289,12 +293,25 @@ class LocalExecutor(Executor):
         methods = mp.get_all_start_methods()
         ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
         if ctx.get_start_method() == "forkserver":
-            ctx.set_forkserver_preload(["sim.api", "sim.executors"])
+            ctx.set_forkserver_preload(list(_WORKER_PRELOAD))
         self._queue = ctx.Queue()
         self._pool = ProcessPoolExecutor(max_workers=size, mp_context=ctx,
                                          initializer=_init_worker, initargs=(self._queue,))
         self._pool_size = size
         return self._pool
+
+    def start(self, size: int | None = None) -> Self:
+        """Start the worker processes now instead of with the first tasks.
+
+        With ``jobs > 1``, starts ``min(jobs, size)`` processes (default ``jobs``) and waits
+        until they answer; they import the simulator but build no world. Nothing to do with
+        ``jobs=1``. Returns the executor.
+        """
+        if self.jobs > 1:
+            pool = self._ensure_pool(min(self.jobs, size or self.jobs))
+            for fut in [pool.submit(os.getpid) for _ in range(self._pool_size)]:
+                fut.result()
+        return self
 
     def as_completed(self, tasks: Sequence[RunTask], on_progress: ProgressFn | None = None
                      ) -> Iterator[tuple[int, ReplicationOutput]]:
@@ -378,6 +395,31 @@ class LocalExecutor(Executor):
         self._close_queue()
 
 
+# Dask settings for the local cluster DaskExecutor starts itself (a cluster given by address
+# keeps its own). A replication holds the GIL for its whole run, and on a machine with as
+# many cores as workers every cycle the cluster's housekeeping takes is taken from a
+# replication. With Dask's defaults, 16 replications of ~50,000 logins on 2 workers spent
+# about 3 s of CPU more than on 2 local processes (11.8 s against 8.6 s; 9.8 s with these):
+# 0.3-0.4 s per worker in threads other than the task's, 0.4 s more in the scheduler's
+# process, and replications 10-20% slower (benchmarks/README.md, "parallel.py").
+_LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
+    # The statistical profiler samples the running task's stack every 10 ms (for the
+    # dashboard's profile page): each sample takes the GIL from the replication.
+    "distributed.worker.profile.enabled": False,
+    # Event-loop health checks, every 20 ms in the scheduler, each nanny and each worker
+    # (they only warn when a loop is blocked for seconds).
+    "distributed.admin.tick.interval": "500ms",
+    # psutil samples for the dashboard (every 500 ms) and the nannies' memory checks (every
+    # 100 ms): still often enough to stop a worker that runs out of memory.
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "500ms",
+    # Nannies make glibc give freed memory back to the system at once (a 64 kB trim
+    # threshold), which makes a replication's many short-lived arrays page-fault again;
+    # local processes keep glibc's default, and so do these workers.
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+}
+
+
 class DaskExecutor(Executor):
     """Tasks on a Dask distributed cluster.
 
@@ -422,10 +464,13 @@ class DaskExecutor(Executor):
         else:
             if jobs is not None and jobs < 1:
                 raise ExecutorError(f"--jobs: expected a number of workers >= 1, got {jobs}")
-            self._cluster = distributed.LocalCluster(
-                n_workers=jobs or default_jobs(), threads_per_worker=1, processes=True,
-                dashboard_address=":0", silence_logs=40)
-            self.client = distributed.Client(self._cluster)
+            import dask
+
+            with dask.config.set(_LOCAL_CLUSTER_CONFIG):
+                self._cluster = distributed.LocalCluster(
+                    n_workers=jobs or default_jobs(), threads_per_worker=1, processes=True,
+                    dashboard_address=":0", silence_logs=40, preload=list(_WORKER_PRELOAD))
+                self.client = distributed.Client(self._cluster)
 
     def describe(self) -> str:
         workers = len(self.client.scheduler_info().get("workers", {}))

@@ -70,6 +70,18 @@ def test_processes_give_the_numbers_of_this_process(tiny_scenario: Path) -> None
     _same_results(serial, pooled)
 
 
+def test_started_pool_is_used_by_runs(tiny_scenario: Path) -> None:
+    with LocalExecutor(jobs=2) as ex:
+        assert ex.start() is ex
+        pool = ex._pool
+        assert pool is not None and len(pool._processes) == 2  # started before any task
+        pooled = sim.run(tiny_scenario, overrides=SHORT, replications=2, executor=ex)
+        assert ex._pool is pool  # the same processes ran the replications
+    serial = sim.run(tiny_scenario, overrides=SHORT, replications=2, jobs=1)
+    _same_results(serial, pooled)
+    assert LocalExecutor(jobs=1).start()._pool is None  # one job: runs in this process
+
+
 class _Reversed(Executor):
     """Finishes tasks last to first, as a busy cluster might."""
 
@@ -184,6 +196,39 @@ def test_dask_without_scheduler_starts_a_local_cluster(tiny_scenario: Path,
                  "--executor", "dask", "--jobs", "1", "--replications", "2",
                  "--set", "duration=1m", "--set", "warmup=0s"]) == 0
     assert json.loads((out / "summary.json").read_text())["replications"] == 2
+
+
+def _worker_state() -> dict:
+    import os
+    import sys
+
+    import dask
+
+    return {"profile": dask.config.get("distributed.worker.profile.enabled"),
+            "tick": dask.config.get("distributed.admin.tick.interval"),
+            "preloaded": "sim.api" in sys.modules,
+            "malloc_trim": os.environ.get("MALLOC_TRIM_THRESHOLD_")}
+
+
+def test_own_local_cluster_spares_the_workers(tiny_scenario: Path) -> None:
+    """A cluster DaskExecutor starts has the simulator imported in its workers and Dask's
+    profiler off; the settings stay with that cluster."""
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("distributed")
+    import os
+
+    from sim.executors import DaskExecutor
+
+    inherited = os.environ.get("MALLOC_TRIM_THRESHOLD_")  # another cluster may have set it
+    before = dask.config.get("distributed.worker.profile.enabled")
+    with DaskExecutor(jobs=1) as ex:
+        (state,) = ex.client.run(_worker_state).values()
+        on_dask = sim.run(tiny_scenario, overrides=SHORT, replications=2, executor=ex)
+    assert state["profile"] is False and state["preloaded"]
+    assert state["tick"] == "500ms"
+    assert state["malloc_trim"] == inherited
+    assert dask.config.get("distributed.worker.profile.enabled") == before
+    _same_results(sim.run(tiny_scenario, overrides=SHORT, replications=2, jobs=1), on_dask)
 
 
 def test_unreachable_scheduler_is_an_input_error() -> None:
