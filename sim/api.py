@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
+import tempfile
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -110,9 +113,34 @@ def run_world(world: World, *, progress: Callable[[float], None] | None = None,
 
     started = time.perf_counter()
     created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-    outputs = run_tasks(tasks_for(world), executor, progress=progress)
-    return results_from_outputs(world, outputs, wall_s=time.perf_counter() - started,
-                                created_utc=created)
+    stream_dir = _stream_dir(world) if world.scenario.outputs.stream else None
+    try:
+        outputs = run_tasks(tasks_for(world, stream_dir), executor, progress=progress)
+        results = results_from_outputs(world, outputs, wall_s=time.perf_counter() - started,
+                                       created_utc=created)
+    except BaseException:
+        if stream_dir is not None:
+            shutil.rmtree(stream_dir, ignore_errors=True)
+        raise
+    if stream_dir is not None:
+        results.streamed = [stream_dir / f"replication-{r}.parquet"
+                            for r in range(world.scenario.replications)]
+        # The files go when the results do (save() copies them into the result folder).
+        weakref.finalize(results, shutil.rmtree, stream_dir, True)
+    return results
+
+
+def _stream_dir(world: World) -> Path:
+    """A temporary folder for streamed per-login records (pyarrow is needed to write them)."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        from sim.errors import ScenarioError
+
+        raise ScenarioError("streaming the records to Parquet needs pyarrow: "
+                            "pip install 'access-sim[parquet]'", file=world.source,
+                            path="outputs.stream") from None
+    return Path(tempfile.mkdtemp(prefix="access-sim-logins-"))
 
 
 def results_from_outputs(world: World, outputs: Sequence[ReplicationOutput], *,

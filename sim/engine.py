@@ -39,7 +39,7 @@ from sim.build import World
 from sim.workload import ArrivalChunk, Workload
 
 __all__ = ["NodeState", "ReplicationOutput", "ReferenceEngine", "run_replication", "OUTCOMES",
-           "DECIDERS", "TRIGGERS", "LOGIN_COLUMNS"]
+           "DECIDERS", "TRIGGERS", "LOGIN_COLUMNS", "LOGIN_DTYPES", "SUMMARY_COLUMNS", "SINK_ROWS"]
 
 OUTCOMES = ("ok", "failed")
 DECIDERS = ("region", "nearest", "sticky", "spill", "failover", "random", "round_robin",
@@ -53,6 +53,8 @@ _TYPECODES = {"login_id": "q", "t_start_s": "d", "site": "i", "user": "q", "acce
 """array typecodes of the columns; the rest are float32 ("f"): milliseconds to 0.1 us."""
 _NUMPY = {"q": np.int64, "i": np.int32, "h": np.int16, "b": np.int8, "d": np.float64,
           "f": np.float32}
+LOGIN_DTYPES = {c: np.dtype(_NUMPY[_TYPECODES.get(c, "f")]) for c in LOGIN_COLUMNS}
+"""The numpy type of every per-login column."""
 _DERIVED = ("connect_ms", "rtt_ms")
 """Columns computed from the others when the run ends (not recorded login by login)."""
 SUMMARY_COLUMNS = ("login_id", "t_start_s", "site", "node", "decided_by", "outcome",
@@ -63,6 +65,9 @@ TCP_RTO_S = 1.0
 BACKBONE_RETRY_S = 0.2
 """What a request lost on the backbone costs before the node retries it."""
 _DRAIN_S = 300.0
+SINK_ROWS = 250_000
+"""With a sink, rows are handed over once at least this many are recorded (checked 50 times
+a run), so the records held in memory stay around this size."""
 
 
 def _discard(_: object) -> None:
@@ -181,7 +186,8 @@ class ReplicationOutput:
 
 class _Engine:
     def __init__(self, world: World, replication: int, seed: np.random.SeedSequence,
-                 per_login: bool | None = None, trace_attempts: bool = False):
+                 per_login: bool | None = None, trace_attempts: bool = False,
+                 sink: Callable[[dict[str, np.ndarray]], None] | None = None):
         sc = world.scenario
         self.world = world
         self.replication = replication
@@ -214,11 +220,16 @@ class _Engine:
         self._other = self.decider_code["other"]
         if per_login is None:
             per_login = sc.outputs.per_login
-        self.per_login = per_login
-        kept = LOGIN_COLUMNS if per_login else SUMMARY_COLUMNS
+        self.sink = sink
+        self.per_login = per_login or sink is not None
+        kept = LOGIN_COLUMNS if self.per_login else SUMMARY_COLUMNS
         self.kept = kept
         self.cols: dict[str, array[Any]] = {c: array(_TYPECODES.get(c, "f")) for c in kept
                                             if c not in _DERIVED}
+        # With a sink, rows already handed over (their summary columns only) and the next
+        # login id not handed over yet.
+        self._sunk: dict[str, list[np.ndarray]] = {c: [] for c in SUMMARY_COLUMNS}
+        self._sunk_upto = 0
         self._global_order = world.site_global_order
         self._best_when_all_up = [self.rtt[s][order[0]]
                                   for s, order in enumerate(world.site_global_order)]
@@ -824,6 +835,8 @@ class _Engine:
                 else:
                     break
             env._now = until
+            if self.sink is not None and len(self.cols["login_id"]) >= SINK_ROWS:
+                self._to_sink(final=False)
             if progress is not None:
                 progress(k / steps)
         return self._output(end)
@@ -840,23 +853,35 @@ class _Engine:
             "b_area": np.array([n.busy_area(now) if n.up else n.svc_total for n in ns]),
         }
 
-    def _output(self, end: float) -> ReplicationOutput:
-        # The per-terminal state (DNS caches, last good nodes: tens of bytes a terminal) is
-        # done with: let it go before the records are sorted.
-        self.counts["dns_lookups"] = self.dns.lookups
-        del self.dns, self.strategy
-        # Records are in completion order; put them in login order one column at a time,
-        # releasing each recorded column as soon as its sorted copy exists (peak memory: the
-        # records plus one column, not twice the records).
+    def _sorted_rows(self, upto: int | None) -> dict[str, np.ndarray]:
+        """Take recorded rows out of the columns in login order, with the derived columns.
+
+        Records are in completion order. ``upto=None`` takes the rows of logins all of whose
+        predecessors have finished (the next ones may still be in flight) and keeps the rest
+        recorded; a number takes that many rows, all of them. Columns are sorted one at a
+        time, each released as soon as its sorted copy exists (peak memory: the records plus
+        one column, not twice the records).
+        """
         cols = self.cols
-        ids = cols["login_id"]
-        order = np.argsort(np.frombuffer(ids, dtype=_NUMPY[ids.typecode]), kind="stable")
+        ids = np.frombuffer(cols["login_id"], dtype=np.int64)
+        order = np.argsort(ids, kind="stable")
+        if upto is None:  # the longest run of consecutive ids from the first not taken
+            gaps = np.flatnonzero(ids[order] != self._sunk_upto + np.arange(len(ids)))
+            upto = int(gaps[0]) if len(gaps) else len(ids)
+        del ids
+        take, keep = order[:upto], order[upto:]
         logins = {}
         for c in list(cols):
             a = cols.pop(c)
-            logins[c] = np.frombuffer(a, dtype=_NUMPY[a.typecode])[order]
-            del a
-        self._appenders = ()
+            col = np.frombuffer(a, dtype=_NUMPY[a.typecode])
+            logins[c] = col[take]
+            if len(keep):
+                cols[c] = array(a.typecode, col[keep].tobytes())
+            else:
+                cols[c] = array(a.typecode)
+            del col, a
+        self._appenders = tuple(self.cols[c].append if c in self.cols else _discard
+                                for c in LOGIN_COLUMNS if c not in _DERIVED)
         # Derived columns, in float32 like the others (no float64 temporaries of every row).
         failed = logins["outcome"] != 0
         if "rtt_ms" in self.kept:  # the path's RTT (no last mile) to the node it logged in at
@@ -872,7 +897,34 @@ class _Engine:
                 connect -= logins[c]
             logins["connect_ms"] = connect
         del failed
-        logins = {c: logins[c] for c in self.kept}
+        return {c: logins[c] for c in self.kept}
+
+    def _to_sink(self, final: bool) -> None:
+        """Hand the rows that are complete in login order to the sink; keep their summary
+        columns."""
+        rows = self._sorted_rows(len(self.cols["login_id"]) if final else None)
+        n = len(rows["login_id"])
+        if n == 0:
+            return
+        self._sunk_upto = int(rows["login_id"][-1]) + 1
+        for c, parts in self._sunk.items():
+            parts.append(rows[c])
+        assert self.sink is not None
+        self.sink(rows)
+
+    def _output(self, end: float) -> ReplicationOutput:
+        # The per-terminal state (DNS caches, last good nodes: tens of bytes a terminal) is
+        # done with: let it go before the records are sorted.
+        self.counts["dns_lookups"] = self.dns.lookups
+        del self.dns, self.strategy
+        if self.sink is not None:
+            self._to_sink(final=True)
+            logins = {c: np.concatenate(parts) if parts else np.empty(0, LOGIN_DTYPES[c])
+                      for c, parts in self._sunk.items()}
+            self._sunk = {}
+        else:
+            logins = self._sorted_rows(len(self.cols["login_id"]))
+        self._appenders = ()
         node_load = {k: np.asarray(v, dtype=np.int64 if k in ("node", "connections",
                                                               "queue_len") else np.float64)
                      for k, v in self.load_rows.items()}
@@ -962,7 +1014,9 @@ class ReferenceEngine(_Engine):
 def run_replication(world: World, replication: int, seed: np.random.SeedSequence, *,
                     per_login: bool | None = None,
                     progress: Callable[[float], None] | None = None,
-                    trace_attempts: bool = False) -> ReplicationOutput:
+                    trace_attempts: bool = False,
+                    sink: Callable[[dict[str, np.ndarray]], None] | None = None
+                    ) -> ReplicationOutput:
     """Simulate one replication of a world.
 
     Parameters
@@ -980,5 +1034,11 @@ def run_replication(world: World, replication: int, seed: np.random.SeedSequence
         Called with the fraction of simulated time done.
     trace_attempts : bool
         Keep every connect attempt in ``ReplicationOutput.attempts`` (for tests and debugging).
+    sink : callable, optional
+        Stream the per-login records: every column of every login is handed to
+        ``sink(columns)`` in login order, in batches of about :data:`SINK_ROWS` rows, as the
+        run goes (and the last batch at its end); ``ReplicationOutput.logins`` then keeps
+        only :data:`SUMMARY_COLUMNS`. Memory then stays flat in the number of logins, apart
+        from those few columns.
     """
-    return _Engine(world, replication, seed, per_login, trace_attempts).run(progress)
+    return _Engine(world, replication, seed, per_login, trace_attempts, sink).run(progress)

@@ -98,6 +98,10 @@ class RunTask:
         The topology file's content, used when a worker cannot read ``scenario["topology"]``.
     strategy : type, optional
         A user-registered strategy class the worker may not know by name.
+    stream_to : str, optional
+        With ``outputs.stream``: the Parquet file the worker streams the replication's
+        per-login records to (a path the worker can write: local processes and a local
+        Dask cluster share the file system).
     """
 
     scenario: dict[str, Any]
@@ -105,6 +109,7 @@ class RunTask:
     replication: int
     topology_text: bytes = field(default=b"", repr=False)
     strategy: type | None = field(default=None, repr=False)
+    stream_to: str | None = None
 
     @property
     def label(self) -> str:
@@ -112,8 +117,11 @@ class RunTask:
         return f"{self.scenario.get('name')}#{self.replication}"
 
 
-def tasks_for(world: World) -> list[RunTask]:
-    """The tasks of every replication of a built world, in replication order."""
+def tasks_for(world: World, stream_dir: str | os.PathLike[str] | None = None
+              ) -> list[RunTask]:
+    """The tasks of every replication of a built world, in replication order; with
+    ``stream_dir``, each streams its per-login records to ``replication-<n>.parquet``
+    there."""
     import json
 
     from sim.addressing.registry import get_strategy
@@ -129,7 +137,10 @@ def tasks_for(world: World) -> list[RunTask]:
         text = b""
     cls = get_strategy(sc.addressing.strategy)
     custom = None if cls.__module__.startswith("sim.") else cls
-    return [RunTask(resolved, world.source, r, text, custom) for r in range(sc.replications)]
+    return [RunTask(resolved, world.source, r, text, custom,
+                    None if stream_dir is None else
+                    str(Path(stream_dir) / f"replication-{r}.parquet"))
+            for r in range(sc.replications)]
 
 
 def _world_key(task: RunTask) -> str:
@@ -183,7 +194,14 @@ def run_task(task: RunTask, progress: Callable[[float], None] | None = None
     world = _cached_world(_world_key(task), task.topology_text)
     sc = world.scenario
     seed = replication_seeds(sc.seed, sc.replications)[task.replication]
-    return run_replication(world, task.replication, seed, progress=progress)
+    if task.stream_to is None:
+        return run_replication(world, task.replication, seed, progress=progress)
+    from sim.results import ParquetLogins
+
+    sink = ParquetLogins(world, task.replication, task.stream_to)
+    out = run_replication(world, task.replication, seed, progress=progress, sink=sink)
+    sink.close()
+    return out
 
 
 # --------------------------------------------------------------------------- executors

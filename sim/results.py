@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sim.engine import DECIDERS, OUTCOMES, TRIGGERS
+from sim.engine import DECIDERS, LOGIN_DTYPES, OUTCOMES, TRIGGERS
 from sim.errors import ResultsError
 from sim.metrics import event_metrics
 
@@ -143,6 +143,126 @@ def summarize(logins: pd.DataFrame, node_stats: dict[str, Any], *, warmup_s: flo
     })
 
 
+class _FrameShape:
+    """Turns the engine's columns (integer codes) into the logins table: names as
+    categoricals (the same categories in every frame, so concatenations stay categorical),
+    the terminal's region and coordinates, the replication."""
+
+    def __init__(self, world: World):
+        topo = world.topology
+        sites = world.sites
+        self.site_names = list(sites.names) if len(set(sites.names)) == len(sites.names) \
+            else _unique(sites.names)
+        self.region_names = sorted(set(sites.regions))
+        self.site_region = np.array([self.region_names.index(r) for r in sites.regions],
+                                    dtype=np.int8)
+        # float32 keeps the 4 decimals of the sites' coordinates exactly
+        self.site_lat = sites.lat.astype(np.float32)
+        self.site_lon = sites.lon.astype(np.float32)
+        self.node_names = [*topo.node_ids, ""]
+        self.kind_names = sorted(set(topo.kinds)) + [""]
+        self.node_kind = np.array([self.kind_names.index(k) for k in topo.kinds]
+                                  + [len(self.kind_names) - 1], dtype=np.int8)
+
+    def frame(self, L: dict[str, np.ndarray], access_names: Sequence[str],
+              replication: int) -> pd.DataFrame:
+        site = L["site"]
+        node = np.where(L["node"] >= 0, L["node"], len(self.node_names) - 1)
+        cols: dict[str, Any] = {
+            "login_id": L["login_id"],
+            "t_start_s": L["t_start_s"],
+            "site": pd.Categorical.from_codes(site, categories=self.site_names),
+            "region": pd.Categorical.from_codes(self.site_region[site],
+                                                categories=self.region_names),
+            "terminal_lat": self.site_lat[site],
+            "terminal_lon": self.site_lon[site],
+        }
+        if "access" in L:
+            cols["access_type"] = pd.Categorical.from_codes(L["access"],
+                                                            categories=list(access_names))
+        cols["node"] = pd.Categorical.from_codes(node, categories=self.node_names)
+        cols["node_kind"] = pd.Categorical.from_codes(self.node_kind[node],
+                                                      categories=self.kind_names)
+        cols["decided_by"] = pd.Categorical.from_codes(L["decided_by"], categories=list(DECIDERS))
+        if "attempts" in L:
+            cols["attempts"] = L["attempts"]
+        cols["outcome"] = pd.Categorical.from_codes(L["outcome"], categories=list(OUTCOMES))
+        for c in ("latency_ms", "connect_ms", "queue_ms", "service_ms", "backend_ms",
+                  "dns_ms", "rtt_ms", "best_rtt_ms", "last_mile_ms", "user"):
+            if c in L:
+                cols[c] = L[c]
+        cols["trigger"] = pd.Categorical.from_codes(L["trigger"], categories=list(TRIGGERS))
+        cols["replication"] = np.full(len(L["login_id"]), replication, dtype=np.int16)
+        return pd.DataFrame(cols, copy=False)  # shares the columns: no second copy
+
+
+class ParquetLogins:
+    """One replication's per-login records, written to a Parquet file batch by batch.
+
+    The engine's ``sink`` (:func:`sim.engine.run_replication`): each call appends the batch
+    (engine columns, in login order) as row groups. Close it when the run ends.
+
+    Parameters
+    ----------
+    world : World
+    replication : int
+    path : path-like
+        The file to write (replaced).
+    """
+
+    def __init__(self, world: World, replication: int, path: str | os.PathLike[str]):
+        from sim.workload import access_types
+
+        self.path = Path(path)
+        self.replication = replication
+        self.rows = 0
+        self._shape = _FrameShape(world)
+        self._access = access_types(world.scenario)
+        self._writer: Any = None
+
+    def __call__(self, columns: dict[str, np.ndarray]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(self._shape.frame(columns, self._access,
+                                                       self.replication), preserve_index=False)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema)
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        """Finish the file (an empty table when no login finished)."""
+        if self._writer is None:
+            self({c: np.empty(0, dtype) for c, dtype in LOGIN_DTYPES.items()})
+        self._writer.close()
+        self._writer = None
+
+
+def _gather_streamed(parts: Sequence[Path], folder: Path, fmt: str) -> None:
+    """Copy streamed per-login files, batch by batch, into ``folder/logins.<fmt>``."""
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        with open(folder / "logins.csv", "w", encoding="utf-8", newline="") \
+                if fmt == "csv" else contextlib.nullcontext() as csv_file:
+            for part in parts:
+                source = pq.ParquetFile(part)
+                for i in range(source.num_row_groups):
+                    table = source.read_row_group(i)
+                    if csv_file is not None:
+                        table.to_pandas().to_csv(csv_file, index=False, float_format="%.4f",
+                                                 header=csv_file.tell() == 0)
+                        continue
+                    if writer is None:
+                        writer = pq.ParquetWriter(folder / "logins.parquet", table.schema)
+                    writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
 class Results:
     """What a run produced.
 
@@ -151,15 +271,23 @@ class Results:
     summary : dict
         Figures, provenance and the resolved scenario (see ``summary.json``).
     logins : pandas.DataFrame
-        One row per finished login (all replications, column ``replication``).
+        One row per finished login (all replications, column ``replication``). With
+        ``outputs.per_login: false``, or when the records were streamed to Parquet
+        (``outputs.stream``), only the columns the summary and the figures need.
     node_load : pandas.DataFrame
         ``t_s, node, connections, logins_per_s, queue_len, utilization`` per sample.
+    streamed : list of Path
+        With ``outputs.stream``: the Parquet files the replications wrote their records to
+        (in a temporary folder removed with this object); :meth:`save` gathers them into
+        the result folder's ``logins.parquet``.
     """
 
-    def __init__(self, summary: dict[str, Any], logins: pd.DataFrame, node_load: pd.DataFrame):
+    def __init__(self, summary: dict[str, Any], logins: pd.DataFrame, node_load: pd.DataFrame,
+                 streamed: Sequence[Path] = ()):
         self.summary = summary
         self.logins = logins
         self.node_load = node_load
+        self.streamed = list(streamed)
 
     def __repr__(self) -> str:
         lat = self.summary.get("latency_ms", {})
@@ -172,51 +300,10 @@ class Results:
     def from_outputs(cls, world: World, outputs: Sequence[ReplicationOutput],
                      provenance: dict[str, Any]) -> Results:
         """Shape raw engine output into tables and compute the summary."""
-        topo = world.topology
-        sites = world.sites
         sc = world.scenario
-        frames = []
-        site_names = list(sites.names) if len(set(sites.names)) == len(sites.names) \
-            else _unique(sites.names)
-        region_names = sorted(set(sites.regions))
-        site_region = np.array([region_names.index(r) for r in sites.regions], dtype=np.int8)
-        node_names = [*topo.node_ids, ""]
-        kind_names = sorted(set(topo.kinds)) + [""]
-        node_kind = np.array([kind_names.index(k) for k in topo.kinds] + [len(kind_names) - 1],
-                             dtype=np.int8)
-        site_lat = sites.lat.astype(np.float32)
-        site_lon = sites.lon.astype(np.float32)
-        for out in outputs:
-            L = out.logins
-            site = L["site"]
-            node = np.where(L["node"] >= 0, L["node"], len(node_names) - 1)
-            cols: dict[str, Any] = {
-                "login_id": L["login_id"],
-                "t_start_s": L["t_start_s"],
-                "site": pd.Categorical.from_codes(site, categories=site_names),
-                "region": pd.Categorical.from_codes(site_region[site], categories=region_names),
-                # float32 keeps the 4 decimals of the sites' coordinates exactly
-                "terminal_lat": site_lat[site],
-                "terminal_lon": site_lon[site],
-            }
-            if "access" in L:
-                cols["access_type"] = pd.Categorical.from_codes(L["access"],
-                                                                categories=out.access_names)
-            cols["node"] = pd.Categorical.from_codes(node, categories=node_names)
-            cols["node_kind"] = pd.Categorical.from_codes(node_kind[node], categories=kind_names)
-            cols["decided_by"] = pd.Categorical.from_codes(L["decided_by"],
-                                                           categories=list(DECIDERS))
-            if "attempts" in L:
-                cols["attempts"] = L["attempts"]
-            cols["outcome"] = pd.Categorical.from_codes(L["outcome"], categories=list(OUTCOMES))
-            for c in ("latency_ms", "connect_ms", "queue_ms", "service_ms", "backend_ms",
-                      "dns_ms", "rtt_ms", "best_rtt_ms", "last_mile_ms", "user"):
-                if c in L:
-                    cols[c] = L[c]
-            cols["trigger"] = pd.Categorical.from_codes(L["trigger"], categories=list(TRIGGERS))
-            cols["replication"] = np.full(len(L["login_id"]), out.replication, dtype=np.int16)
-            frame = pd.DataFrame(cols, copy=False)  # shares the columns: no second copy
-            frames.append(frame)
+        topo = world.topology
+        shape = _FrameShape(world)
+        frames = [shape.frame(out.logins, out.access_names, out.replication) for out in outputs]
         # Same categories in every frame, so the concatenation stays categorical.
         logins = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         load_frames = []
@@ -292,7 +379,9 @@ class Results:
         try:
             (tmp / SUMMARY_FILE).write_text(json.dumps(self.summary, indent=2, sort_keys=False)
                                             + "\n", encoding="utf-8")
-            if outputs.get("per_login", True):
+            if self.streamed:
+                _gather_streamed(self.streamed, tmp, fmt)
+            elif outputs.get("per_login", True):
                 if fmt == "parquet":
                     try:
                         self.logins.to_parquet(tmp / "logins.parquet", index=False)

@@ -516,6 +516,17 @@ class Outputs(_Strict):
     format: Literal["csv", "parquet"] = "csv"
     sample_every: PositiveDuration = 10.0
     figures: bool = True
+    stream: bool = False
+    """Write the per-login records to Parquet in batches as the run goes instead of holding
+    them in memory (needs ``per_login`` and pyarrow): for runs of tens of millions of
+    logins."""
+
+    @model_validator(mode="after")
+    def _stream_needs_records(self) -> Outputs:
+        if self.stream and not self.per_login:
+            raise ValueError("stream: true writes the per-login records as the run goes; "
+                             "it needs per_login: true")
+        return self
 
 
 # --------------------------------------------------------------------------- billing

@@ -116,6 +116,12 @@ def user_pool_size(dau: int, logins_per_user_per_day: float) -> int:
     return max(1, round(hi))
 
 
+def access_types(scenario: Scenario) -> list[str]:
+    """The access types of the scenario's mix, in the order their codes number them."""
+    mix = scenario.population.access_mix
+    return [a for a in ACCESS_TYPES if mix.get(a, 0.0) > 0]
+
+
 def users_per_site(scenario: Scenario, sites: Sites) -> NDArray[np.int64]:
     """Each site's pool of terminals (its share of :func:`user_pool_size`, at least one)."""
     pop = scenario.population
@@ -170,7 +176,7 @@ class Workload:
         self.users_per_site = users_per_site(scenario, sites)
         self.user_offset = np.concatenate([[0], np.cumsum(self.users_per_site)[:-1]])
         self.n_users = int(self.users_per_site.sum())
-        self.access_names = [a for a in ACCESS_TYPES if pop.access_mix.get(a, 0.0) > 0]
+        self.access_names = access_types(scenario)
         mix = np.array([pop.access_mix[a] for a in self.access_names])
         self.access_p = mix / mix.sum()
         self._crowds = self._flash_crowds(site_index or {n: i for i, n in

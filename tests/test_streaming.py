@@ -1,0 +1,88 @@
+"""Per-login records streamed to Parquet as the run goes (``outputs.stream``).
+
+The engine hands rows over in login order in batches; the saved table must be the table a run
+holding everything in memory writes, and the summary must not change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sim
+import sim.engine as engine
+from sim.build import build_world
+from sim.engine import LOGIN_COLUMNS, SUMMARY_COLUMNS, run_replication
+from sim.errors import ScenarioError
+from tests.conftest import SCENARIOS
+
+pytest.importorskip("pyarrow")
+
+FAILURES = SCENARIOS / "node-failure.yaml"  # failovers and reconnects: out-of-order endings
+OVERRIDES = {"duration": "25m", "replications": 2, "population.dau": 300_000, "outputs.format": "parquet",
+             "outputs.figures": False}
+
+
+@pytest.fixture(autouse=True)
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "SINK_ROWS", 500)  # many batches in a short run
+
+
+def test_the_sink_gets_every_row_once_in_login_order() -> None:
+    world = build_world(sim.load_scenario(FAILURES, {"duration": "25m", "replications": 1, "population.dau": 300_000}))
+    batches: list[dict[str, np.ndarray]] = []
+    held = run_replication(world, 0, np.random.SeedSequence(1), per_login=True)
+    streamed = run_replication(world, 0, np.random.SeedSequence(1), sink=batches.append)
+    assert len(batches) > 10
+    assert all(list(b) == list(LOGIN_COLUMNS) for b in batches)
+    for c in LOGIN_COLUMNS:
+        np.testing.assert_array_equal(np.concatenate([b[c] for b in batches]), held.logins[c],
+                                      err_msg=c)
+    assert list(streamed.logins) == list(SUMMARY_COLUMNS)
+    for c in SUMMARY_COLUMNS:
+        np.testing.assert_array_equal(streamed.logins[c], held.logins[c], err_msg=c)
+    assert streamed.counts == held.counts
+    assert held.counts["reconnects"] > 0  # logins of every kind went through the sink
+
+
+def test_a_streamed_run_saves_the_same_table_and_summary(tmp_path: Path) -> None:
+    held = sim.run(FAILURES, overrides=OVERRIDES, jobs=1)
+    streamed = sim.run(FAILURES, overrides={**OVERRIDES, "outputs.stream": True}, jobs=1)
+    assert len(streamed.streamed) == 2 and all(p.is_file() for p in streamed.streamed)
+    assert list(streamed.logins.columns) == list(held.logins.columns.drop(
+        ["access_type", "attempts", "connect_ms", "queue_ms", "service_ms", "backend_ms",
+         "dns_ms", "last_mile_ms", "user"]))
+    for key in ("logins", "latency_ms", "nodes", "addressing", "events", "ci95"):
+        assert streamed.summary[key] == held.summary[key], key
+    held.save(tmp_path / "held")
+    streamed.save(tmp_path / "streamed")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "streamed" / "logins.parquet"),
+                                  pd.read_parquet(tmp_path / "held" / "logins.parquet"))
+    held.save(tmp_path / "held-csv", fmt="csv")
+    streamed.save(tmp_path / "streamed-csv", fmt="csv")
+    assert (tmp_path / "streamed-csv" / "logins.csv").read_bytes() == \
+        (tmp_path / "held-csv" / "logins.csv").read_bytes()
+    loaded = sim.Results.load(tmp_path / "streamed")
+    assert len(loaded.logins) == len(held.logins)
+
+
+def test_the_streamed_files_go_with_the_results() -> None:
+    import gc
+
+    streamed = sim.run(FAILURES, overrides={**OVERRIDES, "outputs.stream": True,
+                                            "replications": 1}, jobs=1)
+    folder = streamed.streamed[0].parent
+    assert folder.is_dir()
+    del streamed
+    gc.collect()
+    assert not folder.exists()
+
+
+def test_stream_needs_per_login_records() -> None:
+    with pytest.raises(ScenarioError) as e:
+        sim.load_scenario(FAILURES, {"outputs.stream": True, "outputs.per_login": False})
+    assert str(e.value).endswith("node-failure.yaml: outputs: stream: true writes the "
+                                 "per-login records as the run goes; it needs per_login: true")
