@@ -10,6 +10,10 @@ that each peak RSS is its own:
 - ``run-<N>-per_login_off`` / ``run-<N>-per_login_on``: the whole ``sim.run(...)`` with
   ``outputs.per_login`` false / true (nothing written). ``login_rows`` says how many
   per-login rows the results still hold in memory.
+- ``run-<N>-per_login_stream``: ``sim.run(...)`` with per-login records on, streamed to
+  Parquet as the run goes (``outputs.stream: true``, ``outputs.format: parquet``), then
+  ``Results.save`` into a temporary folder (its wall time included; ``file_mb`` is the size
+  of the saved ``logins.parquet``).
 - ``engine-<N>-per_login_off``: ``sim.engine.run_replication(..., per_login=False)`` alone
   (no result tables); ``login_rows`` is the number of rows it still returns.
 
@@ -41,6 +45,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
 
     overrides = spec["overrides"]
     seed = spec["seed"]
+    extra: dict[str, Any] = {}
     if spec["what"] == "engine":
         from sim.build import build_world
         from sim.engine import run_replication
@@ -53,13 +58,20 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         counts = out.counts
         rows = len(out.logins["login_id"])
     else:
+        import tempfile
+
         started = time.perf_counter()
         results = sim.run(h.BASELINE, overrides=overrides, seed=seed)
+        if overrides.get("outputs.stream"):
+            with tempfile.TemporaryDirectory(prefix="access-sim-bench-") as folder:
+                saved = results.save(Path(folder) / "result")
+                extra["file_mb"] = round((saved / "logins.parquet").stat().st_size / 2**20, 1)
         wall_s = time.perf_counter() - started
         counts = results.summary["logins"].get("whole_run", results.summary["logins"])
         rows = len(results.logins)
     return {"logins": int(counts["attempted"]), "wall_s": round(wall_s, 3),
-            "peak_rss_mb": h.peak_rss_mb(), "login_rows": rows, "failed": int(counts["failed"])}
+            "peak_rss_mb": h.peak_rss_mb(), "login_rows": rows, "failed": int(counts["failed"]),
+            **extra}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,10 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     for size in sizes:
         sized = h.sized_overrides(size, {"population.dau": DAU})
         label = h.human(size)
-        for what, per_login in (("engine", False), ("run", False), ("run", True)):
-            overrides = {**sized, "outputs.per_login": per_login, "outputs.figures": False}
-            kind = f"{what}-per_login_{'on' if per_login else 'off'}"
-            record = h.run_case(f"{what}-{label}-per_login_{'on' if per_login else 'off'}",
+        for what, records in (("engine", "off"), ("run", "off"), ("run", "on"),
+                              ("run", "stream")):
+            overrides = {**sized, "outputs.per_login": records != "off",
+                         "outputs.figures": False}
+            if records == "stream":
+                overrides.update({"outputs.stream": True, "outputs.format": "parquet"})
+            per_login = records != "off"
+            kind = f"{what}-per_login_{records}"
+            record = h.run_case(f"{what}-{label}-per_login_{records}",
                                 Path(__file__),
                                 {"what": what, "overrides": overrides, "seed": args.seed},
                                 floor_logins=floor_logins, timeout_s=4 * 3600,
