@@ -104,3 +104,29 @@ def test_node_down_moves_logins_elsewhere(tiny_scenario) -> None:
     assert (during.node != "access-singapore").all()
     after = L[(L.t_start_s >= 130) & (L.outcome == "ok")]
     assert (after.node == "access-singapore").any()
+
+
+@pytest.mark.parametrize("can_fail", [False, True])
+def test_open_connections_are_counted_exactly(can_fail: bool) -> None:
+    """A node's open connections at any time, by its session bookkeeping (a heap of end
+    times, or of whole sessions for nodes that can fail), against a plain count."""
+    import heapq
+
+    import simpy
+
+    from sim.engine import NodeState
+
+    rng = np.random.default_rng(4)
+    node = NodeState(simpy.Environment(), 0, "access", 1, 0.01, "exponential", 0.5,
+                     float("inf"), can_fail)
+    ends: list[float] = []
+    now = 0.0
+    for step in range(3000):
+        now += float(rng.exponential(0.3)) if step % 50 else float(rng.uniform(5, 30))
+        for _ in range(int(rng.integers(0, 3))):
+            # sessions from a few milliseconds (ending within the current second) to minutes
+            end = now + float(rng.choice([rng.uniform(0, 0.5), rng.exponential(60.0)]))
+            ends.append(end)
+            node.open_conns += 1
+            heapq.heappush(node.sessions, (end, step, 0, 0, 0, 0.0) if can_fail else end)
+        assert node.connections(now) == sum(e > now for e in ends), step
