@@ -78,6 +78,11 @@ class MultiLevel(Strategy):
         live = self.steps[1:] if self.steps[:1] == ["nearest"] else self.steps
         self._live_steps = [s for s in live if s != "sticky" or self.sticky]
         self._max_util = self.max_util if self.max_util is not None else float("inf")
+        # Batch planning (prepare): probe width, and caches by site and region.
+        n_nodes = len(world.topology.node_ids)
+        self._width = min(self.top_k + 2, n_nodes) if self.steps[:1] == ["nearest"] else 1
+        self._keys: dict[int, tuple[list[int], list[int], int, np.ndarray]] = {}
+        self._tokens: dict[int, _Prepared] = {}
 
     def plan(self, site: int, user: int, now: float,
              answer: DnsAnswer) -> tuple[list[int], str]:
@@ -135,63 +140,72 @@ class MultiLevel(Strategy):
         """
         if "nearest" in self.steps and self.steps[0] != "nearest":
             return None
-        n_regions = int(regions.max()) + 1 if len(regions) else 1
-        keys = sites.astype(np.int64) * n_regions + regions
+        width = self._width
+        keys = sites.astype(np.int64) * 256 + regions  # region codes fit in a byte
         uniq, inverse = np.unique(keys, return_inverse=True)
-        bases: list[tuple[list[int], list[int]]] = []
-        for key in uniq.tolist():
-            site, region = divmod(key, n_regions)
-            if self.use_region:
-                bases.append(self._region_order(site, *view(site, region)))
-            else:
-                bases.append((list(self.world.site_global_order[site]), []))
-        nearest = bool(self.steps) and self.steps[0] == "nearest"
-        k = self.top_k
-        heads = [min(len(c), k + 2) if nearest else 1 for c, _ in bases]
-        width = max(heads)
-        if nearest and width > 1:
+        info = [self._key_info(key, view) for key in uniq.tolist()]
+        if width > 1:
             # Probe estimates of the first m candidates (padding: +inf, never first).
-            rtt = np.full((len(uniq), width), np.inf)
-            for u, (key, (cands, _)) in enumerate(zip(uniq.tolist(), bases)):
-                if heads[u] > 1:
-                    row = self.rtt[key // n_regions]
-                    rtt[u, :heads[u]] = [row[n] for n in cands[:heads[u]]]
-            true = rtt[inverse]
+            true = np.array([i[3] for i in info])[inverse]
             est = true + self.noise_ms * self._batch_rng.standard_normal(true.shape) \
                 if self.noise_ms > 0 else true
             order = np.argsort(est, axis=1, kind="stable")
             rows = np.arange(len(keys))[:, None]
-            race = min(k, width)
             # The fastest (true RTT) of the top k by estimate wins and goes first.
-            winner = np.argmin(true[rows, order[:, :race]], axis=1)
+            winner = np.argmin(true[rows, order[:, :min(self.top_k, width)]], axis=1)
             winner_pos = order[rows[:, 0], winner]
             rest = order != winner_pos[:, None]
             perm = np.concatenate([winner_pos[:, None],
                                    order[rest].reshape(len(keys), width - 1)], axis=1)
         else:
             perm = np.zeros((len(keys), 1), dtype=np.int64)
-        # One code per (site and region, order of the probed nodes): base-``width`` digits.
-        digits = perm.shape[1]
-        if len(uniq) * float(digits) ** digits < 2.0 ** 62:
-            code = inverse * digits ** digits + perm @ (digits ** np.arange(digits))
-            combos_code, token_of = np.unique(code, return_inverse=True)
-            combos = [[c // digits ** digits] + [(c // digits ** j) % digits
-                                                 for j in range(digits)]
-                      for c in combos_code.tolist()]
-        else:
-            combos_arr, token_of = np.unique(np.concatenate([inverse[:, None], perm], axis=1),
-                                             axis=0, return_inverse=True)
-            combos = combos_arr.tolist()
-        tag = "nearest" if nearest else "region"
-        tokens = []
-        for row in combos:
-            u, order_u = row[0], row[1:]
-            cands, fallback = bases[u]
-            m = heads[u]
-            if m > 1:
-                cands = [cands[j] for j in order_u[:m]] + cands[m:]
-            tokens.append(_Prepared(tuple(cands + fallback), len(cands), frozenset(cands), tag))
+        # One code per (site and region, order of the probed nodes): base-``width`` digits
+        # after the key; the tokens of codes seen before are reused.
+        span = width ** width
+        if (int(uniq[-1]) + 1 if len(uniq) else 1) * float(span) < 2.0 ** 62:
+            code = keys * span + perm @ (width ** np.arange(width))
+            combos, token_of = np.unique(code, return_inverse=True)
+            cache = self._tokens
+            tokens = []
+            for c in combos.tolist():
+                token = cache.get(c)
+                if token is None:
+                    key, digits = divmod(c, span)
+                    token = cache[c] = self._token(self._keys[key], [
+                        (digits // width ** j) % width for j in range(width)])
+                tokens.append(token)
+        else:  # very wide probes: no reuse across batches
+            combos, token_of = np.unique(np.concatenate([inverse[:, None], perm], axis=1),
+                                         axis=0, return_inverse=True)
+            tokens = [self._token(info[row[0]], row[1:]) for row in combos.tolist()]
         return list(map(tokens.__getitem__, token_of.ravel().tolist()))
+
+    def _key_info(self, key: int, view: Callable[[int, int], tuple[tuple[int, ...],
+                                                               tuple[int, ...]]]
+                  ) -> tuple[list[int], list[int], int, np.ndarray]:
+        """A site and region's candidates while every node is up, how many of them the
+        SDK probes, and their RTTs (padded to the probe width with +inf); cached."""
+        info = self._keys.get(key)
+        if info is None:
+            site, region = divmod(key, 256)
+            if self.use_region:
+                cands, fallback = self._region_order(site, *view(site, region))
+            else:
+                cands, fallback = list(self.world.site_global_order[site]), []
+            m = min(len(cands), self.top_k + 2) if self._width > 1 else 1
+            rtt = np.full(self._width, np.inf)
+            row = self.rtt[site]
+            rtt[:m] = [row[n] for n in cands[:m]]
+            info = self._keys[key] = (cands, fallback, m, rtt)
+        return info
+
+    def _token(self, info: tuple[list[int], list[int], int, np.ndarray],
+               order: Sequence[int]) -> _Prepared:
+        cands, fallback, m, _ = info
+        if m > 1:
+            cands = [cands[j] for j in order[:m]] + cands[m:]
+        return _Prepared(tuple(cands + fallback), len(cands), frozenset(cands),
+                         "nearest" if self.steps[:1] == ["nearest"] else "region")
 
     def plan_prepared(self, token: _Prepared, site: int, user: int,
                       now: float) -> tuple[Sequence[int], str]:
