@@ -341,9 +341,10 @@ class _Engine:
         """Look the terminal's answer up and plan its candidates; ``row`` is the login's row
         in the current chunk when the strategy prepared it (arrivals), else -1."""
         now = self.env._now
-        if row >= 0 and self._tokens is not None and self.dns.all_up:
-            dns_ms = self.dns.lookup_complete(lg.user, now, self._fresh_region[row],
-                                              self._fresh_dns_ms[row])
+        dns = self.dns
+        if row >= 0 and self._tokens is not None and dns.all_up:
+            dns_ms = dns.lookup_complete(lg.user, now, self._fresh_region[row],
+                                         self._fresh_dns_ms[row])
             if dns_ms >= 0:  # the answer lists every node of the region: prepared plan
                 lg.dns_ms = dns_ms
                 lg.cands, lg.tag = self.strategy.plan_prepared(self._tokens[row], lg.site,
@@ -351,7 +352,7 @@ class _Engine:
                 lg.pos = 0
                 self._attempt(lg, delay_s + dns_ms / 1000.0)
                 return
-        answer = self.dns.lookup(lg.site, lg.user, now, lg.lm)
+        answer = dns.lookup(lg.site, lg.user, now, lg.lm)
         if lg.round == 0:
             lg.dns_ms = answer.dns_ms
         cands, tag = self.strategy.plan(lg.site, lg.user, now, answer)
@@ -373,8 +374,8 @@ class _Engine:
             return
         n = lg.cands[lg.pos]
         lg.pos += 1
-        avoid = self.avoid.get(lg.user)
-        if avoid is not None and avoid.get(n, -1.0) > env.now:
+        avoid = self.avoid.get(lg.user) if self.avoid else None
+        if avoid is not None and avoid.get(n, -1.0) > env._now:
             self._attempt(lg, delay_s)  # this terminal saw the node time out: skip it
             return
         lg.attempts += 1

@@ -211,8 +211,8 @@ class MultiLevel(Strategy):
                       now: float) -> tuple[Sequence[int], str]:
         order = token.order
         for i, step in enumerate(self._live_steps):
-            if step == "sticky":
-                last = self.last_good[user] if self.sticky else -1
+            if step == "sticky":  # (a live step only when enabled)
+                last = self.last_good[user]
                 if last < 0 or last == order[0] or last not in token.region_nodes:
                     continue
             elif not self._overloaded(order[0], now):
