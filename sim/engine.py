@@ -4,7 +4,8 @@ One replication is one :class:`simpy.Environment`. Pure delays (DNS, handshakes,
 response legs, backbone trips) are single timeouts whose callbacks move the login on; no
 process per login. A login costs one or two events: its arrival at the node and, on a cache
 miss, its arrival at the home data center. Arrivals come from numpy batches and are fed to the
-event loop directly rather than as events of their own.
+event loop directly rather than as events of their own; while every node is up, the strategy
+plans each batch ahead in numpy as far as live state allows (``Strategy.prepare``).
 
 Node model: ``workers`` login workers serve a FIFO queue (an M/M/c queue with exponential
 service). Because the queue is FIFO and arrivals at a node are handled in time order, a
