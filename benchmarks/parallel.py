@@ -14,12 +14,15 @@ in a fresh process:
 The replications go through :func:`sim.executors.run_tasks` (the path ``sim.run`` takes).
 Without ``sim.executors`` (an older tree) the benchmark falls back to
 ``concurrent.futures.ProcessPoolExecutor`` and ``distributed.Client.submit`` calling
-``sim.engine.run_replication`` with the world rebuilt in each worker. ``wall_s`` is the time
-of the 16 replications (a local pool starts inside it); ``startup_s`` is the time to create
-the executor (the Dask cluster); ``total_s`` both. ``speedup_vs_local_1`` and
-``speedup_vs_local_2`` compare ``wall_s``; the ``_incl_startup`` variants compare
-``total_s``. ``peak_rss_mb`` is the coordinating process; ``peak_group_rss_mb`` the sampled
-sum over it and its workers.
+``sim.engine.run_replication`` with the world rebuilt in each worker. ``startup_s`` is the
+time to start the executor's worker processes, which import the simulator but build no
+world: the local pool (``LocalExecutor.start()``) or the Dask cluster; ``wall_s`` is the
+time of the 16 replications on them (each worker's first replication builds its world, as
+``local-1``'s first one does); ``total_s`` both. (A tree whose ``LocalExecutor`` has no
+``start()`` starts its pool with the first tasks, inside ``wall_s``.)
+``speedup_vs_local_1`` and ``speedup_vs_local_2`` compare ``wall_s``; the ``_incl_startup``
+variants compare ``total_s``. ``peak_rss_mb`` is the coordinating process;
+``peak_group_rss_mb`` the sampled sum over it and its workers.
 
 The floor of a case on N workers is N floor processes run at once (their rates summed), so
 ``ratio`` compares the case with what the machine offered N processes at the time: on a
@@ -117,6 +120,11 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         if spec["executor"] == "local":
             executor: Any = LocalExecutor(spec["jobs"])
+            # Start the pool's processes here, as DaskExecutor starts its cluster's, so that
+            # wall_s is the replications alone in every case (a tree without start() starts
+            # them with the first tasks, inside wall_s).
+            if hasattr(executor, "start"):
+                executor.start()
         else:
             executor = DaskExecutor(jobs=spec["jobs"])
         startup_s = time.perf_counter() - started
