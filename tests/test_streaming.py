@@ -86,3 +86,15 @@ def test_stream_needs_per_login_records() -> None:
         sim.load_scenario(FAILURES, {"outputs.stream": True, "outputs.per_login": False})
     assert str(e.value).endswith("node-failure.yaml: outputs: stream: true writes the "
                                  "per-login records as the run goes; it needs per_login: true")
+
+
+def test_worker_processes_stream_the_same_records(tmp_path: Path) -> None:
+    """Replications on two local worker processes write their own files; saved, they are
+    the table of a run in this process."""
+    overrides = {**OVERRIDES, "outputs.stream": True}
+    here = sim.run(FAILURES, overrides=overrides, jobs=1)
+    pooled = sim.run(FAILURES, overrides=overrides, jobs=2)
+    here.save(tmp_path / "here")
+    pooled.save(tmp_path / "pooled")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "pooled" / "logins.parquet"),
+                                  pd.read_parquet(tmp_path / "here" / "logins.parquet"))
