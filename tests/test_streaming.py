@@ -98,3 +98,21 @@ def test_worker_processes_stream_the_same_records(tmp_path: Path) -> None:
     pooled.save(tmp_path / "pooled")
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "pooled" / "logins.parquet"),
                                   pd.read_parquet(tmp_path / "here" / "logins.parquet"))
+
+
+def test_the_cli_writes_a_streamed_result_with_figures(tmp_path: Path, capsys) -> None:
+    from sim.cli import main
+
+    out = tmp_path / "res"
+    rc = main(["run", str(SCENARIOS / "tiny.yaml"), "--out", str(out), "--quiet",
+               "--set", "duration=2m", "--set", "warmup=0s", "--set", "replications=2",
+               "--set", "outputs.stream=true", "--set", "outputs.format=parquet"])
+    assert rc == 0, capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "logins.parquet",
+                                                     "node_load.csv", "summary.json"]
+    logins = pd.read_parquet(out / "logins.parquet")
+    assert list(logins.columns[:6]) == ["login_id", "t_start_s", "site", "region",
+                                        "terminal_lat", "terminal_lon"]
+    assert sorted(logins["replication"].unique()) == [0, 1]
+    assert (logins.groupby("replication")["login_id"].diff().dropna() > 0).all()
+    assert any((out / "figures").iterdir())
