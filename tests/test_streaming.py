@@ -21,9 +21,9 @@ from tests.conftest import SCENARIOS
 
 pytest.importorskip("pyarrow")
 
-FAILURES = SCENARIOS / "node-failure.yaml"  # failovers and reconnects: out-of-order endings
-OVERRIDES = {"duration": "25m", "replications": 2, "population.dau": 300_000, "outputs.format": "parquet",
-             "outputs.figures": False}
+FAILURES = SCENARIOS / "node-failure.yaml"  # a node down at 20 min: reconnects, failovers
+SHORT = {"duration": "25m", "population.dau": 300_000}
+OVERRIDES = {**SHORT, "replications": 2, "outputs.format": "parquet", "outputs.figures": False}
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,7 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_sink_gets_every_row_once_in_login_order() -> None:
-    world = build_world(sim.load_scenario(FAILURES, {"duration": "25m", "replications": 1, "population.dau": 300_000}))
+    world = build_world(sim.load_scenario(FAILURES, {**SHORT, "replications": 1}))
     batches: list[dict[str, np.ndarray]] = []
     held = run_replication(world, 0, np.random.SeedSequence(1), per_login=True)
     streamed = run_replication(world, 0, np.random.SeedSequence(1), sink=batches.append)
