@@ -116,6 +116,12 @@ def run_world(world: World, *, progress: Callable[[float], None] | None = None,
     stream_dir = _stream_dir(world) if world.scenario.outputs.stream else None
     try:
         outputs = run_tasks(tasks_for(world, stream_dir), executor, progress=progress)
+        if stream_dir is not None and len(list(stream_dir.iterdir())) < len(outputs):
+            from sim.errors import ScenarioError
+
+            raise ScenarioError("the workers wrote the streamed records where this process "
+                                "cannot read them (a remote cluster needs a shared folder)",
+                                file=world.source, path="outputs.stream")
         results = results_from_outputs(world, outputs, wall_s=time.perf_counter() - started,
                                        created_utc=created)
     except BaseException:

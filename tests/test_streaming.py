@@ -116,3 +116,23 @@ def test_the_cli_writes_a_streamed_result_with_figures(tmp_path: Path, capsys) -
     assert sorted(logins["replication"].unique()) == [0, 1]
     assert (logins.groupby("replication")["login_id"].diff().dropna() > 0).all()
     assert any((out / "figures").iterdir())
+
+
+def test_records_streamed_out_of_reach_are_an_input_error(tmp_path: Path) -> None:
+    """A remote cluster's workers write to their own disks: the run says so in one line
+    rather than failing when the result is saved."""
+    import dataclasses
+
+    from sim.executors import Executor, run_task
+
+    class Elsewhere(Executor):
+        def as_completed(self, tasks, on_progress=None):
+            for i, task in enumerate(tasks):
+                yield i, run_task(dataclasses.replace(
+                    task, stream_to=str(tmp_path / f"worker-disk-{i}.parquet")))
+
+    with pytest.raises(ScenarioError) as e:
+        sim.run(FAILURES, overrides={**OVERRIDES, "outputs.stream": True}, executor=Elsewhere())
+    assert str(e.value).endswith("node-failure.yaml: outputs.stream: the workers wrote the "
+                                 "streamed records where this process cannot read them (a "
+                                 "remote cluster needs a shared folder)")
