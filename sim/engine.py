@@ -921,9 +921,11 @@ class _Engine:
         del self.dns, self.strategy
         if self.sink is not None:
             self._to_sink(final=True)
-            logins = {c: np.concatenate(parts) if parts else np.empty(0, LOGIN_DTYPES[c])
-                      for c, parts in self._sunk.items()}
-            self._sunk = {}
+            logins = {}
+            for c in list(self._sunk):  # one column at a time, its parts released at once
+                parts = self._sunk.pop(c)
+                logins[c] = np.concatenate(parts) if parts else np.empty(0, LOGIN_DTYPES[c])
+                del parts
         else:
             logins = self._sorted_rows(len(self.cols["login_id"]))
         self._appenders = ()
