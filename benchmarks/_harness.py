@@ -334,6 +334,59 @@ def emit(record: Mapping[str, Any]) -> None:
     print(json.dumps(record), flush=True)
 
 
+def simulate(what: str, overrides: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """One case of the default scenario with ``overrides``, in this (fresh) process.
+
+    ``what`` is ``engine`` (``run_replication`` on a world built beforehand; per-login records
+    as ``outputs.per_login`` says) or ``run`` (the whole ``sim.run``; with ``outputs.stream``
+    the result is also saved into a temporary folder, ``file_mb`` being its
+    ``logins.parquet``). The fields every case reports: logins (all, the warm-up included),
+    wall time, peak RSS, failures and the per-login rows still held in memory.
+    """
+    import tempfile
+
+    import numpy as np
+
+    import sim
+
+    extra: dict[str, Any] = {}
+    if what == "engine":
+        from sim.build import build_world
+        from sim.engine import run_replication
+
+        world = build_world(sim.load_scenario(BASELINE, dict(overrides)))
+        started = time.perf_counter()
+        out = run_replication(world, 0, np.random.SeedSequence(seed),
+                              per_login=overrides.get("outputs.per_login"))
+        wall_s = time.perf_counter() - started
+        counts = out.counts
+        rows = len(out.logins["login_id"])
+    else:
+        started = time.perf_counter()
+        results = sim.run(BASELINE, overrides=dict(overrides), seed=seed)
+        if overrides.get("outputs.stream"):
+            with tempfile.TemporaryDirectory(prefix="access-sim-bench-") as folder:
+                saved = results.save(Path(folder) / "result")
+                extra["file_mb"] = round((saved / "logins.parquet").stat().st_size / 2**20, 1)
+        wall_s = time.perf_counter() - started
+        # "whole_run": every login, the warm-up included (the headline counts leave it out)
+        counts = results.summary["logins"].get("whole_run", results.summary["logins"])
+        rows = len(results.logins)
+    return {"logins": int(counts["attempted"]), "wall_s": round(wall_s, 3),
+            "peak_rss_mb": peak_rss_mb(), "login_rows": rows, "failed": int(counts["failed"]),
+            **extra}
+
+
+def serve_child(child: Any, argv: Sequence[str]) -> bool:
+    """When this process is a case's child (``--child SPEC``): run ``child(spec)``, print its
+    line and return True; else False (this process is the benchmark's parent)."""
+    spec = child_spec(argv)
+    if spec is None:
+        return False
+    emit(child(spec))
+    return True
+
+
 def child_spec(argv: Sequence[str]) -> dict[str, Any] | None:
     """The case to run when this process is a case's child (``--child SPEC``), else None."""
     if len(argv) == 2 and argv[0] == CHILD_FLAG:

@@ -26,7 +26,6 @@ usage: python benchmarks/memory.py [--quick]
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,46 +38,12 @@ DAU = 10_000_000
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one case in this (fresh) process; what it measured."""
-    import numpy as np
-
-    import sim
-
-    overrides = spec["overrides"]
-    seed = spec["seed"]
-    extra: dict[str, Any] = {}
-    if spec["what"] == "engine":
-        from sim.build import build_world
-        from sim.engine import run_replication
-
-        world = build_world(sim.load_scenario(h.BASELINE, overrides))
-        started = time.perf_counter()
-        out = run_replication(world, 0, np.random.SeedSequence(seed),
-                              per_login=overrides["outputs.per_login"])
-        wall_s = time.perf_counter() - started
-        counts = out.counts
-        rows = len(out.logins["login_id"])
-    else:
-        import tempfile
-
-        started = time.perf_counter()
-        results = sim.run(h.BASELINE, overrides=overrides, seed=seed)
-        if overrides.get("outputs.stream"):
-            with tempfile.TemporaryDirectory(prefix="access-sim-bench-") as folder:
-                saved = results.save(Path(folder) / "result")
-                extra["file_mb"] = round((saved / "logins.parquet").stat().st_size / 2**20, 1)
-        wall_s = time.perf_counter() - started
-        counts = results.summary["logins"].get("whole_run", results.summary["logins"])
-        rows = len(results.logins)
-    return {"logins": int(counts["attempted"]), "wall_s": round(wall_s, 3),
-            "peak_rss_mb": h.peak_rss_mb(), "login_rows": rows, "failed": int(counts["failed"]),
-            **extra}
+    return h.simulate(spec["what"], spec["overrides"], spec["seed"])
 
 
 def main(argv: list[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else argv
-    spec = h.child_spec(args_in)
-    if spec is not None:
-        h.emit(child(spec))
+    if h.serve_child(child, args_in):
         return 0
     p = h.parser(__doc__)
     args = p.parse_args(args_in)

@@ -150,9 +150,7 @@ def _dask_installed() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else argv
-    spec = h.child_spec(args_in)
-    if spec is not None:
-        h.emit(child(spec))
+    if h.serve_child(child, args_in):
         return 0
     p = h.parser(__doc__)
     p.add_argument("--logins", type=int, default=None,

@@ -17,7 +17,6 @@ usage: python benchmarks/throughput.py [--logins N] [--quick]
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,36 +27,12 @@ import _harness as h
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one case in this (fresh) process; what it measured."""
-    import numpy as np
-
-    import sim
-
-    overrides = spec["overrides"]
-    seed = spec["seed"]
-    if spec["what"] == "engine":
-        from sim.build import build_world
-        from sim.engine import run_replication
-
-        world = build_world(sim.load_scenario(h.BASELINE, overrides))
-        started = time.perf_counter()
-        out = run_replication(world, 0, np.random.SeedSequence(seed))
-        wall_s = time.perf_counter() - started
-        counts = out.counts
-    else:
-        started = time.perf_counter()
-        results = sim.run(h.BASELINE, overrides=overrides, seed=seed)
-        wall_s = time.perf_counter() - started
-        # "whole_run": every login, the warm-up included (the headline counts leave it out)
-        counts = results.summary["logins"].get("whole_run", results.summary["logins"])
-    return {"logins": int(counts["attempted"]), "wall_s": round(wall_s, 3),
-            "peak_rss_mb": h.peak_rss_mb(), "failed": int(counts["failed"])}
+    return h.simulate(spec["what"], spec["overrides"], spec["seed"])
 
 
 def main(argv: list[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else argv
-    spec = h.child_spec(args_in)
-    if spec is not None:
-        h.emit(child(spec))
+    if h.serve_child(child, args_in):
         return 0
     p = h.parser(__doc__)
     p.add_argument("--logins", type=int, default=None,
