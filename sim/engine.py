@@ -241,7 +241,6 @@ class _Engine:
             "t_s", "node", "connections", "logins_per_s", "queue_len", "utilization")}
         self._chunk: ArrivalChunk | None = None
         self._chunks = self.workload.chunks()
-        self._pos = 0
         self._u_backoff: list[float] = []
         self.served_nodes = [n for n in self.nodes if n.kind != "hub"]
         self.trace: list[tuple[float, int, int, int, str]] | None = [] if trace_attempts \
@@ -284,7 +283,6 @@ class _Engine:
 
     def _next_chunk(self) -> bool:
         self._chunk = c = next(self._chunks, None)
-        self._pos = 0
         if c is None:
             return False
         if self._tokens is not None:
@@ -295,15 +293,6 @@ class _Engine:
             self._fresh_region = regions.tolist()
             self._fresh_dns_ms = dns_ms.tolist()
         return True
-
-    def _next_arrival_time(self) -> float:
-        chunk = self._chunk
-        if chunk is None or self._pos >= len(chunk):
-            if not self._next_chunk():
-                return math.inf
-            chunk = self._chunk
-            assert chunk is not None
-        return chunk.t_s[self._pos]
 
     def _arrive(self, i: int) -> None:
         """Login ``i`` of the current chunk arrives now."""
@@ -995,12 +984,11 @@ class ReferenceEngine(_Engine):
 
     def _arrivals(self) -> Any:
         env = self.env
-        t = self._next_arrival_time()
-        while t < math.inf:
-            yield env.timeout(t - env.now)
-            self._pos += 1
-            self._arrive(self._pos - 1)
-            t = self._next_arrival_time()
+        while self._next_chunk():
+            assert self._chunk is not None
+            for i, t in enumerate(self._chunk.t_s):
+                yield env.timeout(t - env.now)
+                self._arrive(i)
 
     def run(self, progress: Callable[[float], None] | None) -> ReplicationOutput:
         sc = self.world.scenario

@@ -146,3 +146,16 @@ def test_prepare_declines_when_a_live_level_comes_before_nearest() -> None:
     _, _, dns, strategy, chunk = _parts(world)
     regions, _ = dns.fresh_answers(chunk.site_array, chunk.user_array, chunk.last_mile_array)
     assert strategy.prepare(chunk.site_array, regions, dns.complete_view) is None
+
+
+def test_wide_probes_plan_the_same() -> None:
+    """Probing more nodes than fit the batch's compact race codes takes another path (rows
+    compared whole); it gives the same plans."""
+    levels = [{"region": {"far_resolver_share": 0.3}},
+              {"nearest": {"probe_top_k": 20, "probe_noise_ms": 0.0}}]
+    world = _world(levels)
+    env, nodes, dns, strategy, chunk = _parts(world)
+    assert strategy._width ** strategy._width * 256 * len(world.sites.names) > 2 ** 62
+    for general, g_tag, prepared, p_tag in _general_and_prepared(world, env, nodes, dns,
+                                                                strategy, chunk):
+        assert (prepared, p_tag) == (general, g_tag)

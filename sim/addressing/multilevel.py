@@ -47,7 +47,6 @@ class _Prepared(NamedTuple):
     """Every candidate: the region's (nearest level applied), then the fallback."""
     n_region: int
     region_nodes: frozenset[int]
-    tag: str
 
 
 @register_strategy("multilevel")
@@ -81,6 +80,7 @@ class MultiLevel(Strategy):
         # Batch planning (prepare): probe width, and caches by site and region.
         n_nodes = len(world.topology.node_ids)
         self._width = min(self.top_k + 2, n_nodes) if self.steps[:1] == ["nearest"] else 1
+        self._prepared_tag = "nearest" if self.steps[:1] == ["nearest"] else "region"
         self._keys: dict[int, tuple[list[int], list[int], int, np.ndarray]] = {}
         self._tokens: dict[int, _Prepared] = {}
 
@@ -204,8 +204,7 @@ class MultiLevel(Strategy):
         cands, fallback, m, _ = info
         if m > 1:
             cands = [cands[j] for j in order[:m]] + cands[m:]
-        return _Prepared(tuple(cands + fallback), len(cands), frozenset(cands),
-                         "nearest" if self.steps[:1] == ["nearest"] else "region")
+        return _Prepared(tuple(cands + fallback), len(cands), frozenset(cands))
 
     def plan_prepared(self, token: _Prepared, site: int, user: int,
                       now: float) -> tuple[Sequence[int], str]:
@@ -220,8 +219,8 @@ class MultiLevel(Strategy):
             # This level changes the order: from here on, the general path.
             n = token.n_region
             return self._levels(self._live_steps[i:], list(order[:n]), list(order[n:]), site,
-                                user, now, token.tag)
-        return order, token.tag
+                                user, now, self._prepared_tag)
+        return order, self._prepared_tag
 
     def _nearest(self, site: int, cands: list[int]) -> list[int]:
         k = self.top_k
