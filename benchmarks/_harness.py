@@ -70,7 +70,7 @@ def expected_logins(scenario: Any) -> float:
     """
     import numpy as np
 
-    from sim.workload import Workload, load_sites
+    from sim.model.workload import Workload, load_sites
 
     workload = Workload(scenario, load_sites(scenario), np.random.SeedSequence(0))
     edges = workload.bin_edges()
@@ -351,8 +351,8 @@ def simulate(what: str, overrides: Mapping[str, Any], seed: int) -> dict[str, An
 
     extra: dict[str, Any] = {}
     if what == "engine":
-        from sim.build import build_world
-        from sim.engine import run_replication
+        from sim.model.world import build_world
+        from sim.engine.loop import run_replication
 
         world = build_world(sim.load_scenario(BASELINE, dict(overrides)))
         started = time.perf_counter()

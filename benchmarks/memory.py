@@ -14,7 +14,7 @@ that each peak RSS is its own:
   Parquet as the run goes (``outputs.stream: true``, ``outputs.format: parquet``), then
   ``Results.save`` into a temporary folder (its wall time included; ``file_mb`` is the size
   of the saved ``logins.parquet``).
-- ``engine-<N>-per_login_off``: ``sim.engine.run_replication(..., per_login=False)`` alone
+- ``engine-<N>-per_login_off``: ``sim.engine.loop.run_replication(..., per_login=False)`` alone
   (no result tables); ``login_rows`` is the number of rows it still returns.
 
 The 10M lines add ``wall_ratio_vs_1M`` (and the same ratio corrected for the floor measured

@@ -11,10 +11,10 @@ in a fresh process:
 - ``dask-2``: ``DaskExecutor(jobs=2)``, a ``distributed.LocalCluster(n_workers=2,
   threads_per_worker=1, processes=True)`` (skipped when Dask is not installed).
 
-The replications go through :func:`sim.executors.run_tasks` (the path ``sim.run`` takes).
-Without ``sim.executors`` (an older tree) the benchmark falls back to
+The replications go through :func:`sim.runs.executors.run_tasks` (the path ``sim.run`` takes).
+Without ``sim.runs.executors`` (an older tree) the benchmark falls back to
 ``concurrent.futures.ProcessPoolExecutor`` and ``distributed.Client.submit`` calling
-``sim.engine.run_replication`` with the world rebuilt in each worker. ``startup_s`` is the
+``sim.engine.loop.run_replication`` with the world rebuilt in each worker. ``startup_s`` is the
 time to start the executor's worker processes, which import the simulator but build no
 world: the local pool (``LocalExecutor.start()``) or the Dask cluster; ``wall_s`` is the
 time of the 16 replications on them (each worker's first replication builds its world, as
@@ -54,7 +54,7 @@ def _world(overrides_json: str) -> Any:
     import json
 
     import sim
-    from sim.build import build_world
+    from sim.model.world import build_world
 
     return build_world(sim.load_scenario(h.BASELINE, json.loads(overrides_json)))
 
@@ -62,8 +62,8 @@ def _world(overrides_json: str) -> Any:
 def _replicate(overrides_json: str, replication: int) -> Any:
     """One replication in a worker: the world rebuilt once per process, the seed spawned
     from the scenario's as ``sim.run`` does."""
-    from sim.api import replication_seeds
-    from sim.engine import run_replication
+    from sim.runs.api import replication_seeds
+    from sim.engine.loop import run_replication
 
     world = _world(overrides_json)
     sc = world.scenario
@@ -107,13 +107,13 @@ def _fallback(spec: dict[str, Any]) -> tuple[list[Any], float, float]:
 def child(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one case in this (fresh) process; what it measured."""
     try:
-        from sim.executors import DaskExecutor, LocalExecutor, run_tasks, tasks_for
+        from sim.runs.executors import DaskExecutor, LocalExecutor, run_tasks, tasks_for
     except ImportError:
         outputs, wall_s, startup_s = _fallback(spec)
         via = "fallback: ProcessPoolExecutor / Client.submit -> run_replication"
     else:
         import sim
-        from sim.build import build_world
+        from sim.model.world import build_world
 
         world = build_world(sim.load_scenario(h.BASELINE, spec["overrides"]))
         tasks = tasks_for(world)
@@ -132,7 +132,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
             started = time.perf_counter()
             outputs = run_tasks(tasks, executor)
             wall_s = time.perf_counter() - started
-        via = f"sim.executors.run_tasks on {type(executor).__name__}(jobs={spec['jobs']})"
+        via = f"sim.runs.executors.run_tasks on {type(executor).__name__}(jobs={spec['jobs']})"
     logins = sum(int(o.counts["attempted"]) for o in outputs)
     return {"logins": logins, "wall_s": round(wall_s, 3), "peak_rss_mb": h.peak_rss_mb(),
             "children_peak_rss_mb": h.children_peak_rss_mb(),

@@ -4,7 +4,7 @@
 ``replications: 1`` and its duration stretched to give about ``--logins`` logins (default
 1,000,000). Two cases, each in a fresh process:
 
-- ``engine-<N>``: ``sim.engine.run_replication(world, 0, SeedSequence(seed))`` alone, the
+- ``engine-<N>``: ``sim.engine.loop.run_replication(world, 0, SeedSequence(seed))`` alone, the
   world built beforehand (the simulation, no result tables, nothing written);
 - ``run-<N>``: the whole ``sim.run(...)`` (load, build, simulate, result tables and summary;
   nothing written).

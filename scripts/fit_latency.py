@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sim import latency as lat
-from sim import latency_validation as lv
+from sim.model import latency as lat
+from sim.calibration import validation as lv
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     doc: dict = {
         "description": (
-            "Fitted parameters of sim.latency (see docs/latency.md). 'public': the public "
+            "Fitted parameters of sim.model.latency (see docs/latency.md). 'public': the public "
             "internet between well-connected hosts (typical minimum RTT); 'private': the "
             "provider's backbone between its sites. Written by scripts/fit_latency.py."),
         "sources": {

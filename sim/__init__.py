@@ -14,28 +14,28 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sim.api import run, version
-    from sim.compare import compare
+    from sim.runs.api import run, version
+    from sim.runs.compare import compare
     from sim.errors import ScenarioError, SimError, TopologyError
-    from sim.results import Results
-    from sim.scenario import Scenario, load_scenario
-    from sim.sweep import sweep
+    from sim.results.results import Results
+    from sim.config.schema import Scenario, load_scenario
+    from sim.runs.sweep import sweep
 
 __all__ = ["load_scenario", "run", "Results", "Scenario", "SimError", "ScenarioError",
            "TopologyError", "version"]
 
 _LAZY = {
-    "run": "sim.api", "version": "sim.api", "Results": "sim.results",
-    "Scenario": "sim.scenario", "load_scenario": "sim.scenario", "SimError": "sim.errors",
+    "run": "sim.runs.api", "version": "sim.runs.api", "Results": "sim.results.results",
+    "Scenario": "sim.config.schema", "load_scenario": "sim.config.schema", "SimError": "sim.errors",
     "ScenarioError": "sim.errors", "TopologyError": "sim.errors",
-    "compare": "sim.compare", "sweep": "sim.sweep",
+    "compare": "sim.runs.compare", "sweep": "sim.runs.sweep",
 }
 __all__ += ["compare", "sweep"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "__version__":
-        from sim.api import version as _version
+        from sim.runs.api import version as _version
 
         return _version()
     module = _LAZY.get(name)

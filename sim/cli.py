@@ -231,8 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load(args: argparse.Namespace) -> tuple[Any, Any]:
-    from sim.build import build_world
-    from sim.scenario import _shown, load_scenario
+    from sim.model.world import build_world
+    from sim.config.schema import _shown, load_scenario
 
     overrides: dict[str, Any] = _set_pairs(args.overrides)
     for key in ("seed", "replications"):
@@ -245,7 +245,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
     world = build_world(scenario, _shown(path.resolve()))
     if scenario.billing is not None and scenario.billing.month is not None:
         from sim.errors import BillingError
-        from sim.usage import monthly_usage
+        from sim.billing.usage import monthly_usage
 
         # Check the billing section (price list, quotas) before a run, not after it.
         try:
@@ -260,8 +260,8 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``access-sim run``."""
-    from sim.api import run_world
-    from sim.results import check_output_dir
+    from sim.runs.api import run_world
+    from sim.results.results import check_output_dir
 
     scenario, world = _load(args)
     out = args.out or Path("results") / scenario.name
@@ -279,17 +279,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     def draw(res: Any, folder: Path) -> None:
         if figures:
-            from sim.plots import save_figures
+            from sim.views.plots import save_figures
 
             save_figures(res, folder)
 
     results.save(out, overwrite=args.overwrite, extra=draw)
     if not args.quiet:
-        from sim.report import summary_table
+        from sim.views.report import summary_table
 
         print(summary_table(results.summary))
         if "bill" in results.summary:
-            from sim.usage import bill_headline
+            from sim.billing.usage import bill_headline
 
             print("\n" + bill_headline(results.summary["bill"]))
         print(f"\nwrote {out}/ in {time.perf_counter() - started:.1f} s")
@@ -320,14 +320,14 @@ def _progress_bar(name: str) -> _Bar:
 
 
 def _executor(args: argparse.Namespace) -> Any:
-    from sim.executors import make_executor
+    from sim.runs.executors import make_executor
 
     return make_executor(args.executor, jobs=args.jobs, scheduler=args.scheduler)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``access-sim compare``."""
-    from sim.compare import compare, safe_name
+    from sim.runs.compare import compare, safe_name
 
     if not 0.0 < args.alpha < 1.0:
         raise _InputError(f"--alpha: expected a level between 0 and 1, got {args.alpha:g}")
@@ -353,8 +353,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.resume and args.force:
         raise _InputError("--resume and --force contradict each other: --resume reuses "
                           "completed points, --force reruns them")
-    from sim.compare import safe_name
-    from sim.sweep import parse_grid, sweep
+    from sim.runs.compare import safe_name
+    from sim.runs.sweep import parse_grid, sweep
 
     grid = parse_grid(args.grid or [])
     out = args.out
@@ -389,7 +389,7 @@ def _expected_logins(scenario: Any, world: Any) -> float:
     """Expected arrivals of one replication: the arrival rate integrated over the run."""
     import numpy as np
 
-    from sim.workload import Workload
+    from sim.model.workload import Workload
 
     wl = Workload(scenario, world.sites, np.random.SeedSequence(0))
     edges = wl.bin_edges()
@@ -399,7 +399,7 @@ def _expected_logins(scenario: Any, world: Any) -> float:
 
 def cmd_validate_latency(args: argparse.Namespace) -> int:
     """``access-sim validate-latency``."""
-    from sim.latency_validation import validate_latency
+    from sim.calibration.validation import validate_latency
 
     if args.folds < 2:
         raise _InputError(f"--folds: must be at least 2, got {args.folds}")
@@ -415,8 +415,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
     """``access-sim schema``."""
     import json
 
-    from sim.results import atomic_write_text
-    from sim.scenario import scenario_json_schema
+    from sim.results.results import atomic_write_text
+    from sim.config.schema import scenario_json_schema
 
     text = json.dumps(scenario_json_schema(), indent=2) + "\n"
     if args.out:
@@ -431,9 +431,9 @@ def cmd_bill(args: argparse.Namespace) -> int:
     import json
 
     from sim.errors import ResultsError
-    from sim.results import atomic_write_text
-    from sim.scenario import _shown, load_scenario
-    from sim.usage import monthly_usage, parse_month, usage_from_csv
+    from sim.results.results import atomic_write_text
+    from sim.config.schema import _shown, load_scenario
+    from sim.billing.usage import monthly_usage, parse_month, usage_from_csv
 
     csv_input = args.dau_csv is not None or args.groups_csv is not None
     if args.scenario is not None and csv_input:

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from sim.cli import main
-from sim.scenario import _shown, load_scenario
-from sim.usage import monthly_usage
+from sim.config.schema import _shown, load_scenario
+from sim.billing.usage import monthly_usage
 from tests.conftest import ROOT, SCENARIOS
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.billing import (
+from sim.billing.rules import (
     BUILTIN_PRICE_LISTS,
     AVChatRoomQuota,
     Bill,

@@ -192,7 +192,7 @@ def test_schema_accepts_every_shipped_scenario(tmp_path: Path) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     import yaml
 
-    from sim.scenario import scenario_json_schema
+    from sim.config.schema import scenario_json_schema
 
     validator = jsonschema.Draft202012Validator(scenario_json_schema())
     for path in _scenario_files():
@@ -236,7 +236,7 @@ def test_validate_latency_on_the_shared_data(tmp_path: Path, capsys) -> None:
 
 
 def test_a_relative_price_list_resolves_beside_the_scenario(tmp_path: Path) -> None:
-    from sim.scenario import load_scenario
+    from sim.config.schema import load_scenario
 
     sub = tmp_path / "sub"
     sub.mkdir()

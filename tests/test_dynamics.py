@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import sim
-from sim.build import build_world
-from sim.engine import run_replication
-from sim.scenario import load_scenario
-from sim.workload import Workload
+from sim.model.world import build_world
+from sim.engine.loop import run_replication
+from sim.config.schema import load_scenario
+from sim.model.workload import Workload
 from tests.conftest import SCENARIOS
 
 OUTAGE = [{"at": "2m", "node_down": "access-singapore", "for": "2m"}]
@@ -192,7 +192,7 @@ def test_event_metrics_in_the_summary() -> None:
 
 
 def test_node_load_and_figures_mark_the_events(tmp_path) -> None:
-    from sim.plots import save_figures
+    from sim.views.plots import save_figures
 
     res = sim.run(SCENARIOS / "tiny.yaml", overrides={
         "duration": "5m", "warmup": "0s", "events": [

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 import sim
-from sim import latency
-from sim.build import build_world
-from sim.scenario import Scenario, load_scenario
+from sim.model import latency
+from sim.model.world import build_world
+from sim.config.schema import Scenario, load_scenario
 from tests.conftest import TOPOLOGIES, single_node_scenario
 
 
@@ -114,7 +114,7 @@ def test_open_connections_are_counted_exactly(can_fail: bool) -> None:
 
     import simpy
 
-    from sim.engine import NodeState
+    from sim.engine.loop import NodeState
 
     rng = np.random.default_rng(4)
     node = NodeState(simpy.Environment(), 0, "access", 1, 0.01, "exponential", 0.5,

@@ -16,9 +16,9 @@ import pytest
 import sim
 from sim.addressing import register_strategy
 from sim.addressing.baselines import NearestGeo
-from sim.build import build_world
+from sim.model.world import build_world
 from sim.cli import main
-from sim.executors import (
+from sim.runs.executors import (
     Executor,
     ExecutorError,
     LocalExecutor,
@@ -206,7 +206,7 @@ def _worker_state() -> dict:
 
     return {"profile": dask.config.get("distributed.worker.profile.enabled"),
             "tick": dask.config.get("distributed.admin.tick.interval"),
-            "preloaded": "sim.api" in sys.modules,
+            "preloaded": "sim.runs.api" in sys.modules,
             "malloc_trim": os.environ.get("MALLOC_TRIM_THRESHOLD_")}
 
 
@@ -217,7 +217,7 @@ def test_own_local_cluster_spares_the_workers(tiny_scenario: Path) -> None:
     pytest.importorskip("distributed")
     import os
 
-    from sim.executors import DaskExecutor
+    from sim.runs.executors import DaskExecutor
 
     inherited = os.environ.get("MALLOC_TRIM_THRESHOLD_")  # another cluster may have set it
     before = dask.config.get("distributed.worker.profile.enabled")
@@ -233,7 +233,7 @@ def test_own_local_cluster_spares_the_workers(tiny_scenario: Path) -> None:
 
 def test_unreachable_scheduler_is_an_input_error() -> None:
     pytest.importorskip("distributed")
-    from sim.executors import DaskExecutor
+    from sim.runs.executors import DaskExecutor
 
     with pytest.raises(ExecutorError, match="cannot connect"):
         DaskExecutor("tcp://127.0.0.1:9", timeout_s=1.0)

@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.cli import main
-from sim.scenario import _key_part, _shown
+from sim.config.schema import _key_part, _shown
 from tests.conftest import TOPOLOGIES
 
 # --------------------------------------------------------------------------- fixtures
@@ -335,7 +335,7 @@ def test_wrong_types_and_impossible_values(folder: Path) -> None:
 def _allowed_keys() -> set[str]:
     from pydantic import BaseModel
 
-    import sim.scenario as s
+    import sim.config.schema as s
 
     names: set[str] = set()
     for obj in vars(s).values():
@@ -789,12 +789,12 @@ def test_set_overrides(folder: Path) -> None:
 
 
 def _coast_points() -> tuple[Any, Any]:
-    """The land outline densified to a point every ~10 km (independent of sim.build)."""
+    """The land outline densified to a point every ~10 km (independent of sim.model.world)."""
     import json
 
     import numpy as np
 
-    from sim.build import LAND_GEOJSON
+    from sim.model.world import LAND_GEOJSON
 
     pts = []
     for feature in json.loads(LAND_GEOJSON.read_text())["features"]:
@@ -816,8 +816,8 @@ def geography() -> dict[str, Any]:
     import pandas as pd
     from matplotlib.path import Path as Polygon
 
-    from sim.build import LAND_GEOJSON
-    from sim.workload import CITIES_CSV
+    from sim.model.world import LAND_GEOJSON
+    from sim.model.workload import CITIES_CSV
 
     rings = [Polygon(np.asarray(ring)) for f in json.loads(LAND_GEOJSON.read_text())["features"]
              for ring in f["geometry"]["coordinates"]]
@@ -830,8 +830,8 @@ def geography() -> dict[str, Any]:
 @settings(max_examples=FUZZ_CASES["ocean_sites"], **SETTINGS)
 def _ocean_sites(folder: Path, geography: dict[str, Any], lat: float, lon: float,
                  island: bool) -> None:
-    from sim.build import CITY_KM, COAST_KM
-    from sim.latency import haversine_km
+    from sim.model.world import CITY_KM, COAST_KM
+    from sim.model.latency import haversine_km
 
     count("ocean_sites")
     site = {"name": "Somewhere", "lat": lat, "lon": lon, "region": "europe"}

@@ -22,8 +22,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from sim import lastmile, latency
-from sim import latency_validation as lv
+from sim.model import lastmile, latency
+from sim.calibration import validation as lv
 from sim.errors import SimError
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -172,7 +172,7 @@ def test_regions_of_world_cities() -> None:
     got = latency.region_of(coords[:, 0], coords[:, 1])
     wrong = {k: (g, e) for (k, e), g in zip(expected.items(), got) if g != e}
     assert not wrong
-    cities = pd.read_csv(Path(latency.__file__).parent / "data" / "cities.csv",
+    cities = pd.read_csv(Path(latency.__file__).parents[1] / "data" / "cities.csv",
                          keep_default_na=False)
     cities["model_region"] = latency.region_of(cities["lat"].to_numpy(), cities["lon"].to_numpy())
     agree = cities.groupby("country")["model_region"].transform(

@@ -18,8 +18,8 @@ matplotlib.use("Agg")  # before pyplot: tests must not need a display
 
 import matplotlib.pyplot as plt
 
-from sim import plots
-from sim.results import Results
+from sim.views import plots
+from sim.results.results import Results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 WARMUP_S = 300.0
@@ -323,8 +323,8 @@ def test_links_take_the_short_way_across_the_antimeridian() -> None:
 
 
 def test_plots_import_neither_engine_nor_pyplot() -> None:
-    code = ("import sys, sim.plots; "
-            "bad = [m for m in ('sim.engine', 'sim.scenario', 'sim.build', "
+    code = ("import sys, sim.views.plots; "
+            "bad = [m for m in ('sim.engine.loop', 'sim.config.schema', 'sim.model.world', "
             "'matplotlib.pyplot') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).parents[1])

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from sim.cli import main
-from sim.scenario import _shown
+from sim.config.schema import _shown
 from tests.conftest import ROOT, TOPOLOGIES, write_yaml
 
 

@@ -16,10 +16,10 @@ import simpy
 
 from sim.addressing.multilevel import MultiLevel
 from sim.addressing.region import GeoDns
-from sim.build import World, build_world
-from sim.engine import NodeState
-from sim.scenario import load_scenario
-from sim.workload import Workload
+from sim.model.world import World, build_world
+from sim.engine.loop import NodeState
+from sim.config.schema import load_scenario
+from sim.model.workload import Workload
 from tests.conftest import SCENARIOS
 
 

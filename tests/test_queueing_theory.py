@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import sim
-from sim.scenario import Scenario
+from sim.config.schema import Scenario
 from tests.conftest import single_node_scenario
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.build import build_world
-from sim.engine import ReferenceEngine, run_replication
-from sim.scenario import load_scenario
+from sim.model.world import build_world
+from sim.engine.loop import ReferenceEngine, run_replication
+from sim.config.schema import load_scenario
 from tests.conftest import SCENARIOS
 
 OVERRIDES = {

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from sim.cli import main
-from sim.scenario import _shown
+from sim.config.schema import _shown
 from tests.conftest import ROOT, TOPOLOGIES, write_yaml
 
 
@@ -147,7 +147,7 @@ def test_a_region_without_nodes_is_served_by_the_nearest_region(tmp_path: Path) 
     """Documented behaviour (sim/build.py): Lagos has no African node on the tiny topology,
     so geo-DNS maps it to the region of its nearest node."""
     from sim import load_scenario
-    from sim.build import build_world
+    from sim.model.world import build_world
 
     sc = small(**{"population.sites": [{"name": "Lagos", "lat": 6.45, "lon": 3.39,
                                         "region": "africa"}], "events": []})
@@ -301,7 +301,7 @@ def test_a_signal_while_a_result_replaces_another_waits_for_both_renames(
     new result is in place, so the folder always holds one complete result."""
     import os as os_mod
 
-    from sim import results as results_mod
+    from sim.results import results as results_mod
 
     out = tmp_path / "out"
     out.mkdir()
@@ -453,7 +453,7 @@ def test_a_result_records_what_reproduces_it(tmp_path: Path) -> None:
     import hashlib
 
     import sim
-    from sim.scenario import Scenario
+    from sim.config.schema import Scenario
 
     f = write_yaml(tmp_path / "rep.yaml", small(duration="2m", seed=11))
     out = tmp_path / "first"

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 import sim
-import sim.engine as engine
-from sim.build import build_world
-from sim.engine import LOGIN_COLUMNS, SUMMARY_COLUMNS, run_replication
+import sim.engine.loop as engine
+from sim.model.world import build_world
+from sim.engine.loop import LOGIN_COLUMNS, SUMMARY_COLUMNS, run_replication
 from sim.errors import ScenarioError
 from tests.conftest import SCENARIOS
 
@@ -123,7 +123,7 @@ def test_records_streamed_out_of_reach_are_an_input_error(tmp_path: Path) -> Non
     rather than failing when the result is saved."""
     import dataclasses
 
-    from sim.executors import Executor, run_task
+    from sim.runs.executors import Executor, run_task
 
     class Elsewhere(Executor):
         def as_completed(self, tasks, on_progress=None):

@@ -11,7 +11,7 @@ import pytest
 import sim
 from sim.cli import main
 from sim.errors import ScenarioError
-from sim.sweep import load_sweep_file, parse_grid, sweep
+from sim.runs.sweep import load_sweep_file, parse_grid, sweep
 from tests.conftest import SCENARIOS, write_yaml
 from tests.test_compare import shared_once
 

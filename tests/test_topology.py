@@ -8,7 +8,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
-from sim.topology import load_topology
+from sim.model.topology import load_topology
 from tests.conftest import TOPOLOGIES
 
 

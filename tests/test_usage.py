@@ -1,6 +1,6 @@
 """A month of usage from a scenario (issue 6, part 2): the counting model against the workload.
 
-Tests against theory come first (agreement with :class:`sim.workload.Workload`, the binomial
+Tests against theory come first (agreement with :class:`sim.model.workload.Workload`, the binomial
 DAU, conservation in the quotas); seeded regression checks are marked as such at the end.
 """
 
@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import sim.usage
-from sim.billing import load_price_list, monthly_bill
+import sim.billing.usage
+from sim.billing.rules import load_price_list, monthly_bill
 from sim.errors import BillingError
-from sim.scenario import Scenario
-from sim.usage import (
+from sim.config.schema import Scenario
+from sim.billing.usage import (
     Usage,
     daily_dau_targets,
     monthly_usage,
@@ -28,7 +28,7 @@ from sim.usage import (
     read_daily_csv,
     usage_from_csv,
 )
-from sim.workload import Workload, load_sites
+from sim.model.workload import Workload, load_sites
 from tests.conftest import SCENARIOS
 
 NOV = "2026-11"  # 30 days, starts on a Sunday
@@ -295,7 +295,7 @@ def test_usage_is_immutable_and_reports_json_ready_data() -> None:
 def test_shipped_cost_scenario_hits_the_room_quota() -> None:
     """Regression check (seeded): the shipped cost scenario shows a fee on both items and
     refused AVChatRoom creations."""
-    from sim.scenario import load_scenario
+    from sim.config.schema import load_scenario
 
     usage = monthly_usage(load_scenario(SCENARIOS / "cost-growth.yaml"))
     bill = usage.bill()
@@ -333,5 +333,5 @@ def test_usage_from_csv_has_no_quota_events(tmp_path: Path) -> None:
 
 
 def test_docstring_examples() -> None:
-    failures, tried = doctest.testmod(sim.usage, optionflags=doctest.ELLIPSIS)
+    failures, tried = doctest.testmod(sim.billing.usage, optionflags=doctest.ELLIPSIS)
     assert tried >= 5 and failures == 0

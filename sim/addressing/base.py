@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 
-from sim.scenario import Addressing
+from sim.config.schema import Addressing
 
 if TYPE_CHECKING:
-    from sim.build import World
+    from sim.model.world import World
 
 __all__ = ["NodeView", "DnsAnswer", "Strategy", "NormalDraws"]
 

@@ -17,10 +17,10 @@ import numpy as np
 
 from sim.addressing.base import DnsAnswer, NodeView, Strategy
 from sim.addressing.registry import register_strategy
-from sim.scenario import Addressing
+from sim.config.schema import Addressing
 
 if TYPE_CHECKING:
-    from sim.build import World
+    from sim.model.world import World
 
 __all__ = ["RandomStrategy", "RoundRobin", "NearestGeo", "Oracle", "Anycast"]
 
@@ -145,7 +145,7 @@ class Anycast(Strategy):
                                                  float(world.backbone_rtt_ms[h, n]), n))
             self._route_from_hub[h] = ranked
         hub_lat, hub_lon = topo.lat[hubs], topo.lon[hubs]
-        from sim.latency import haversine_km
+        from sim.model.latency import haversine_km
 
         km = haversine_km(world.sites.lat[:, None], world.sites.lon[:, None],
                           hub_lat[None, :], hub_lon[None, :])

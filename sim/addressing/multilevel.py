@@ -31,11 +31,11 @@ import numpy as np
 
 from sim.addressing.base import DnsAnswer, NodeView, NormalDraws, Strategy
 from sim.addressing.registry import register_strategy
-from sim.scenario import Addressing, NearestLevelSpec, SpillLevelSpec, StickyLevelSpec
-from sim.workload import users_per_site
+from sim.config.schema import Addressing, NearestLevelSpec, SpillLevelSpec, StickyLevelSpec
+from sim.model.workload import users_per_site
 
 if TYPE_CHECKING:
-    from sim.build import World
+    from sim.model.world import World
 
 __all__ = ["MultiLevel"]
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.addressing.base import DnsAnswer
-from sim.scenario import RegionLevelSpec
+from sim.config.schema import RegionLevelSpec
 
 if TYPE_CHECKING:
-    from sim.build import World
+    from sim.model.world import World
 
 __all__ = ["GeoDns"]
 
@@ -39,7 +39,7 @@ class GeoDns:
 
     def __init__(self, world: World, spec: RegionLevelSpec, n_users: int,
                  rng: np.random.Generator):
-        from sim.build import PUBLIC_RESOLVERS
+        from sim.model.world import PUBLIC_RESOLVERS
 
         self.world = world
         self.spec = spec

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sim.engine import DECIDERS, LOGIN_DTYPES, OUTCOMES, TRIGGERS
+from sim.engine.loop import DECIDERS, LOGIN_DTYPES, OUTCOMES, TRIGGERS
 from sim.errors import ResultsError
-from sim.metrics import event_metrics
+from sim.results.events import event_metrics
 
 if TYPE_CHECKING:
-    from sim.build import World
-    from sim.engine import ReplicationOutput
+    from sim.model.world import World
+    from sim.engine.loop import ReplicationOutput
 
 __all__ = ["Results", "summarize", "atomic_write_text", "check_output_dir", "SUMMARY_FILE",
            "replication_ci", "peak_utilization"]
@@ -199,7 +199,7 @@ class _FrameShape:
 class ParquetLogins:
     """One replication's per-login records, written to a Parquet file batch by batch.
 
-    The engine's ``sink`` (:func:`sim.engine.run_replication`): each call appends the batch
+    The engine's ``sink`` (:func:`sim.engine.loop.run_replication`): each call appends the batch
     (engine columns, in login order) as row groups. Close it when the run ends.
 
     Parameters
@@ -211,7 +211,7 @@ class ParquetLogins:
     """
 
     def __init__(self, world: World, replication: int, path: str | os.PathLike[str]):
-        from sim.workload import access_types
+        from sim.model.workload import access_types
 
         self.path = Path(path)
         self.replication = replication
@@ -437,7 +437,7 @@ class Results:
 
 def _active_events(t_s: np.ndarray, events: list[dict[str, Any]]) -> np.ndarray:
     """For each sample time, the events in force then ("; "-separated; "" for none)."""
-    from sim.metrics import describe_event
+    from sim.results.events import describe_event
 
     out = np.full(len(t_s), "", dtype=object)
     for ev in events:
@@ -568,11 +568,11 @@ def replication_ci(replication_figures: Sequence[dict[str, Any]]) -> dict[str, A
     """Mean and 95% confidence interval across replications of every headline figure.
 
     Keys are figure names (``latency_ms.p95``, ``nodes.<node>.peak_utilization`` ...: see
-    :mod:`sim.stats`); values ``{n, mean, low, high, half_width, sd}``, with ``low``,
+    :mod:`sim.results.statistics`); values ``{n, mean, low, high, half_width, sd}``, with ``low``,
     ``high``, ``half_width`` and ``sd`` null for a single replication. The mean is the mean
     of the per-replication figures (for percentiles, not the percentile of pooled logins).
     """
-    from sim.stats import flatten_figures, mean_ci
+    from sim.results.statistics import flatten_figures, mean_ci
 
     flat = [flatten_figures(f) for f in replication_figures]
     names: dict[str, None] = {}

@@ -32,8 +32,6 @@ import itertools
 import json
 import math
 import os
-import sys
-import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import yaml
 
-from sim.compare import (
+from sim.runs.compare import (
     _axes,
     _colours,
     _fmt,
@@ -52,14 +50,14 @@ from sim.compare import (
     safe_name,
 )
 from sim.errors import ResultsError, ScenarioError
-from sim.results import SUMMARY_FILE, Results, atomic_write_text
-from sim.stats import CONFIDENCE, HEADLINE_FIGURES, figure_label, mean_ci
+from sim.results.results import SUMMARY_FILE, Results, atomic_write_text
+from sim.results.statistics import CONFIDENCE, HEADLINE_FIGURES, figure_label, mean_ci
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from sim.executors import Executor
-    from sim.scenario import Scenario
+    from sim.runs.executors import Executor
+    from sim.config.schema import Scenario
 
 __all__ = [
     "SWEEP_FILES",
@@ -186,7 +184,7 @@ def load_sweep_file(path: str | os.PathLike[str]) -> SweepSpec:
     ScenarioError
         With the file and key.
     """
-    from sim.scenario import _read_yaml, _shown
+    from sim.config.schema import _read_yaml, _shown
 
     p = Path(path)
     shown = _shown(p.resolve())
@@ -335,7 +333,7 @@ class Sweep:
         ----------
         figure : str
             A figure name (``latency_ms.p95``, ``addressing.spill_share``,
-            ``nodes.<node>.peak_utilization`` ...; see :mod:`sim.stats`).
+            ``nodes.<node>.peak_utilization`` ...; see :mod:`sim.results.statistics`).
         param : str, optional
             The swept key for the x axis (default: the first).
         ax : matplotlib.axes.Axes, optional
@@ -533,7 +531,7 @@ def sweep(scenario: str | os.PathLike[str] | Scenario,
     Parameters
     ----------
     scenario : path-like or Scenario
-        A scenario file, a :class:`~sim.scenario.Scenario`, or a sweep YAML file (then
+        A scenario file, a :class:`~sim.config.schema.Scenario`, or a sweep YAML file (then
         ``grid`` adds to its grid, ``overrides`` to its ``set``).
     grid : mapping of str to sequence
         ``{"key.path": [values]}``; the cartesian product is run.
@@ -547,7 +545,7 @@ def sweep(scenario: str | os.PathLike[str] | Scenario,
     force : bool
         Rerun points whose folder already holds a result of the same resolved scenario.
     executor, jobs, scheduler
-        Where the runs go (see :func:`sim.compare.compare`).
+        Where the runs go (see :func:`sim.runs.compare.compare`).
     progress : bool or callable
         A progress bar (True) or a callable given the fraction done.
     figures : bool
@@ -561,12 +559,12 @@ def sweep(scenario: str | os.PathLike[str] | Scenario,
 
     Raises
     ------
-    ScenarioError, ResultsError, sim.executors.ExecutorError
+    ScenarioError, ResultsError, sim.runs.executors.ExecutorError
     """
-    from sim.build import build_world
-    from sim.executors import Executor as _Executor
-    from sim.executors import make_executor, run_worlds
-    from sim.scenario import Scenario, _shown, load_scenario
+    from sim.model.world import build_world
+    from sim.runs.executors import Executor as _Executor
+    from sim.runs.executors import make_executor, run_worlds
+    from sim.config.schema import Scenario, _shown, load_scenario
 
     if out is not None:
         check_folder(Path(out), SWEEP_FILES, "sweep")
@@ -654,13 +652,3 @@ def sweep(scenario: str | os.PathLike[str] | Scenario,
         result.save(out, figures=figures)
     return result
 
-
-class _CallableModule(types.ModuleType):
-    """``sim.sweep`` is this module and, when called, :func:`sweep` (see
-    :mod:`sim.compare` for why)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Sweep:
-        return sweep(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

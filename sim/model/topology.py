@@ -7,7 +7,7 @@ optionally ``city``, ``country``, ``workers``, ``connection_limit``, ``service_m
 the key.
 
 Backbone routing: a path's RTT over the backbone is the larger of the calibrated private
-model between its ends (:func:`sim.latency.path_rtt_ms` with ``network="private"``) and the
+model between its ends (:func:`sim.model.latency.path_rtt_ms` with ``network="private"``) and the
 fibre floor of the routed path (shortest path over backbone links) times a route stretch,
 plus a per-hop cost. So a detour the links force (Lagos - Marseille - Singapore) costs what
 its fibre costs, and a direct route costs what measured backbones cost.
@@ -26,9 +26,9 @@ import yaml
 from numpy.typing import NDArray
 from pydantic import Field, ValidationError
 
-from sim import latency
+from sim.model import latency
 from sim.errors import TopologyError
-from sim.scenario import _dotted, _message, _shown, _Strict
+from sim.config.schema import _dotted, _message, _shown, _Strict
 
 __all__ = ["NODE_KINDS", "Topology", "load_topology", "BACKBONE_STRETCH", "BACKBONE_HOP_MS"]
 

@@ -1,11 +1,11 @@
-"""Calibration and cross-validation of the latency model (:mod:`sim.latency`).
+"""Calibration and cross-validation of the latency model (:mod:`sim.model.latency`).
 
 The measured data lives outside the project (``../shared/data``, see its README): public-internet
 minimum RTTs between data-centre servers (WonderProxy, July 2020; validation use only, its rows
 are never copied into the project) and a private backbone's region-to-region P95 RTTs (Azure,
 CC BY 4.0). This module
 
-* fits the parameters of :class:`sim.latency.NetworkParams` to such measurements
+* fits the parameters of :class:`sim.model.latency.NetworkParams` to such measurements
   (:func:`fit_params`; ``scripts/fit_latency.py`` runs it on all rows and writes
   ``sim/data/latency_params.json``), and
 * cross-validates the model on **cities it has never seen** (:func:`validate_latency`): the
@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from sim import latency as lat
+from sim.model import latency as lat
 from sim.errors import SimError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -85,7 +85,7 @@ _LINEAR = {"public": (13.7, 0.0168), "private": (12.3, 0.01562)}
 
 def default_data_dir() -> Path:
     """``../shared/data`` next to the project root (where the calibration data is kept)."""
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 # --- Data ----------------------------------------------------------------------------------------

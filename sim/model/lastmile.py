@@ -1,6 +1,6 @@
 """Last-mile RTT: from a terminal to the provider's edge of the public internet.
 
-:func:`sim.latency.path_rtt_ms` gives the RTT between well-connected hosts (servers in data
+:func:`sim.model.latency.path_rtt_ms` gives the RTT between well-connected hosts (servers in data
 centres); a terminal adds its access network and metro aggregation on top, drawn here per login.
 
 Each access type has a log-normal RTT (access + metro) given by its median and the sigma of its

@@ -74,7 +74,7 @@ FIBRE_KM_PER_MS = 204.19
 Network = Literal["public", "private"]
 """The two networks the model knows."""
 
-PARAMS_PATH = Path(__file__).resolve().parent / "data" / "latency_params.json"
+PARAMS_PATH = Path(__file__).resolve().parents[1] / "data" / "latency_params.json"
 """Where the fitted parameters are shipped."""
 
 REGION_CLASSES = ("north_america", "latin_america", "europe", "middle_east", "africa",

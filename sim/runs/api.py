@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sim.build import World, build_world
-from sim.results import Results
-from sim.scenario import Scenario, load_scenario
+from sim.model.world import World, build_world
+from sim.results.results import Results
+from sim.config.schema import Scenario, load_scenario
 
 if TYPE_CHECKING:
-    from sim.engine import ReplicationOutput
-    from sim.executors import Executor
+    from sim.engine.loop import ReplicationOutput
+    from sim.runs.executors import Executor
 
 __all__ = ["run", "replication_seeds", "version", "run_world", "results_from_outputs"]
 
@@ -62,7 +62,7 @@ def run(scenario: Scenario | str | os.PathLike[str], *,
     progress : callable, optional
         Called with the fraction done (0..1) as the run proceeds.
     executor : Executor or {"local", "dask"}, optional
-        Where replications run (see :mod:`sim.executors`); default local processes.
+        Where replications run (see :mod:`sim.runs.executors`); default local processes.
     jobs : int, optional
         Processes (or Dask workers) for an executor made here; default one per core.
 
@@ -86,7 +86,7 @@ def run(scenario: Scenario | str | os.PathLike[str], *,
     if extra:
         scenario = scenario.with_overrides(extra)
     world = build_world(scenario, source)
-    from sim.executors import Executor, make_executor
+    from sim.runs.executors import Executor, make_executor
 
     if isinstance(executor, Executor) or (executor is None and jobs is None):
         return run_world(world, progress=progress, executor=executor)
@@ -102,14 +102,14 @@ def run_world(world: World, *, progress: Callable[[float], None] | None = None,
     Parameters
     ----------
     world : World
-        From :func:`sim.build.build_world`.
+        From :func:`sim.model.world.build_world`.
     progress : callable, optional
         Called with the fraction done (0..1).
-    executor : sim.executors.Executor, optional
+    executor : sim.runs.executors.Executor, optional
         Where the replications run (default: local processes, one per core; a single
         replication runs in this process). The numbers do not depend on it.
     """
-    from sim.executors import run_tasks, tasks_for
+    from sim.runs.executors import run_tasks, tasks_for
 
     started = time.perf_counter()
     created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
@@ -172,7 +172,7 @@ def results_from_outputs(world: World, outputs: Sequence[ReplicationOutput], *,
     }
     results = Results.from_outputs(world, outputs, provenance)
     if sc.billing is not None and sc.billing.month is not None:
-        from sim.usage import monthly_usage  # the month's bill (docs/billing.md)
+        from sim.billing.usage import monthly_usage  # the month's bill (docs/billing.md)
 
         usage = monthly_usage(sc, sites=world.sites, source=world.source)
         results.summary["bill"] = usage.report(daily=False)
@@ -205,6 +205,6 @@ def _library_versions() -> dict[str, str]:
 
 
 def _shown(path: str | os.PathLike[str]) -> str:
-    from sim.scenario import _shown as shown
+    from sim.config.schema import _shown as shown
 
     return shown(Path(path).resolve())

@@ -168,7 +168,7 @@ class SiteSpec(_Strict):
     country: str = ""
     island: bool = False
     """The site is on an island too small for the 1:110m land map (sites in the ocean are
-    refused otherwise: see :func:`sim.build.check_sites_on_land`)."""
+    refused otherwise: see :func:`sim.model.world.check_sites_on_land`)."""
 
 
 class Population(_Strict):
@@ -550,7 +550,7 @@ class CountedRates(Rates):
 
 
 class Billing(_Strict):
-    """Usage the provider bills and limits, and how to price it (see :mod:`sim.billing`).
+    """Usage the provider bills and limits, and how to price it (see :mod:`sim.billing.rules`).
 
     DAU for each day of ``month`` comes from ``population.dau`` (distinct users a day, as the
     workload draws them), grown by ``dau_growth_per_day`` and shaped by ``weekly_pattern``
@@ -611,7 +611,7 @@ class Scenario(_Strict):
     outputs: Outputs = Outputs()
     billing: Billing | None = None
     plugins: list[PluginRef] = Field(default_factory=list)
-    """Strategy classes to load, ``module:Class`` (see :mod:`sim.plugins`)."""
+    """Strategy classes to load, ``module:Class`` (see :mod:`sim.addressing.plugins`)."""
 
     @field_validator("warmup")
     @classmethod

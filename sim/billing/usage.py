@@ -1,18 +1,19 @@
 """A month of billable usage: daily active users, groups, AVChatRooms and trial accounts.
 
-The provider bills a month on its daily DAU and its daily net group count (:mod:`sim.billing`);
-the AVChatRoom and trial-account quotas refuse creations beyond an edition's limit. This module
+The provider bills a month on its daily DAU and its daily net group count
+(:mod:`sim.billing.rules`); the AVChatRoom and trial-account quotas refuse creations beyond an
+edition's limit. This module
 turns a scenario into those daily series with a fast counting model, one value per calendar day,
 instead of a SimPy run per login; or reads them from CSV files (:func:`usage_from_csv`).
 
 DAU: the workload's model, counted
     Day ``d`` (0 for the 1st of the month) behaves like the scenario's workload
-    (:mod:`sim.workload`) run for one day with ``population.dau`` replaced by the day's target
+    (:mod:`sim.model.workload`) run for one day with ``population.dau`` replaced by the day's target
 
         ``dau_d = population.dau * (1 + billing.dau_growth_per_day) ** d * w[weekday(d)]``
 
     where ``w`` is ``billing.weekly_pattern`` (Monday first) divided by its mean, or all 1.
-    Exactly as in the workload, site ``s`` (``sim.workload.load_sites``) has a pool of
+    Exactly as in the workload, site ``s`` (``sim.model.workload.load_sites``) has a pool of
     ``N_s = max(1, round(weight_s * user_pool_size(dau_d, logins_per_user_per_day)))`` users;
     its logins of the day are Poisson with mean ``lambda_s = dau_d * logins_per_user_per_day *
     weight_s`` (the diurnal shape has mean 1 over a day), and each login picks one of the
@@ -28,13 +29,14 @@ DAU: the workload's model, counted
 Groups
     ``initial`` groups, then each day Poisson(``created_per_day``) creations and
     Poisson(``removed_per_day``) disbands (never more than exist); the net count at the end of
-    each day (:func:`sim.billing.net_group_counts`) is what is billed.
+    each day (:func:`sim.billing.rules.net_group_counts`) is what is billed.
 
 AVChatRooms and trial accounts
     The same daily Poisson creations and removals, applied one operation at a time, in a random
-    order within the day, to the edition's :class:`~sim.billing.AVChatRoomQuota` and account
-    register (:class:`~sim.billing.TrialAccounts`), with the limits of ``billing.edition`` in the
-    price list: a creation the quota refuses is counted (``refused_avchatrooms``,
+    order within the day, to the edition's :class:`~sim.billing.rules.AVChatRoomQuota` and account
+    register (:class:`~sim.billing.rules.TrialAccounts`), with the limits of
+    ``billing.edition`` in the price list: a creation the quota refuses is counted
+    (``refused_avchatrooms``,
     ``refused_trial_accounts``) and does not happen; a removal disbands the oldest room or
     deletes the oldest account, and is skipped when none exists. Values are end-of-day counts.
     Cost is one Python call per operation: fine for thousands of operations a day.
@@ -60,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from sim.billing import (
+from sim.billing.rules import (
     AVChatRoomQuota,
     Bill,
     PriceList,
@@ -71,8 +73,8 @@ from sim.billing import (
     net_group_counts,
 )
 from sim.errors import BillingError, QuotaError
-from sim.scenario import Billing, Rates, Scenario
-from sim.workload import Sites, load_sites, user_pool_size
+from sim.config.schema import Billing, Rates, Scenario
+from sim.model.workload import Sites, load_sites, user_pool_size
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -211,7 +213,7 @@ class Usage:
     source: dict[str, Any] = field(default_factory=dict)
 
     def bill(self, price_list: PriceListLike | None = None) -> Bill:
-        """The month's bill (:func:`sim.billing.monthly_bill`) on the peak DAU and groups.
+        """The month's bill (:func:`sim.billing.rules.monthly_bill`) on the peak DAU and groups.
 
         Parameters
         ----------
@@ -270,7 +272,7 @@ class Usage:
         Returns
         -------
         dict
-            :meth:`Bill.to_dict <sim.billing.Bill.to_dict>` (money as decimal strings), plus
+            :meth:`Bill.to_dict <sim.billing.rules.Bill.to_dict>` (money as decimal strings), plus
             ``edition``, ``quota_events`` (:meth:`quota_events`, ``None`` for CSV input),
             ``source`` and, when `daily`, ``daily`` (:meth:`daily`).
         """
@@ -281,7 +283,7 @@ class Usage:
         return out
 
     def format_report(self, price_list: PriceListLike | None = None) -> str:
-        """The bill as a table (:meth:`Bill.format_table <sim.billing.Bill.format_table>`)
+        """The bill as a table (:meth:`Bill.format_table <sim.billing.rules.Bill.format_table>`)
         followed by the quota events, as ``access-sim bill`` prints it."""
         lines = [self.bill(price_list).format_table()]
         events = self.quota_events()
@@ -349,7 +351,7 @@ def daily_dau_targets(scenario: Scenario, month: str) -> NDArray[np.float64]:
 
     Examples
     --------
-    >>> from sim.scenario import Scenario
+    >>> from sim.config.schema import Scenario
     >>> sc = Scenario.model_validate({"name": "x", "topology": "t.yaml",
     ...     "home_datacenter": "dc", "population": {"dau": 10000},
     ...     "billing": {"dau_growth_per_day": 0.1}})
@@ -369,7 +371,7 @@ def daily_dau_targets(scenario: Scenario, month: str) -> NDArray[np.float64]:
 
 
 def _site_pools(dau: float, logins_per_user: float, weight: NDArray[np.float64]) -> IntArray:
-    """Users per site, exactly as :class:`sim.workload.Workload` sizes them."""
+    """Users per site, exactly as :class:`sim.model.workload.Workload` sizes them."""
     pool = user_pool_size(max(1, round(dau)), logins_per_user)
     pools: IntArray = np.maximum(1, np.round(weight * pool)).astype(np.int64)
     return pools
@@ -461,7 +463,7 @@ def monthly_usage(scenario: Scenario, month: str | dt.date | tuple[int, int] | N
                   sites: Sites | None = None, source: str = "scenario") -> Usage:
     """A month of usage drawn from a scenario's population and its ``billing`` section.
 
-    The counting model is described in the module notes (:mod:`sim.usage`): DAU is the
+    The counting model is described in the module notes (:mod:`sim.billing.usage`): DAU is the
     number of distinct users the workload's logins hit each day, drawn exactly; groups,
     AVChatRooms and trial accounts follow ``billing.groups``, ``billing.avchatrooms`` and
     ``billing.trial_accounts``, the last two through the edition's quotas.
@@ -548,7 +550,7 @@ def monthly_usage(scenario: Scenario, month: str | dt.date | tuple[int, int] | N
         trial_accounts=account_counts, refused_avchatrooms=room_refusals,
         refused_trial_accounts=account_refusals, expected_dau=_frozen(targets, float),
         source={"kind": "scenario", "scenario": scenario.name, "file": source, "seed": seed,
-                "model": "sim.usage counting model", "version": _version(),
+                "model": "sim.billing.usage counting model", "version": _version(),
                 "billing": billing.model_dump(mode="json")},
     )
 

@@ -24,13 +24,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sim.errors import ScenarioError
-from sim.lastmile import sample_last_mile_ms
-from sim.scenario import ACCESS_TYPES, REGIONS, Scenario
+from sim.model.lastmile import sample_last_mile_ms
+from sim.config.schema import ACCESS_TYPES, REGIONS, Scenario
 
 __all__ = ["Sites", "load_sites", "ArrivalChunk", "Workload", "user_pool_size", "users_per_site",
            "CITIES_CSV"]
 
-CITIES_CSV = Path(__file__).parent / "data" / "cities.csv"
+CITIES_CSV = Path(__file__).resolve().parents[1] / "data" / "cities.csv"
 _MAX_BIN_S = 60.0
 
 
@@ -51,7 +51,7 @@ class Sites:
 
     @property
     def region_index(self) -> NDArray[np.int64]:
-        """Index of each site's region in :data:`sim.scenario.REGIONS`."""
+        """Index of each site's region in :data:`sim.config.schema.REGIONS`."""
         return np.array([REGIONS.index(r) for r in self.regions], dtype=np.int64)
 
 

@@ -17,15 +17,15 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from sim import latency
+from sim.model import latency
 from sim.errors import ScenarioError, TopologyError
-from sim.scenario import REGIONS, Nodes, Scenario, _key_part
-from sim.topology import Topology, load_topology
-from sim.workload import CITIES_CSV, Sites, load_sites
+from sim.config.schema import REGIONS, Nodes, Scenario, _key_part
+from sim.model.topology import Topology, load_topology
+from sim.model.workload import CITIES_CSV, Sites, load_sites
 
 __all__ = ["NodeParams", "World", "build_world", "PUBLIC_RESOLVERS", "check_sites_on_land"]
 
-LAND_GEOJSON = Path(__file__).parent / "data" / "ne_110m_land.geojson"
+LAND_GEOJSON = Path(__file__).resolve().parents[1] / "data" / "ne_110m_land.geojson"
 COAST_KM = 150.0
 """A site this close to the 1:110m coastline counts as on land (coastal cities, large islands)."""
 CITY_KM = 100.0
@@ -114,7 +114,7 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
         The topology file is missing or malformed.
     """
     from sim.addressing import available_strategies, get_strategy
-    from sim.plugins import entry_point_names, load_plugins
+    from sim.addressing.plugins import entry_point_names, load_plugins
 
     load_plugins(scenario, source)  # the scenario's plugins: entries, or an entry point
     strategies = available_strategies()

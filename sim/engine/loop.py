@@ -36,8 +36,8 @@ import simpy
 from sim.addressing import get_strategy
 from sim.addressing.base import Strategy
 from sim.addressing.region import GeoDns
-from sim.build import World
-from sim.workload import ArrivalChunk, Workload
+from sim.model.world import World
+from sim.model.workload import ArrivalChunk, Workload
 
 __all__ = ["NodeState", "ReplicationOutput", "ReferenceEngine", "run_replication", "OUTCOMES",
            "DECIDERS", "TRIGGERS", "LOGIN_COLUMNS", "LOGIN_DTYPES", "SUMMARY_COLUMNS", "SINK_ROWS"]
@@ -171,7 +171,7 @@ class _Login:
 
 @dataclass
 class ReplicationOutput:
-    """Raw columns of one replication, before :mod:`sim.results` shapes them."""
+    """Raw columns of one replication, before :mod:`sim.results.results` shapes them."""
 
     replication: int
     logins: dict[str, np.ndarray]
@@ -1014,7 +1014,7 @@ def run_replication(world: World, replication: int, seed: np.random.SeedSequence
     Parameters
     ----------
     world : World
-        From :func:`sim.build.build_world`.
+        From :func:`sim.model.world.build_world`.
     replication : int
         Its number (recorded with the output).
     seed : numpy.random.SeedSequence

@@ -30,7 +30,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 if TYPE_CHECKING:
-    from sim.results import Results
+    from sim.results.results import Results
 
 __all__ = [
     "FIGURES_DIR",
@@ -48,7 +48,7 @@ FIGURES_DIR = "figures"
 FIGURE_FILES = ("latency_cdf.png", "latency_cdf_by_region.png", "node_load.png", "map.png",
                 "decided_by.png")
 _DPI = 120
-_LAND_FILE = Path(__file__).parent / "data" / "ne_110m_land.geojson"
+_LAND_FILE = Path(__file__).resolve().parents[1] / "data" / "ne_110m_land.geojson"
 
 _PERCENTILES = (50, 95, 99)
 #: Fixed colours for the provider's regions, so a region keeps its colour across figures/runs.

@@ -35,7 +35,7 @@ from sim.errors import ScenarioError
 
 if TYPE_CHECKING:
     from sim.addressing.base import Strategy
-    from sim.scenario import Scenario
+    from sim.config.schema import Scenario
 
 __all__ = ["ENTRY_POINT_GROUP", "entry_point_names", "load_plugin", "load_plugins"]
 

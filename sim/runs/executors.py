@@ -4,8 +4,8 @@ Every run of the simulator (one scenario's replications, a comparison, a sweep) 
 :class:`RunTask` objects, one per (scenario, replication), and handed to an
 :class:`Executor`. A task is small and picklable: the resolved scenario as plain data, the
 name of its file and the replication's number. The worker rebuilds the
-:class:`~sim.build.World` from it (once per scenario and process) and derives the
-replication's seed from the scenario's seed with :func:`sim.api.replication_seeds`, so a
+:class:`~sim.model.world.World` from it (once per scenario and process) and derives the
+replication's seed from the scenario's seed with :func:`sim.runs.api.replication_seeds`, so a
 replication's numbers depend on ``(scenario, seed, replication)`` only: not on the executor,
 the number of workers or the order in which tasks finish. Callers combine outputs in
 replication order.
@@ -44,8 +44,8 @@ from typing import TYPE_CHECKING, Any, Self
 from sim.errors import SimError
 
 if TYPE_CHECKING:
-    from sim.build import World
-    from sim.engine import ReplicationOutput
+    from sim.model.world import World
+    from sim.engine.loop import ReplicationOutput
 
 __all__ = [
     "DaskExecutor",
@@ -88,7 +88,7 @@ class RunTask:
     Attributes
     ----------
     scenario : dict
-        The resolved scenario (:meth:`sim.scenario.Scenario.resolved`) with its topology
+        The resolved scenario (:meth:`sim.config.schema.Scenario.resolved`) with its topology
         path made absolute.
     source : str
         The scenario's file, for error messages.
@@ -153,8 +153,8 @@ def _world_key(task: RunTask) -> str:
 def _cached_world(key: str, topology_text: bytes) -> World:
     import json
 
-    from sim.build import build_world
-    from sim.scenario import Scenario
+    from sim.model.world import build_world
+    from sim.config.schema import Scenario
 
     data_text, _, source = key.partition("\0")
     data = json.loads(data_text)
@@ -187,8 +187,8 @@ def run_task(task: RunTask, progress: Callable[[float], None] | None = None
     progress : callable, optional
         Called with the fraction of the replication's simulated time done.
     """
-    from sim.api import replication_seeds
-    from sim.engine import run_replication
+    from sim.runs.api import replication_seeds
+    from sim.engine.loop import run_replication
 
     _ensure_strategy(task)
     world = _cached_world(_world_key(task), task.topology_text)
@@ -196,7 +196,7 @@ def run_task(task: RunTask, progress: Callable[[float], None] | None = None
     seed = replication_seeds(sc.seed, sc.replications)[task.replication]
     if task.stream_to is None:
         return run_replication(world, task.replication, seed, progress=progress)
-    from sim.results import ParquetLogins
+    from sim.results.results import ParquetLogins
 
     sink = ParquetLogins(world, task.replication, task.stream_to)
     out = run_replication(world, task.replication, seed, progress=progress, sink=sink)
@@ -250,7 +250,7 @@ def _serial(tasks: Sequence[RunTask], on_progress: ProgressFn | None
 
 # Modules a worker process imports when it starts, before its first task (the local pool's
 # forkserver preloads the same): the first replication then only builds its world.
-_WORKER_PRELOAD = ("sim.api", "sim.executors")
+_WORKER_PRELOAD = ("sim.runs.api", "sim.runs.executors")
 
 # Set in each pool process by the initializer: where progress messages go.
 _worker_progress: Any = None
@@ -673,7 +673,7 @@ def run_worlds(worlds: Sequence[World], executor: Executor | None = None, *,
     """
     from datetime import datetime
 
-    from sim.api import results_from_outputs
+    from sim.runs.api import results_from_outputs
 
     tasks: list[RunTask] = []
     owner: list[int] = []

@@ -7,14 +7,15 @@ confidence interval, the difference to the first scenario and whether it is sign
 >>> cmp.table.query("figure == 'latency_ms.p95'")  # doctest: +SKIP
 >>> cmp.plot_latency_cdf()  # doctest: +SKIP
 
-The statistics (see :mod:`sim.stats`): each figure is computed per replication; a scenario's
-value is the mean over its replications with a Student-t 95% interval; the difference to the
+The statistics (see :mod:`sim.results.statistics`): each figure is computed per replication; a
+scenario's value is the mean over its replications with a Student-t 95% interval; the difference to
+the
 baseline (the first scenario) is tested with Welch's t-test at ``alpha`` (0.05). Each row is
 its own test: with many rows, about one in twenty differences that are really zero will still
 be flagged (no correction for multiple comparisons). With one replication there is no spread
 to estimate, and intervals and tests read ``n/a``.
 
-Inputs may be scenario files (or :class:`~sim.scenario.Scenario` objects) to run, or
+Inputs may be scenario files (or :class:`~sim.config.schema.Scenario` objects) to run, or
 existing result folders (or :class:`~sim.results.Results`) to read; ``overrides`` and
 ``replications`` apply to the scenarios that are run, not to result folders.
 """
@@ -25,8 +26,6 @@ import json
 import math
 import os
 import re
-import sys
-import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,14 +35,14 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import ResultsError, ScenarioError
-from sim.results import SUMMARY_FILE, Results, atomic_write_text, peak_utilization
-from sim.stats import CONFIDENCE, figure_label, flatten_figures, mean_ci, welch_test
+from sim.results.results import SUMMARY_FILE, Results, atomic_write_text, peak_utilization
+from sim.results.statistics import CONFIDENCE, figure_label, flatten_figures, mean_ci, welch_test
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from sim.executors import Executor
-    from sim.scenario import Scenario
+    from sim.runs.executors import Executor
+    from sim.config.schema import Scenario
 
 __all__ = ["COMPARISON_FILES", "Comparison", "compare", "figure_order", "replicate_table"]
 
@@ -134,7 +133,7 @@ class _Input:
 
 
 def _as_input(item: Any, overrides: Mapping[str, Any], extra: Mapping[str, Any]) -> _Input:
-    from sim.scenario import Scenario, _shown, load_scenario
+    from sim.config.schema import Scenario, _shown, load_scenario
 
     if isinstance(item, Results):
         return _Input(str(item.summary.get("scenario")), "results", results=item)
@@ -346,7 +345,7 @@ class Comparison:
     def plot_latency_cdf(self, ax: Axes | None = None) -> Axes:
         """Overlaid CDFs of login latency (successful logins in the measurement window, all
         replications pooled), one line per scenario, p95 marked."""
-        from sim.plots import ecdf, style_latency_cdf_axes
+        from sim.views.plots import ecdf, style_latency_cdf_axes
 
         ax = _axes(ax, (8.0, 5.0))
         colours = _colours(len(self.names))
@@ -623,14 +622,14 @@ def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
     Parameters
     ----------
     items : sequence
-        Scenario files, :class:`~sim.scenario.Scenario` objects, result folders or
+        Scenario files, :class:`~sim.config.schema.Scenario` objects, result folders or
         :class:`~sim.results.Results`; the first is the baseline.
     overrides : mapping, optional
         ``{"key.path": value}`` applied to every scenario that is run (``--set``).
     replications, seed : int, optional
         Override every run scenario's ``replications`` / ``seed``.
     executor : Executor or {"local", "dask"}, optional
-        Where the runs go (default: local processes); see :mod:`sim.executors`.
+        Where the runs go (default: local processes); see :mod:`sim.runs.executors`.
     jobs : int, optional
         Local processes, or workers of a local Dask cluster (default: one per core).
     scheduler : str, optional
@@ -654,11 +653,11 @@ def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
 
     Raises
     ------
-    ScenarioError, ResultsError, sim.executors.ExecutorError
+    ScenarioError, ResultsError, sim.runs.executors.ExecutorError
     """
-    from sim.build import build_world
-    from sim.executors import Executor as _Executor
-    from sim.executors import make_executor, run_worlds
+    from sim.model.world import build_world
+    from sim.runs.executors import Executor as _Executor
+    from sim.runs.executors import make_executor, run_worlds
 
     if len(items) < 1:
         raise ScenarioError("compare needs at least one scenario file or result folder")
@@ -673,7 +672,7 @@ def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
     names = _unique_names([i.name for i in inputs])
     runs_dir = Path(out) / "runs" if out is not None and save_runs else None
     if resume and runs_dir is not None:
-        from sim.sweep import _previous
+        from sim.runs.sweep import _previous
 
         for k, i in enumerate(inputs):
             folder = runs_dir / safe_name(names[k])
@@ -681,7 +680,8 @@ def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
                 i.results = Results.load(folder)  # finished before an interruption
                 i.scenario = None
     to_run = [k for k, i in enumerate(inputs) if i.scenario is not None]
-    worlds = [build_world(inputs[k].scenario, inputs[k].source) for k in to_run]  # type: ignore[arg-type]
+    worlds = [build_world(inputs[k].scenario, inputs[k].source)  # type: ignore[arg-type]
+              for k in to_run]
 
     def keep(index: int, res: Results) -> Results:
         # Each scenario's run is saved as soon as it finishes, so an interrupted
@@ -705,14 +705,3 @@ def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
         cmp.save(out, figures=figures)
     return cmp
 
-
-class _CallableModule(types.ModuleType):
-    """``sim.compare`` is this module and, when called, :func:`compare`: importing the
-    module (``import sim.compare``) makes it the package attribute, which must stay
-    callable as the documented ``sim.compare([...])``."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Comparison:
-        return compare(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,1 @@
+"""Stage 1, the scenario: the YAML schema, loading, ``extends:`` and overrides, error messages."""

@@ -1,0 +1,1 @@
+"""Stage 6, running: the run API, seeds, executors (local, Dask), comparisons and sweeps."""
