@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from sim.runs.compare import compare
     from sim.errors import ScenarioError, SimError, TopologyError
     from sim.results.results import Results
-    from sim.config.schema import Scenario, load_scenario
+    from sim.config import Scenario, load_scenario
     from sim.runs.sweep import sweep
 
 __all__ = ["load_scenario", "run", "Results", "Scenario", "SimError", "ScenarioError",
@@ -26,7 +26,7 @@ __all__ = ["load_scenario", "run", "Results", "Scenario", "SimError", "ScenarioE
 
 _LAZY = {
     "run": "sim.runs.api", "version": "sim.runs.api", "Results": "sim.results.results",
-    "Scenario": "sim.config.schema", "load_scenario": "sim.config.schema", "SimError": "sim.errors",
+    "Scenario": "sim.config", "load_scenario": "sim.config", "SimError": "sim.errors",
     "ScenarioError": "sim.errors", "TopologyError": "sim.errors",
     "compare": "sim.runs.compare", "sweep": "sim.runs.sweep",
 }

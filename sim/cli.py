@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sim.version import package_version
+
 __all__ = ["main"]
 
 EXIT_OK, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 2, 70, 130
@@ -53,20 +55,11 @@ class _InputError(Exception):
     pass
 
 
-def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("access-sim")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     p = _Parser(prog="access-sim",
                 description="Access-node latency simulator for global IM networks.")
-    p.add_argument("--version", action="version", version=f"access-sim {_package_version()}")
+    p.add_argument("--version", action="version", version=f"access-sim {package_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def common(sp: argparse.ArgumentParser) -> None:
@@ -231,8 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load(args: argparse.Namespace) -> tuple[Any, Any]:
-    from sim.model.world import build_world
-    from sim.config.schema import _shown, load_scenario
+    from sim.runs.prepare import prepare_world
+    from sim.config import load_scenario
+    from sim.config.messages import shown
 
     overrides: dict[str, Any] = _set_pairs(args.overrides)
     for key in ("seed", "replications"):
@@ -242,7 +236,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
         overrides["outputs.format"] = args.format
     path = Path(args.scenario)
     scenario = load_scenario(path, overrides)
-    world = build_world(scenario, _shown(path.resolve()))
+    world = prepare_world(scenario, shown(path))
     if scenario.billing is not None and scenario.billing.month is not None:
         from sim.errors import BillingError
         from sim.billing.usage import monthly_usage
@@ -432,7 +426,8 @@ def cmd_bill(args: argparse.Namespace) -> int:
 
     from sim.errors import ResultsError
     from sim.results.results import atomic_write_text
-    from sim.config.schema import _shown, load_scenario
+    from sim.config import load_scenario
+    from sim.config.messages import shown
     from sim.billing.usage import monthly_usage, parse_month, usage_from_csv
 
     csv_input = args.dau_csv is not None or args.groups_csv is not None
@@ -454,7 +449,7 @@ def cmd_bill(args: argparse.Namespace) -> int:
         path = Path(args.scenario)
         scenario = load_scenario(path, _set_pairs(args.overrides))
         usage = monthly_usage(scenario, month, price_list=args.price_list,
-                              source=_shown(path.resolve()))
+                              source=shown(path))
         out = args.out if args.out is not None else \
             Path("results") / f"{scenario.name}-bill-{usage.month}"
     if out.exists() and not out.is_dir():

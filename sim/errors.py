@@ -6,7 +6,8 @@ bug and exits with a different status.
 
 from __future__ import annotations
 
-__all__ = ["SimError", "ScenarioError", "TopologyError", "ResultsError", "BillingError",
+__all__ = ["SimError", "LocatedError", "ScenarioError", "TopologyError", "ResultsError",
+           "BillingError",
            "QuotaError"]
 
 
@@ -14,7 +15,7 @@ class SimError(Exception):
     """Base class of every error the simulator raises on purpose."""
 
 
-class _LocatedError(SimError):
+class LocatedError(SimError):
     """An error at a place in a file: ``file: key.path: message``."""
 
     def __init__(self, message: str, *, file: str | None = None, path: str | None = None):
@@ -25,19 +26,19 @@ class _LocatedError(SimError):
         super().__init__(": ".join([*parts, message]))
 
 
-class ScenarioError(_LocatedError):
+class ScenarioError(LocatedError):
     """A scenario file is missing, malformed or holds an impossible value."""
 
 
-class TopologyError(_LocatedError):
+class TopologyError(LocatedError):
     """A topology file is missing, malformed or describes an unusable network."""
 
 
-class ResultsError(_LocatedError):
+class ResultsError(LocatedError):
     """A results folder cannot be written or read back."""
 
 
-class BillingError(_LocatedError):
+class BillingError(LocatedError):
     """Billing input (usage series, price list) is malformed."""
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from sim.cli import main
-from sim.config.schema import _shown, load_scenario
+from sim.config import load_scenario
+from sim.config.messages import shown as _shown
 from sim.billing.usage import monthly_usage
 from tests.conftest import ROOT, SCENARIOS
 

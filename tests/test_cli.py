@@ -236,7 +236,7 @@ def test_validate_latency_on_the_shared_data(tmp_path: Path, capsys) -> None:
 
 
 def test_a_relative_price_list_resolves_beside_the_scenario(tmp_path: Path) -> None:
-    from sim.config.schema import load_scenario
+    from sim.config import load_scenario
 
     sub = tmp_path / "sub"
     sub.mkdir()

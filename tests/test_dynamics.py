@@ -10,7 +10,7 @@ import pytest
 import sim
 from sim.model.world import build_world
 from sim.engine.loop import run_replication
-from sim.config.schema import load_scenario
+from sim.config import load_scenario
 from sim.model.workload import Workload
 from tests.conftest import SCENARIOS
 

@@ -9,7 +9,7 @@ import pytest
 import sim
 from sim.model import latency
 from sim.model.world import build_world
-from sim.config.schema import Scenario, load_scenario
+from sim.config import Scenario, load_scenario
 from tests.conftest import TOPOLOGIES, single_node_scenario
 
 

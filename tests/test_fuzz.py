@@ -34,7 +34,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.cli import main
-from sim.config.schema import _key_part, _shown
+from sim.config.messages import key_part as _key_part
+from sim.config.messages import shown as _shown
 from tests.conftest import TOPOLOGIES
 
 # --------------------------------------------------------------------------- fixtures

@@ -12,7 +12,7 @@ import pytest
 
 from sim.model.world import build_world
 from sim.engine.loop import ReferenceEngine, run_replication
-from sim.config.schema import load_scenario
+from sim.config import load_scenario
 from tests.conftest import SCENARIOS
 
 OVERRIDES = {

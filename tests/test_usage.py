@@ -295,7 +295,7 @@ def test_usage_is_immutable_and_reports_json_ready_data() -> None:
 def test_shipped_cost_scenario_hits_the_room_quota() -> None:
     """Regression check (seeded): the shipped cost scenario shows a fee on both items and
     refused AVChatRoom creations."""
-    from sim.config.schema import load_scenario
+    from sim.config import load_scenario
 
     usage = monthly_usage(load_scenario(SCENARIOS / "cost-growth.yaml"))
     bill = usage.bill()

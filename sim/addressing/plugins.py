@@ -29,13 +29,12 @@ import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from importlib.metadata import entry_points
 
+from sim.addressing.base import Strategy
+from sim.addressing.registry import available_strategies, get_strategy, register_strategy
+from sim.config.schema import Scenario
 from sim.errors import ScenarioError
-
-if TYPE_CHECKING:
-    from sim.addressing.base import Strategy
-    from sim.config.schema import Scenario
 
 __all__ = ["ENTRY_POINT_GROUP", "entry_point_names", "load_plugin", "load_plugins"]
 
@@ -63,8 +62,6 @@ def load_plugins(scenario: Scenario, source: str = "scenario") -> list[str]:
         At ``plugins[i]`` (or ``addressing.strategy`` for an entry point): the module cannot
         be imported, has no such class, the class is not a Strategy, or the name is taken.
     """
-    from sim.addressing.registry import available_strategies
-
     folder = _folder_of(source)
     names = [load_plugin(entry, source=source, path=f"plugins[{i}]", search=folder)
              for i, entry in enumerate(scenario.plugins)]
@@ -77,8 +74,6 @@ def load_plugins(scenario: Scenario, source: str = "scenario") -> list[str]:
 def load_plugin(entry: str, *, source: str = "scenario", path: str = "plugins",
                 search: Sequence[Path] = ()) -> str:
     """Import ``module:Class``, check it is a Strategy and register it; return its name."""
-    from sim.addressing.base import Strategy
-
     module_name, sep, class_name = entry.partition(":")
     if not sep or not module_name or not class_name:
         raise ScenarioError(f"expected 'module:Class', got {entry!r}", file=source, path=path)
@@ -97,16 +92,10 @@ def load_plugin(entry: str, *, source: str = "scenario", path: str = "plugins",
 
 def entry_point_names() -> list[str]:
     """Strategy names installed packages offer as entry points (not loaded)."""
-    from importlib.metadata import entry_points
-
     return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
 
 def _load_entry_point(name: str, source: str) -> None:
-    from importlib.metadata import entry_points
-
-    from sim.addressing.base import Strategy
-
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name != name:
             continue
@@ -124,8 +113,6 @@ def _load_entry_point(name: str, source: str) -> None:
 
 
 def _register(name: str, cls: type[Strategy], *, source: str, path: str) -> str:
-    from sim.addressing.registry import get_strategy, register_strategy
-
     try:
         existing = get_strategy(name)
     except KeyError:

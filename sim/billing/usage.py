@@ -73,6 +73,7 @@ from sim.billing.rules import (
     net_group_counts,
 )
 from sim.errors import BillingError, QuotaError
+from sim.version import package_version
 from sim.config.schema import Billing, Rates, Scenario
 from sim.model.workload import Sites, load_sites, user_pool_size
 
@@ -325,15 +326,6 @@ def bill_headline(report: dict[str, Any]) -> str:
     return text
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("access-sim")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
 def _event_line(label: str, count: int, limit: int | None, unit: str) -> str:
     shown = "unlimited" if limit is None else f"{limit:,} {unit}"
     return f"  {label:<30} {count:>7,}  (limit: {shown})"
@@ -550,7 +542,7 @@ def monthly_usage(scenario: Scenario, month: str | dt.date | tuple[int, int] | N
         trial_accounts=account_counts, refused_avchatrooms=room_refusals,
         refused_trial_accounts=account_refusals, expected_dau=_frozen(targets, float),
         source={"kind": "scenario", "scenario": scenario.name, "file": source, "seed": seed,
-                "model": "sim.billing.usage counting model", "version": _version(),
+                "model": "sim.billing.usage counting model", "version": package_version(),
                 "billing": billing.model_dump(mode="json")},
     )
 
@@ -678,5 +670,5 @@ def usage_from_csv(dau_csv: str | os.PathLike[str], groups_csv: str | os.PathLik
                  price_list=prices,
                  source={"kind": "csv", "dau_csv": os.fspath(dau_csv),
                          "groups_csv": None if groups_csv is None else os.fspath(groups_csv),
-                         "version": _version()})
+                         "version": package_version()})
 

@@ -1,4 +1,4 @@
-"""Scenario files: the schema, loading, ``extends:`` inheritance, overrides and JSON Schema.
+"""The scenario schema: pydantic models of every section, validation and JSON Schema.
 
 A scenario is validated once, at load time, into an immutable :class:`Scenario`. Every error
 names the file, the key path, what was expected and what was found::
@@ -11,18 +11,13 @@ seconds) and stored as seconds.
 
 from __future__ import annotations
 
-import copy
-import difflib
 import math
-import os
 import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -36,16 +31,18 @@ from pydantic import (
     model_validator,
 )
 
+from sim.config.messages import dotted, validation_message
+from sim.config.overrides import apply_overrides
 from sim.errors import ScenarioError
 
 __all__ = [
     "REGIONS",
     "ACCESS_TYPES",
     "Scenario",
-    "load_scenario",
     "scenario_json_schema",
     "parse_duration",
-    "apply_overrides",
+    "validate_scenario",
+    "StrictModel",
 ]
 
 REGIONS: tuple[str, ...] = (
@@ -103,7 +100,7 @@ Region = Literal["china", "asia", "europe", "north_america", "south_america", "o
 AccessType = Literal["fiber", "cable", "dsl", "fixed", "wifi", "mobile_4g", "mobile_5g"]
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     @field_validator("*", mode="before")
@@ -142,21 +139,21 @@ def _wants_number(tp: Any) -> bool:
 # --------------------------------------------------------------------------- population
 
 
-class Diurnal(_Strict):
+class Diurnal(StrictModel):
     """Daily shape of the login rate in each site's local time: ``1 + amplitude * cos``."""
 
     amplitude: Fraction = 0.6
     peak_hour: Annotated[float, Field(ge=0.0, lt=24.0)] = 21.0
 
 
-class Session(_Strict):
+class Session(StrictModel):
     """How long a logged-in terminal holds its connection at the node."""
 
     mean_duration: PositiveDuration = 1200.0
     distribution: Literal["exponential", "lognormal", "fixed"] = "exponential"
 
 
-class SiteSpec(_Strict):
+class SiteSpec(StrictModel):
     """An explicit site (instead of the shipped cities file)."""
 
     name: str
@@ -171,7 +168,7 @@ class SiteSpec(_Strict):
     refused otherwise: see :func:`sim.model.world.check_sites_on_land`)."""
 
 
-class Population(_Strict):
+class Population(StrictModel):
     """Who logs in, where from, how often and over what access network."""
 
     source: Literal["cities", "sites"] = "cities"
@@ -218,7 +215,7 @@ class Population(_Strict):
 # --------------------------------------------------------------------------- nodes
 
 
-class NodeCapacity(_Strict):
+class NodeCapacity(StrictModel):
     """Capacity of one node kind (defaults) or one node (override)."""
 
     workers: Annotated[int, Field(gt=0, le=100_000)] | None = None
@@ -228,7 +225,7 @@ class NodeCapacity(_Strict):
     cache_hit_ratio: Fraction | None = None
 
 
-class Nodes(_Strict):
+class Nodes(StrictModel):
     """Capacities by node kind, then per node id; topology files may also set them per node.
 
     Precedence: kind defaults here < the node's keys in the topology file < ``overrides``.
@@ -250,7 +247,7 @@ class Nodes(_Strict):
 # --------------------------------------------------------------------------- network
 
 
-class Protocol(_Strict):
+class Protocol(StrictModel):
     """Transport of the login and the per-login variation of the path."""
 
     transport: Literal["tcp_tls13", "tcp_tls12", "quic"] = "tcp_tls13"
@@ -266,7 +263,7 @@ class Protocol(_Strict):
 # --------------------------------------------------------------------------- addressing
 
 
-class RegionLevelSpec(_Strict):
+class RegionLevelSpec(StrictModel):
     """Level 1, geo-DNS: map the terminal to a region through its resolver."""
 
     far_resolver_share: Fraction = 0.08
@@ -274,14 +271,14 @@ class RegionLevelSpec(_Strict):
     resolver_rtt_ms: NonNegFloat = 2.0
 
 
-class NearestLevelSpec(_Strict):
+class NearestLevelSpec(StrictModel):
     """Level 2: order the region's nodes by SDK-estimated RTT; race the top k."""
 
     probe_top_k: Annotated[int, Field(ge=1, le=1000)] = 3
     probe_noise_ms: NonNegFloat = 5.0
 
 
-class SpillLevelSpec(_Strict):
+class SpillLevelSpec(StrictModel):
     """Level 3: skip a node whose published load is over a threshold."""
 
     max_utilization: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.85
@@ -289,7 +286,7 @@ class SpillLevelSpec(_Strict):
     max_connection_share: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.95
 
 
-class Backoff(_Strict):
+class Backoff(StrictModel):
     """Exponential backoff between rounds of attempts, with jitter."""
 
     base: Duration = 1.0
@@ -297,7 +294,7 @@ class Backoff(_Strict):
     jitter: Fraction = 0.5
 
 
-class FailoverLevelSpec(_Strict):
+class FailoverLevelSpec(StrictModel):
     """Level 4: a connect to a down node times out and the next candidate is tried; the
     terminal then avoids that node for ``avoid_for``; after every candidate failed, it backs
     off (``backoff``) and starts again, up to ``max_attempts`` connects."""
@@ -309,13 +306,13 @@ class FailoverLevelSpec(_Strict):
     backoff: Backoff = Backoff()
 
 
-class StickyLevelSpec(_Strict):
+class StickyLevelSpec(StrictModel):
     """Level 5: the SDK tries the last node it logged in through first."""
 
     enabled: bool = True
 
 
-class LevelSpec(_Strict):
+class LevelSpec(StrictModel):
     """One entry of ``addressing.levels``: a mapping with exactly one level name."""
 
     region: RegionLevelSpec | None = None
@@ -363,7 +360,7 @@ def _default_levels() -> list[LevelSpec]:
             LevelSpec(failover=FailoverLevelSpec())]
 
 
-class Addressing(_Strict):
+class Addressing(StrictModel):
     """How terminals pick a node: a strategy by name, and for ``multilevel`` its levels,
     applied in the order listed. ``region`` and ``failover`` settings also apply to the
     baselines (every terminal resolves DNS and fails over)."""
@@ -406,7 +403,7 @@ class Addressing(_Strict):
 # --------------------------------------------------------------------------- events
 
 
-class FlashCrowd(_Strict):
+class FlashCrowd(StrictModel):
     """Arrival rate multiplied for a region or a site for a while."""
 
     region: Region | None = None
@@ -420,7 +417,7 @@ class FlashCrowd(_Strict):
         return self
 
 
-class LinkDegraded(_Strict):
+class LinkDegraded(StrictModel):
     """Extra latency and loss on one backbone link (``a``, ``b``: node ids) or on every
     public path between two regions (``regions: [africa, europe]``; the same region twice
     means paths inside it)."""
@@ -447,7 +444,7 @@ EVENT_KINDS = ("node_down", "node_up", "region_outage", "datacenter_down", "link
                "flash_crowd")
 
 
-class Event(_Strict):
+class Event(StrictModel):
     """A scheduled event: exactly one of ``node_down``, ``node_up``, ``region_outage``,
     ``datacenter_down``, ``link_degraded``, ``flash_crowd``; ``for`` makes it last (a down
     node comes back up, a crowd ends). ``mode`` applies to ``datacenter_down``: ``fail``
@@ -497,7 +494,7 @@ class Event(_Strict):
         return None if self.for_ is None else self.at + self.for_
 
 
-class Reconnect(_Strict):
+class Reconnect(StrictModel):
     """How terminals whose session dropped (their node failed) reconnect: after a first
     delay drawn uniformly in ``[0, first_delay]``, through addressing again; retries back off
     as ``addressing`` failover says."""
@@ -509,7 +506,7 @@ class Reconnect(_Strict):
 # --------------------------------------------------------------------------- outputs
 
 
-class Outputs(_Strict):
+class Outputs(StrictModel):
     """What a run writes."""
 
     per_login: bool = True
@@ -532,7 +529,7 @@ class Outputs(_Strict):
 # --------------------------------------------------------------------------- billing
 
 
-class Rates(_Strict):
+class Rates(StrictModel):
     """Daily creation and removal of something counted net (groups, rooms, accounts)."""
 
     initial: Annotated[int, Field(ge=0, le=10 ** 10)] = 0
@@ -549,7 +546,7 @@ class CountedRates(Rates):
     removed_per_day: Annotated[float, Field(ge=0.0, le=10_000.0, allow_inf_nan=False)] = 0.0
 
 
-class Billing(_Strict):
+class Billing(StrictModel):
     """Usage the provider bills and limits, and how to price it (see :mod:`sim.billing.rules`).
 
     DAU for each day of ``month`` comes from ``population.dau`` (distinct users a day, as the
@@ -589,7 +586,7 @@ def _plugin_ref(entry: str) -> str:
 PluginRef = Annotated[str, AfterValidator(_plugin_ref)]
 
 
-class Scenario(_Strict):
+class Scenario(StrictModel):
     """A validated, immutable scenario. Make variants with :meth:`with_overrides`."""
 
     name: str
@@ -629,309 +626,42 @@ class Scenario(_Strict):
         """A new scenario with ``{"key.path": value}`` overrides applied and validated."""
         raw = self.resolved()
         apply_overrides(raw, overrides, source="override")
-        return _validate(raw, source=f"{self.name} (resolved)", override_paths=list(overrides),
-                         override_source="override")
+        return validate_scenario(raw, source=f"{self.name} (resolved)",
+                                 override_paths=list(overrides),
+                                 override_source="override")
 
 
-# --------------------------------------------------------------------------- loading
 
-
-def _read_yaml(path: Path, *, what: str = "scenario") -> dict[str, Any]:
-    shown = _shown(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{what} file not found", file=shown) from None
-    except IsADirectoryError:
-        raise ScenarioError(f"expected a {what} file, found a directory", file=shown) from None
-    except PermissionError:
-        raise ScenarioError(f"cannot read {what} file: permission denied", file=shown) from None
-    except UnicodeDecodeError as e:
-        raise ScenarioError(f"not UTF-8 text (byte {e.start})", file=shown) from None
-    except OSError as e:
-        raise ScenarioError(f"cannot read {what} file: {e.strerror}", file=shown) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ScenarioError(f"invalid YAML: {where}{problem}", file=shown) from None
-    if data is None:
-        raise ScenarioError(f"empty {what} file", file=shown)
-    if not isinstance(data, dict):
-        raise ScenarioError(f"expected a mapping at the top level, got {type(data).__name__}",
-                            file=shown)
-    return data
-
-
-def _shown(path: Path) -> str:
-    """A path as a user would type it: relative to the working directory when inside it."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return str(path) if rel.startswith("..") else rel
-
-
-def _deep_merge(base: dict[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in child.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _deep_merge(dict(out[key]), value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def _load_raw(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
-    path = path.resolve()
-    if path in chain:
-        cycle = " -> ".join(_shown(p) for p in (*chain, path))
-        raise ScenarioError(f"extends: cycle: {cycle}", file=_shown(chain[-1]))
-    if len(chain) >= 32:
-        raise ScenarioError("extends: chain longer than 32 files", file=_shown(path))
-    raw = _read_yaml(path)
-    if isinstance(raw.get("topology"), str):
-        raw["topology"] = _shown((path.parent / raw["topology"]).resolve())
-    billing = raw.get("billing")
-    if isinstance(billing, dict) and isinstance(billing.get("price_list"), str):
-        name = billing["price_list"]
-        if "/" in name or name.endswith((".yaml", ".yml")):  # a file, not a built-in name
-            billing["price_list"] = _shown((path.parent / name).resolve())
-    parent = raw.get("extends")
-    if parent is None:
-        return raw
-    if not isinstance(parent, str) or not parent.strip():
-        raise ScenarioError(f"extends: expected a file path, got {parent!r}", file=_shown(path))
-    parent_path = path.parent / parent
-    if not parent_path.exists():
-        raise ScenarioError(f"extends: file not found: {_shown(parent_path)}", file=_shown(path))
-    base = _load_raw(parent_path, (*chain, path))
-    base.pop("name", None)
-    base.pop("description", None)
-    merged = _deep_merge(base, raw)
-    merged["extends"] = parent
-    return merged
-
-
-class _NoSuchItem(ScenarioError):
-    """An override path names a list item the mapping does not have."""
-
-
-_INDEX_RE = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
-def _split_path(key: str) -> list[str | int]:
-    parts: list[str | int] = []
-    pos = 0
-    for m in _INDEX_RE.finditer(key):
-        if m.start() != pos and key[pos:m.start()] != ".":
-            raise ValueError(f"bad key path {key!r}")
-        parts.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
-        pos = m.end()
-    if not parts or pos != len(key):
-        raise ValueError(f"bad key path {key!r}")
-    return parts
-
-
-def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any], *, source: str) -> None:
-    """Set ``{"a.b[1].c": value}`` paths in a raw scenario mapping, in place.
-
-    String values are parsed as YAML scalars or flow collections (``5``, ``true``,
-    ``[1, 2]``), so ``--set population.dau=5000`` sets a number.
-    """
-    for key, value in overrides.items():
-        try:
-            parts = _split_path(key)
-        except ValueError as e:
-            raise ScenarioError(str(e), file=source) from None
-        if isinstance(value, str):
-            try:
-                value = yaml.safe_load(value) if value.strip() else value
-            except yaml.YAMLError:
-                pass
-        node: Any = raw
-        for i, part in enumerate(parts[:-1]):
-            nxt = parts[i + 1]
-            if isinstance(part, int):
-                if not isinstance(node, list) or part >= len(node):
-                    raise _NoSuchItem(f"no list item [{part}] to set", file=source, path=key)
-                node = node[part]
-            else:
-                if not isinstance(node, dict):
-                    raise ScenarioError("cannot set a key inside a non-mapping value",
-                                        file=source, path=key)
-                if node.get(part) is None:
-                    node[part] = [] if isinstance(nxt, int) else {}
-                node = node[part]
-        last = parts[-1]
-        if isinstance(last, int):
-            if not isinstance(node, list) or last >= len(node):
-                raise _NoSuchItem(f"no list item [{last}] to set", file=source, path=key)
-            node[last] = value
-        elif isinstance(node, dict):
-            node[last] = value
-        else:
-            raise ScenarioError("cannot set a key inside a non-mapping value",
-                                file=source, path=key)
-
-
-def load_scenario(path: str | os.PathLike[str],
-                  overrides: Mapping[str, Any] | None = None) -> Scenario:
-    """Load, merge (``extends:``), override and validate a scenario file.
+def validate_scenario(raw: dict[str, Any], *, source: str, override_paths: Sequence[str] = (),
+              override_source: str = "--set") -> Scenario:
+    """Validate a raw scenario mapping into a :class:`Scenario`.
 
     Parameters
     ----------
-    path : path-like
-        The scenario YAML file. ``extends`` and ``topology`` paths are relative to the file
-        that names them.
-    overrides : mapping, optional
-        ``{"key.path": value}`` pairs applied after inheritance (the CLI's ``--set``).
-
-    Returns
-    -------
-    Scenario
+    raw : dict
+        The merged mapping (``extends:`` resolved, overrides applied).
+    source : str
+        The file named in an error.
+    override_paths : sequence of str
+        Key paths set by overrides: an error at one of them names ``override_source``.
+    override_source : str
+        What set them (``--set``).
 
     Raises
     ------
     ScenarioError
-        With the file, the key path and what was wrong.
+        The first problem, with its file and key path.
     """
-    p = Path(path)
-    source = _shown(p.resolve())
-    raw = _load_raw(p, ())
-    if not overrides:
-        return _validate(raw, source=source)
-    paths = list(overrides)
-    try:
-        with_set = copy.deepcopy(raw)
-        apply_overrides(with_set, overrides, source="--set")
-    except _NoSuchItem:
-        # The path runs through a list the file leaves to its default (addressing.levels):
-        # fill the defaults in first, then set.
-        with_set = _validate(raw, source=source).resolved()
-        apply_overrides(with_set, overrides, source="--set")
-    return _validate(with_set, source=source, override_paths=paths)
-
-
-def _validate(raw: dict[str, Any], *, source: str, override_paths: Sequence[str] = (),
-              override_source: str = "--set") -> Scenario:
     try:
         return Scenario.model_validate(raw)
     except ValidationError as e:
         err = e.errors(include_url=False)[0]
-        loc = tuple(err["loc"])
-        dotted = _dotted(loc)
-        if any(dotted == k or dotted.startswith((k + ".", k + "[")) for k in override_paths):
+        path = dotted(err["loc"])
+        if any(path == k or path.startswith((k + ".", k + "[")) for k in override_paths):
             source = override_source
-        raise ScenarioError(_message(err, loc), file=source, path=dotted or None) from None
+        raise ScenarioError(validation_message(err, Scenario), file=source,
+                            path=path or None) from None
 
-
-def _dotted(loc: Sequence[Any]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif isinstance(part, str) and ("[" in part or part.startswith("function-")):
-            continue  # pydantic's union/validator branch labels are not user keys
-        else:
-            out += _key_part(part, first=not out)
-    return out
-
-
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def _key_part(key: Any, *, first: bool = False) -> str:
-    """A mapping key in a key path: ``.key``, or ``['key']`` when it holds other characters
-    (a newline, a dot, a space), so that an error stays one unambiguous line."""
-    if isinstance(key, str) and _PLAIN_KEY.fullmatch(key):
-        return key if first else f".{key}"
-    return f"[{key!r}]"
-
-
-def _fields_at(loc: Sequence[Any]) -> list[str]:
-    """Names of the keys allowed at ``loc`` (a pydantic error location), for suggestions."""
-    tp: Any = Scenario
-    for part in loc:
-        tp = _unwrap(tp)
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            field = tp.model_fields.get(part) if isinstance(part, str) else None
-            if field is None:
-                field = next((f for f in tp.model_fields.values() if f.alias == part), None)
-            if field is None:
-                return []
-            tp = field.annotation
-        elif typing.get_origin(tp) in (list, dict):
-            tp = typing.get_args(tp)[-1]
-        else:
-            return []
-    tp = _unwrap(tp)
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return [f.alias or n for n, f in tp.model_fields.items()]
-    return []
-
-
-def _unwrap(tp: Any) -> Any:
-    while True:
-        origin = typing.get_origin(tp)
-        if origin is Annotated:
-            tp = typing.get_args(tp)[0]
-        elif origin in (Union, types.UnionType):
-            args = [a for a in typing.get_args(tp) if a is not type(None)]
-            tp = args[0] if len(args) == 1 else tp
-            if len(args) != 1:
-                return tp
-        else:
-            return tp
-
-
-def _message(err: Mapping[str, Any], loc: Sequence[Any]) -> str:
-    kind = err["type"]
-    ctx = err.get("ctx") or {}
-    got = err.get("input")
-    if kind == "extra_forbidden":
-        allowed = _fields_at(loc[:-1])
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else (
-            f" (expected one of: {', '.join(allowed)})" if allowed else "")
-        return f"unknown key{hint}"
-    if kind == "missing":
-        return "required key is missing"
-    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
-              "less_than_equal": "<="}[kind]
-        bound = next(iter(ctx.values()))
-        if isinstance(bound, float) and bound.is_integer() and abs(bound) < 1e15:
-            bound = int(bound)
-        return f"must be {op} {bound}, got {got!r}"
-    if kind == "literal_error":
-        return f"expected one of {ctx.get('expected', '')}, got {got!r}"
-    if kind in ("int_type", "int_parsing", "int_from_float", "int_parsing_size"):
-        return f"expected an integer, got {got!r}"
-    if kind in ("too_short", "too_long"):
-        n = ctx.get("min_length" if kind == "too_short" else "max_length")
-        unit = "item" if n == 1 else "items"
-        return (f"expected at {'least' if kind == 'too_short' else 'most'} {n} {unit}, "
-                f"got {ctx.get('actual_length')}")
-    if kind in ("float_type", "float_parsing"):
-        return f"expected a number, got {got!r}"
-    if kind == "finite_number":
-        return f"expected a finite number, got {got!r}"
-    if kind in ("bool_type", "bool_parsing"):
-        return f"expected true or false, got {got!r}"
-    if kind in ("string_type",):
-        return f"expected a string, got {got!r}"
-    if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return f"expected a mapping, got {got!r}"
-    if kind in ("list_type",):
-        return f"expected a list, got {got!r}"
-    if kind == "value_error":
-        return str(ctx.get("error", err["msg"]))
-    if kind == "assertion_error":
-        return str(err["msg"]).removeprefix("Assertion failed, ")
-    return f"{err['msg']}, got {got!r}"
 
 
 def scenario_json_schema() -> dict[str, Any]:

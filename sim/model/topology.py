@@ -22,13 +22,14 @@ from typing import Any, Literal
 
 import networkx as nx
 import numpy as np
-import yaml
 from numpy.typing import NDArray
 from pydantic import Field, ValidationError
 
 from sim.model import latency
 from sim.errors import TopologyError
-from sim.config.schema import _dotted, _message, _shown, _Strict
+from sim.config.messages import raise_validation_error, shown
+from sim.config.schema import StrictModel
+from sim.config.yaml_io import read_yaml
 
 __all__ = ["NODE_KINDS", "Topology", "load_topology", "BACKBONE_STRETCH", "BACKBONE_HOP_MS"]
 
@@ -40,7 +41,7 @@ BACKBONE_HOP_MS = 0.5
 
 
 # The scenario's strict base: unknown keys refused, frozen, no true/false for a number.
-_Checked = _Strict
+_Checked = StrictModel
 
 
 class _NodeSpec(_Checked):
@@ -139,40 +140,38 @@ def load_topology(path: str | Path) -> Topology:
         data center.
     """
     p = Path(path)
-    shown = _shown(p.resolve())
+    label = shown(p)
     if not p.exists():
-        raise TopologyError("topology file not found", file=shown)
+        raise TopologyError("topology file not found", file=label)
     if p.is_dir():
-        raise TopologyError("expected a topology file, found a directory", file=shown)
+        raise TopologyError("expected a topology file, found a directory", file=label)
     suffix = p.suffix.lower()
     try:
         if suffix in (".yaml", ".yml"):
-            raw = _read_yaml(p, shown)
+            raw = read_yaml(p, what="topology", error_type=TopologyError)
         elif suffix == ".graphml":
-            raw = _from_graph(_read_graph(lambda: nx.read_graphml(p), "GraphML", shown), p.stem)
+            raw = _from_graph(_read_graph(lambda: nx.read_graphml(p), "GraphML", label), p.stem)
         elif suffix == ".json":
             data = json.loads(p.read_bytes().decode("utf-8"))
             raw = _from_graph(_read_graph(lambda: nx.node_link_graph(data, edges="links"),
-                                          "node-link JSON", shown), p.stem)
+                                          "node-link JSON", label), p.stem)
         else:
             raise TopologyError(f"unknown topology format {suffix!r} (expected .yaml, "
-                                ".graphml or .json)", file=shown)
+                                ".graphml or .json)", file=label)
     except TopologyError:
         raise
     except UnicodeDecodeError as e:
-        raise TopologyError(f"not UTF-8 text (byte {e.start})", file=shown) from None
+        raise TopologyError(f"not UTF-8 text (byte {e.start})", file=label) from None
     except json.JSONDecodeError as e:
-        raise TopologyError(f"invalid JSON: {e}", file=shown) from None
+        raise TopologyError(f"invalid JSON: {e}", file=label) from None
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError,
             nx.NetworkXError) as e:
-        raise TopologyError(f"cannot read topology: {e}", file=shown) from None
+        raise TopologyError(f"cannot read topology: {e}", file=label) from None
     try:
         spec = _TopologySpec.model_validate(raw)
     except ValidationError as e:
-        err = e.errors(include_url=False)[0]
-        raise TopologyError(_message(err, tuple(err["loc"])), file=shown,
-                            path=_dotted(err["loc"]) or None) from None
-    return _build(spec, shown)
+        raise_validation_error(e, _TopologySpec, TopologyError, label)
+    return _build(spec, label)
 
 
 def _read_graph(read: Any, what: str, shown: str) -> nx.Graph:
@@ -184,21 +183,6 @@ def _read_graph(read: Any, what: str, shown: str) -> nx.Graph:
     except Exception as e:  # noqa: BLE001 - a third-party parser: any failure is bad input
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise TopologyError(f"invalid {what}: {first}", file=shown) from None
-
-
-def _read_yaml(p: Path, shown: str) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(p.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise TopologyError(f"not UTF-8 text (byte {e.start})", file=shown) from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise TopologyError(f"invalid YAML: {where}{getattr(e, 'problem', '') or e}",
-                            file=shown) from None
-    if not isinstance(data, dict):
-        raise TopologyError("expected a mapping with 'name', 'nodes' and 'links'", file=shown)
-    return data
 
 
 def _from_graph(g: nx.Graph, name: str) -> dict[str, Any]:

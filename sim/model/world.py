@@ -7,7 +7,6 @@ the engine never recomputes a distance or an RTT per login.
 from __future__ import annotations
 
 import csv
-import difflib
 import functools
 import json
 import math
@@ -19,7 +18,8 @@ from numpy.typing import NDArray
 
 from sim.model import latency
 from sim.errors import ScenarioError, TopologyError
-from sim.config.schema import REGIONS, Nodes, Scenario, _key_part
+from sim.config.messages import key_part, suggestion
+from sim.config.schema import REGIONS, Nodes, Scenario
 from sim.model.topology import Topology, load_topology
 from sim.model.workload import CITIES_CSV, Sites, load_sites
 
@@ -92,11 +92,6 @@ class World:
                 if any({u, v} == link for u, v in zip(path, path[1:]))]
 
 
-def _suggest(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def build_world(scenario: Scenario, source: str = "scenario") -> World:
     """Check a scenario against its topology and precompute the run's tables.
 
@@ -113,34 +108,6 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
     TopologyError
         The topology file is missing or malformed.
     """
-    from sim.addressing import available_strategies, get_strategy
-    from sim.addressing.plugins import entry_point_names, load_plugins
-
-    load_plugins(scenario, source)  # the scenario's plugins: entries, or an entry point
-    strategies = available_strategies()
-    if scenario.addressing.strategy not in strategies:
-        name = scenario.addressing.strategy
-        strategies = sorted({*strategies, *entry_point_names()})
-        raise ScenarioError(f"unknown strategy {name!r}{_suggest(name, strategies)}; known: "
-                            f"{', '.join(strategies)}", file=source, path="addressing.strategy")
-    strategy_cls = get_strategy(scenario.addressing.strategy)
-    allowed = strategy_cls.OPTIONS
-    # A user's strategy that declares no OPTIONS may read any; a built-in one reads none.
-    builtin = strategy_cls.__module__.startswith("sim.")
-    for key, value in scenario.addressing.options.items():
-        if not allowed and builtin:
-            raise ScenarioError(f"unknown option: strategy {scenario.addressing.strategy!r} "
-                                "takes no options", file=source,
-                                path=f"addressing.options{_key_part(key)}")
-        if allowed and key not in allowed:
-            raise ScenarioError(f"unknown option{_suggest(key, list(allowed))} for strategy "
-                                f"{scenario.addressing.strategy!r}; known: "
-                                f"{', '.join(allowed)}", file=source,
-                                path=f"addressing.options{_key_part(key)}")
-        if key in allowed and (not isinstance(value, (int, float)) or isinstance(value, bool)
-                               or not 0 <= value <= 1):
-            raise ScenarioError(f"expected a number from 0 to 1, got {value!r}", file=source,
-                                path=f"addressing.options{_key_part(key)}")
     topo_path = Path(scenario.topology)
     try:
         topo = load_topology(topo_path)
@@ -153,36 +120,36 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
     dcs = topo.ids_of_kind("datacenter")
     if scenario.home_datacenter not in dcs:
         raise ScenarioError(f"unknown data center {scenario.home_datacenter!r}"
-                            f"{_suggest(scenario.home_datacenter, dcs)}; known: {', '.join(dcs)}",
+                            f"{suggestion(scenario.home_datacenter, dcs)}; known: {', '.join(dcs)}",
                             file=source, path="home_datacenter")
     servable = topo.ids_of_kind("access", "cache", "datacenter")
     for i, ev in enumerate(scenario.events):
         for key in ("node_down", "node_up"):
             name = getattr(ev, key)
             if name is not None and name not in servable:
-                raise ScenarioError(f"unknown node {name!r}{_suggest(name, servable)}",
+                raise ScenarioError(f"unknown node {name!r}{suggestion(name, servable)}",
                                     file=source, path=f"events[{i}].{key}")
         if ev.region_outage is not None and ev.region_outage not in topo.regions:
             raise ScenarioError(f"no node in region {ev.region_outage!r}", file=source,
                                 path=f"events[{i}].region_outage")
         if ev.datacenter_down is not None and ev.datacenter_down not in dcs:
             raise ScenarioError(f"unknown data center {ev.datacenter_down!r}"
-                                f"{_suggest(ev.datacenter_down, dcs)}", file=source,
+                                f"{suggestion(ev.datacenter_down, dcs)}", file=source,
                                 path=f"events[{i}].datacenter_down")
         ld = ev.link_degraded
         if ld is not None and ld.a is not None and ld.b is not None:
             for end in ("a", "b"):
                 name = getattr(ld, end)
                 if name not in ids:
-                    raise ScenarioError(f"unknown node {name!r}{_suggest(name, ids)}",
+                    raise ScenarioError(f"unknown node {name!r}{suggestion(name, ids)}",
                                         file=source, path=f"events[{i}].link_degraded.{end}")
             if not topo.graph.has_edge(ld.a, ld.b):
                 raise ScenarioError(f"no backbone link between {ld.a!r} and {ld.b!r}",
                                     file=source, path=f"events[{i}].link_degraded")
     for name in scenario.nodes.overrides:
         if name not in ids:
-            raise ScenarioError(f"unknown node {name!r}{_suggest(name, ids)}", file=source,
-                                path=f"nodes.overrides{_key_part(name)}")
+            raise ScenarioError(f"unknown node {name!r}{suggestion(name, ids)}", file=source,
+                                path=f"nodes.overrides{key_part(name)}")
     sites = load_sites(scenario, source)
     if scenario.population.source == "sites":
         check_sites_on_land(scenario, source)
@@ -191,7 +158,7 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
         if ev.flash_crowd is not None and ev.flash_crowd.site is not None:
             if ev.flash_crowd.site not in site_names:
                 raise ScenarioError(f"unknown site {ev.flash_crowd.site!r}"
-                                    f"{_suggest(ev.flash_crowd.site, site_names)}",
+                                    f"{suggestion(ev.flash_crowd.site, site_names)}",
                                     file=source, path=f"events[{i}].flash_crowd.site")
         if ev.flash_crowd is not None and ev.flash_crowd.region is not None:
             if ev.flash_crowd.region not in sites.regions:

@@ -66,6 +66,30 @@ def check_output_dir(out: Path, *, overwrite: bool) -> None:
                            "use --overwrite to replace it", file=str(out))
 
 
+def check_folder(out: Path, own_files: Sequence[str], what: str) -> None:
+    """Refuse an output folder holding anything but our own files, result folders,
+    ``figures/`` and hidden temporary entries (so a typo in ``--out`` cannot mix results
+    into an unrelated folder).
+
+    Raises
+    ------
+    ResultsError
+    """
+    if out.exists() and not out.is_dir():
+        raise ResultsError("exists and is not a folder", file=str(out))
+    if not out.is_dir():
+        return
+    for entry in sorted(out.iterdir()):
+        name = entry.name
+        if name.startswith(".") or name in own_files or name in ("figures", "runs"):
+            continue
+        if entry.is_dir() and (entry / SUMMARY_FILE).is_file():
+            continue
+        raise ResultsError(f"folder holds {name!r}, which is not part of a {what}: use "
+                           "another --out folder", file=str(out))
+
+
+
 def _latency_stats(x: np.ndarray) -> dict[str, float | int]:
     if len(x) == 0:
         return {"logins": 0, "mean": math.nan, **{f"p{p}": math.nan for p in _PERCENTILES}}

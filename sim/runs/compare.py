@@ -36,6 +36,11 @@ import pandas as pd
 
 from sim.errors import ResultsError, ScenarioError
 from sim.results.results import SUMMARY_FILE, Results, atomic_write_text, peak_utilization
+from sim.results.results import check_folder
+from sim.runs.resume import previous_result
+from sim.views.drawing import ci_errors, colours, grouped_bars, new_axes
+from sim.views.plots import ecdf, style_latency_cdf_axes
+from sim.views.text import format_interval
 from sim.results.statistics import CONFIDENCE, figure_label, flatten_figures, mean_ci, welch_test
 
 if TYPE_CHECKING:
@@ -90,10 +95,6 @@ def figure_order(names: Sequence[str]) -> list[str]:
     return sorted(first, key=key)
 
 
-def _is_share(name: str) -> bool:
-    return not name.startswith("latency_ms.")
-
-
 def replicate_table(name: str, results: Results) -> pd.DataFrame:
     """Per-replication headline figures of one result, long form:
     ``scenario, replication, figure, value``.
@@ -133,7 +134,8 @@ class _Input:
 
 
 def _as_input(item: Any, overrides: Mapping[str, Any], extra: Mapping[str, Any]) -> _Input:
-    from sim.config.schema import Scenario, _shown, load_scenario
+    from sim.config import Scenario, load_scenario
+    from sim.config.messages import shown
 
     if isinstance(item, Results):
         return _Input(str(item.summary.get("scenario")), "results", results=item)
@@ -147,9 +149,9 @@ def _as_input(item: Any, overrides: Mapping[str, Any], extra: Mapping[str, Any])
                                "file or a result folder)", file=str(path))
         res = Results.load(path)
         return _Input(str(res.summary.get("scenario")), str(path), results=res)
-    shown = _shown(path.resolve())
+    label = shown(path)
     sc = load_scenario(path, {**overrides, **extra})
-    return _Input(sc.name, shown, scenario=sc)
+    return _Input(sc.name, label, scenario=sc)
 
 
 def _unique_names(names: Sequence[str]) -> list[str]:
@@ -345,12 +347,10 @@ class Comparison:
     def plot_latency_cdf(self, ax: Axes | None = None) -> Axes:
         """Overlaid CDFs of login latency (successful logins in the measurement window, all
         replications pooled), one line per scenario, p95 marked."""
-        from sim.views.plots import ecdf, style_latency_cdf_axes
-
-        ax = _axes(ax, (8.0, 5.0))
-        colours = _colours(len(self.names))
+        ax = new_axes(ax, (8.0, 5.0))
+        palette = colours(len(self.names))
         drawn = 0
-        for name, colour in zip(self.names, colours):
+        for name, colour in zip(self.names, palette):
             lat = _window_latencies(self.results[name])
             if len(lat) == 0:
                 continue
@@ -372,16 +372,16 @@ class Comparison:
     def plot_figure(self, figure: str, ax: Axes | None = None) -> Axes:
         """One figure (``latency_ms.p95`` ...) per scenario: bars with 95% CIs, significant
         differences to the baseline starred."""
-        ax = _axes(ax, (6.0, 4.0))
+        ax = new_axes(ax, (6.0, 4.0))
         rows = self.figure(figure)
         if len(rows) == 0:
             raise KeyError(f"no figure {figure!r}; known: "
                            f"{', '.join(dict.fromkeys(self.table['figure']))}")
-        colours = _colours(len(self.names))
+        palette = colours(len(self.names))
         x = np.arange(len(rows))
         means = rows["mean"].to_numpy(dtype=float, na_value=np.nan)
-        err = _yerr(rows)
-        ax.bar(x, means, color=colours[:len(rows)], yerr=err, capsize=4, ecolor="0.2")
+        err = ci_errors(rows)
+        ax.bar(x, means, color=palette[:len(rows)], yerr=err, capsize=4, ecolor="0.2")
         for xi, (m, sig) in enumerate(zip(means, rows["significant"])):
             if sig is True or (sig is not pd.NA and bool(sig)):
                 ax.annotate("*", (xi, m), ha="center", va="bottom", fontsize=14,
@@ -395,10 +395,10 @@ class Comparison:
 
     def plot_region_p95(self, ax: Axes | None = None) -> Axes:
         """p95 latency per region: grouped bars (one per scenario) with 95% CIs."""
-        ax = _axes(ax, (9.0, 5.0))
+        ax = new_axes(ax, (9.0, 5.0))
         t = self.table[self.table["figure"].str.startswith("latency_ms.by_region.")]
         regions = list(dict.fromkeys(t["figure"]))
-        _grouped_bars(ax, t, regions, self.names,
+        grouped_bars(ax, t, regions, self.names,
                       [f.split(".")[2] for f in regions])
         ax.set_ylabel("p95 login latency (ms)")
         ax.set_title("p95 latency by region: mean and 95% CI across replications")
@@ -410,13 +410,13 @@ class Comparison:
         busiest in any scenario (``metric``: ``peak_utilization`` or ``utilization``)."""
         if metric not in ("peak_utilization", "utilization"):
             raise ValueError(f"metric must be peak_utilization or utilization, got {metric!r}")
-        ax = _axes(ax, (12.0, 5.5))
+        ax = new_axes(ax, (12.0, 5.5))
         t = self.table[self.table["figure"].str.startswith("nodes.")
                        & self.table["figure"].str.endswith(f".{metric}")]
         busiest = (t.groupby("figure", sort=False)["mean"].max().fillna(0.0)
                    .sort_values(ascending=False, kind="stable"))
         figs = [f for f, v in busiest.items() if v > 0][:top]
-        _grouped_bars(ax, t, figs, self.names, [f[len("nodes."):].rsplit(".", 1)[0]
+        grouped_bars(ax, t, figs, self.names, [f[len("nodes."):].rsplit(".", 1)[0]
                                                   for f in figs], rotate=True)
         ax.set_ylabel("peak utilisation (max of sampled)" if metric == "peak_utilization"
                       else "mean utilisation")
@@ -427,53 +427,6 @@ class Comparison:
 
 
 # --------------------------------------------------------------------------- drawing
-
-
-def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    _, new = plt.subplots(figsize=size, layout="constrained")
-    return new
-
-
-def _colours(n: int) -> list[Any]:
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
-
-
-def _yerr(rows: pd.DataFrame) -> np.ndarray:
-    means = rows["mean"].to_numpy(dtype=float, na_value=np.nan)
-    lo = rows["ci_low"].to_numpy(dtype=float, na_value=np.nan)
-    hi = rows["ci_high"].to_numpy(dtype=float, na_value=np.nan)
-    err = np.vstack([means - lo, hi - means])
-    return np.nan_to_num(err, nan=0.0)
-
-
-def _grouped_bars(ax: Axes, table: pd.DataFrame, figures: Sequence[str],
-                  names: Sequence[str], labels: Sequence[str], rotate: bool = False) -> None:
-    colours = _colours(len(names))
-    n = len(names)
-    width = 0.8 / max(n, 1)
-    x = np.arange(len(figures))
-    for k, (name, colour) in enumerate(zip(names, colours)):
-        rows = table[table["scenario"] == name].set_index("figure").reindex(list(figures))
-        rows = rows.reset_index()
-        if len(figures) == 0:
-            continue
-        means = rows["mean"].to_numpy(dtype=float, na_value=np.nan)
-        ax.bar(x - 0.4 + width * (k + 0.5), np.nan_to_num(means), width, color=colour,
-               yerr=_yerr(rows), capsize=2, ecolor="0.25", label=name)
-    ax.set_xticks(x, list(labels), rotation=45 if rotate else 0,
-                  ha="right" if rotate else "center")
-    ax.grid(True, axis="y", alpha=0.3)
-    if len(figures):
-        ax.legend(fontsize="small")
-    else:
-        ax.text(0.5, 0.5, "nothing to show", transform=ax.transAxes, ha="center")
 
 
 def _window_latencies(results: Results) -> np.ndarray:
@@ -490,31 +443,6 @@ def _window_latencies(results: Results) -> np.ndarray:
 # --------------------------------------------------------------------------- markdown
 
 
-def _fmt(name: str, v: Any, signed: bool = False) -> str:
-    if v is None or v is pd.NA or (isinstance(v, float) and not math.isfinite(v)):
-        return "n/a"
-    v = float(v)
-    sign = "+" if signed and v > 0 else ""
-    if _is_share(name):
-        unit = " pp" if signed else "%"
-        text = f"{sign}{100 * v:.2f}"
-    else:
-        unit = ""
-        text = f"{sign}{v:.1f}"
-    if text.lstrip("+-").strip("0.") == "":
-        text = text.lstrip("+-")  # no -0.0 or +0.00
-    return text + unit
-
-
-def _interval(name: str, mean: Any, lo: Any, hi: Any, signed: bool = False) -> str:
-    m = _fmt(name, mean, signed)
-    if m == "n/a":
-        return m
-    if lo is None or lo is pd.NA:
-        return f"{m} [n/a]"
-    return f"{m} [{_fmt(name, lo, signed)}, {_fmt(name, hi, signed)}]"
-
-
 def _md_rows(cmp: Comparison, figures: Sequence[str]) -> list[str]:
     base = cmp.baseline
     lines = ["| figure | scenario | mean [95% CI] | Δ vs " + base.replace("|", "/")
@@ -526,11 +454,11 @@ def _md_rows(cmp: Comparison, figures: Sequence[str]) -> list[str]:
                 continue
             r = t.loc[(fig, name)]
             label = figure_label(fig) if k == 0 else ""
-            cell = _interval(fig, r["mean"], r["ci_low"], r["ci_high"])
+            cell = format_interval(fig, r["mean"], r["ci_low"], r["ci_high"])
             if name == base:
                 diff = p = sig = ""
             else:
-                diff = _interval(fig, r["diff"], r["diff_ci_low"], r["diff_ci_high"], True)
+                diff = format_interval(fig, r["diff"], r["diff_ci_low"], r["diff_ci_high"], True)
                 p = "n/a" if r["p_value"] is pd.NA else f"{float(r['p_value']):.3g}"
                 sig = "n/a" if r["significant"] is pd.NA else (
                     "**yes**" if bool(r["significant"]) else "no")
@@ -587,29 +515,6 @@ def _loaded(cmp: Comparison, figures: Sequence[str], group: int) -> list[str]:
 # --------------------------------------------------------------------------- entry point
 
 
-def check_folder(out: Path, own_files: Sequence[str], what: str) -> None:
-    """Refuse an output folder holding anything but our own files, result folders,
-    ``figures/`` and hidden temporary entries (so a typo in ``--out`` cannot mix results
-    into an unrelated folder).
-
-    Raises
-    ------
-    ResultsError
-    """
-    if out.exists() and not out.is_dir():
-        raise ResultsError("exists and is not a folder", file=str(out))
-    if not out.is_dir():
-        return
-    for entry in sorted(out.iterdir()):
-        name = entry.name
-        if name.startswith(".") or name in own_files or name in ("figures", "runs"):
-            continue
-        if entry.is_dir() and (entry / SUMMARY_FILE).is_file():
-            continue
-        raise ResultsError(f"folder holds {name!r}, which is not part of a {what}: use "
-                           "another --out folder", file=str(out))
-
-
 def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
             replications: int | None = None, seed: int | None = None,
             executor: Executor | str | None = None, jobs: int | None = None,
@@ -655,7 +560,7 @@ def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
     ------
     ScenarioError, ResultsError, sim.runs.executors.ExecutorError
     """
-    from sim.model.world import build_world
+    from sim.runs.prepare import prepare_world
     from sim.runs.executors import Executor as _Executor
     from sim.runs.executors import make_executor, run_worlds
 
@@ -672,15 +577,14 @@ def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
     names = _unique_names([i.name for i in inputs])
     runs_dir = Path(out) / "runs" if out is not None and save_runs else None
     if resume and runs_dir is not None:
-        from sim.runs.sweep import _previous
-
         for k, i in enumerate(inputs):
             folder = runs_dir / safe_name(names[k])
-            if i.scenario is not None and _previous(folder, i.scenario.resolved()) is not None:
+            if i.scenario is not None and \
+                    previous_result(folder, i.scenario.resolved()) is not None:
                 i.results = Results.load(folder)  # finished before an interruption
                 i.scenario = None
     to_run = [k for k, i in enumerate(inputs) if i.scenario is not None]
-    worlds = [build_world(inputs[k].scenario, inputs[k].source)  # type: ignore[arg-type]
+    worlds = [prepare_world(inputs[k].scenario, inputs[k].source)  # type: ignore[arg-type]
               for k in to_run]
 
     def keep(index: int, res: Results) -> Results:

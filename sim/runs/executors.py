@@ -5,7 +5,7 @@ Every run of the simulator (one scenario's replications, a comparison, a sweep) 
 :class:`Executor`. A task is small and picklable: the resolved scenario as plain data, the
 name of its file and the replication's number. The worker rebuilds the
 :class:`~sim.model.world.World` from it (once per scenario and process) and derives the
-replication's seed from the scenario's seed with :func:`sim.runs.api.replication_seeds`, so a
+replication's seed from the scenario's seed with :func:`sim.runs.seeds.replication_seeds`, so a
 replication's numbers depend on ``(scenario, seed, replication)`` only: not on the executor,
 the number of workers or the order in which tasks finish. Callers combine outputs in
 replication order.
@@ -24,6 +24,7 @@ Executors:
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -31,21 +32,26 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
+from sim.addressing.registry import available_strategies, get_strategy, register_strategy
+from sim.config.schema import Scenario
+from sim.engine.loop import ReplicationOutput, run_replication
 from sim.errors import SimError
-
-if TYPE_CHECKING:
-    from sim.model.world import World
-    from sim.engine.loop import ReplicationOutput
+from sim.model.world import World
+from sim.results.results import ParquetLogins
+from sim.runs.assemble import results_from_outputs
+from sim.runs.prepare import prepare_world
+from sim.runs.seeds import replication_seeds
 
 __all__ = [
     "DaskExecutor",
@@ -122,10 +128,6 @@ def tasks_for(world: World, stream_dir: str | os.PathLike[str] | None = None
     """The tasks of every replication of a built world, in replication order; with
     ``stream_dir``, each streams its per-login records to ``replication-<n>.parquet``
     there."""
-    import json
-
-    from sim.addressing.registry import get_strategy
-
     sc = world.scenario
     resolved = sc.resolved()
     topo = Path(sc.topology).resolve()
@@ -144,18 +146,11 @@ def tasks_for(world: World, stream_dir: str | os.PathLike[str] | None = None
 
 
 def _world_key(task: RunTask) -> str:
-    import json
-
     return json.dumps(task.scenario, sort_keys=True) + "\0" + task.source
 
 
 @lru_cache(maxsize=4)
 def _cached_world(key: str, topology_text: bytes) -> World:
-    import json
-
-    from sim.model.world import build_world
-    from sim.config.schema import Scenario
-
     data_text, _, source = key.partition("\0")
     data = json.loads(data_text)
     topo = Path(data["topology"])
@@ -164,14 +159,12 @@ def _cached_world(key: str, topology_text: bytes) -> World:
         folder = Path(tempfile.mkdtemp(prefix="access-sim-topology-"))
         (folder / topo.name).write_bytes(topology_text)
         data["topology"] = str(folder / topo.name)
-    return build_world(Scenario.model_validate(data), source)
+    return prepare_world(Scenario.model_validate(data), source)
 
 
 def _ensure_strategy(task: RunTask) -> None:
     if task.strategy is None:
         return
-    from sim.addressing.registry import available_strategies, register_strategy
-
     name = task.scenario["addressing"]["strategy"]
     if name not in available_strategies():
         register_strategy(name)(task.strategy)
@@ -187,17 +180,12 @@ def run_task(task: RunTask, progress: Callable[[float], None] | None = None
     progress : callable, optional
         Called with the fraction of the replication's simulated time done.
     """
-    from sim.runs.api import replication_seeds
-    from sim.engine.loop import run_replication
-
     _ensure_strategy(task)
     world = _cached_world(_world_key(task), task.topology_text)
     sc = world.scenario
     seed = replication_seeds(sc.seed, sc.replications)[task.replication]
     if task.stream_to is None:
         return run_replication(world, task.replication, seed, progress=progress)
-    from sim.results.results import ParquetLogins
-
     sink = ParquetLogins(world, task.replication, task.stream_to)
     out = run_replication(world, task.replication, seed, progress=progress, sink=sink)
     sink.close()
@@ -497,8 +485,6 @@ class DaskExecutor(Executor):
 
     def as_completed(self, tasks: Sequence[RunTask], on_progress: ProgressFn | None = None
                      ) -> Iterator[tuple[int, ReplicationOutput]]:
-        import uuid
-
         import distributed
 
         if not tasks:
@@ -671,9 +657,6 @@ def run_worlds(worlds: Sequence[World], executor: Executor | None = None, *,
     list
         One Results (or what ``on_done`` returned) per world, in the order of ``worlds``.
     """
-    from datetime import datetime
-
-    from sim.runs.api import results_from_outputs
 
     tasks: list[RunTask] = []
     owner: list[int] = []

@@ -40,17 +40,12 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import yaml
 
-from sim.runs.compare import (
-    _axes,
-    _colours,
-    _fmt,
-    check_folder,
-    figure_order,
-    replicate_table,
-    safe_name,
-)
+from sim.runs.compare import figure_order, replicate_table, safe_name
+from sim.runs.resume import previous_result
+from sim.views.drawing import colours, new_axes
+from sim.views.text import format_figure
 from sim.errors import ResultsError, ScenarioError
-from sim.results.results import SUMMARY_FILE, Results, atomic_write_text
+from sim.results.results import Results, atomic_write_text, check_folder
 from sim.results.statistics import CONFIDENCE, HEADLINE_FIGURES, figure_label, mean_ci
 
 if TYPE_CHECKING:
@@ -184,39 +179,40 @@ def load_sweep_file(path: str | os.PathLike[str]) -> SweepSpec:
     ScenarioError
         With the file and key.
     """
-    from sim.config.schema import _read_yaml, _shown
+    from sim.config.messages import shown
+    from sim.config.yaml_io import read_yaml
 
     p = Path(path)
-    shown = _shown(p.resolve())
-    data = _read_yaml(p, what="sweep")
+    label = shown(p)
+    data = read_yaml(p, what="sweep")
     for key in data:
         if key not in _SWEEP_KEYS:
             raise ScenarioError(f"unknown key (expected one of: {', '.join(sorted(_SWEEP_KEYS))})",
-                                file=shown, path=str(key))
+                                file=label, path=str(key))
     scenario = data.get("scenario")
     if not isinstance(scenario, str) or not scenario.strip():
-        raise ScenarioError("expected the scenario file this sweep runs", file=shown,
+        raise ScenarioError("expected the scenario file this sweep runs", file=label,
                             path="scenario")
     grid = data.get("grid")
     if not isinstance(grid, dict) or not grid:
-        raise ScenarioError("expected a mapping of key.path: [values]", file=shown, path="grid")
+        raise ScenarioError("expected a mapping of key.path: [values]", file=label, path="grid")
     out: dict[str, list[Any]] = {}
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise ScenarioError(f"expected a non-empty list of values, got {values!r}",
-                                file=shown, path=f"grid.{key}")
+                                file=label, path=f"grid.{key}")
         out[str(key)] = list(values)
     fixed = data.get("set") or {}
     if not isinstance(fixed, dict):
         raise ScenarioError(f"expected a mapping of key.path: value, got {fixed!r}",
-                            file=shown, path="set")
+                            file=label, path="set")
     reps = data.get("replications")
     if reps is not None and (not isinstance(reps, int) or isinstance(reps, bool) or reps < 1):
-        raise ScenarioError(f"must be an integer >= 1, got {reps!r}", file=shown,
+        raise ScenarioError(f"must be an integer >= 1, got {reps!r}", file=label,
                             path="replications")
     seed = data.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
-        raise ScenarioError(f"must be an integer >= 0, got {seed!r}", file=shown, path="seed")
+        raise ScenarioError(f"must be an integer >= 0, got {seed!r}", file=label, path="seed")
     return SweepSpec(p.parent / scenario, out, {str(k): v for k, v in fixed.items()}, reps,
                      seed, data.get("name"))
 
@@ -346,14 +342,14 @@ class Sweep:
         if len(rows) == 0:
             known = ", ".join(dict.fromkeys(self.long["figure"])) if len(self.long) else "none"
             raise KeyError(f"no figure {figure!r}; known: {known}")
-        ax = _axes(ax, (7.0, 4.5))
+        ax = new_axes(ax, (7.0, 4.5))
         others = [p for p in self.params if p != param]
         values = list(dict.fromkeys(_hashable(v) for v in self.points[param]))
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
         groups = ([((), rows)] if not others else
                   list(rows.groupby([rows[o].map(_hashable) for o in others], sort=False)))
-        colours = _colours(max(len(groups), 1))
-        for (key, g), colour in zip(groups, colours):
+        palette = colours(max(len(groups), 1))
+        for (key, g), colour in zip(groups, palette):
             g = g.assign(_x=g[param].map(_hashable))
             order = sorted(g.index, key=lambda i: values.index(g.at[i, "_x"]))
             g = g.loc[order]
@@ -445,10 +441,10 @@ class Sweep:
             cells = [_value_text(row[p]) for p in self.params]
             for f in figs:
                 m, lo, hi = row.get(f), row.get(f + ".ci_low"), row.get(f + ".ci_high")
-                text = _fmt(f, None if m is pd.NA else m)
+                text = format_figure(f, None if m is pd.NA else m)
                 if text != "n/a":
                     text += (" [n/a]" if lo is pd.NA or lo is None else
-                             f" [{_fmt(f, lo)}, {_fmt(f, hi)}]")
+                             f" [{format_figure(f, lo)}, {format_figure(f, hi)}]")
                 cells.append(text)
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
@@ -500,22 +496,6 @@ def _point_name(params: Mapping[str, Any]) -> str:
     return ",".join(f"{k}={_value_text(v)}" for k, v in params.items())
 
 
-def _previous(folder: Path, resolved: dict[str, Any]) -> dict[str, Any] | None:
-    """The summary in ``folder`` when it is a result of exactly this resolved scenario."""
-    path = folder / SUMMARY_FILE
-    if not path.is_file():
-        return None
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(summary, dict) or summary.get("scenario_resolved") != resolved:
-        return None
-    if not summary.get("replication_figures"):
-        return None
-    return summary
-
-
 def sweep(scenario: str | os.PathLike[str] | Scenario,
           grid: Mapping[str, Sequence[Any]] | None = None, *,
           out: str | os.PathLike[str] | None = None,
@@ -561,10 +541,11 @@ def sweep(scenario: str | os.PathLike[str] | Scenario,
     ------
     ScenarioError, ResultsError, sim.runs.executors.ExecutorError
     """
-    from sim.model.world import build_world
+    from sim.runs.prepare import prepare_world
     from sim.runs.executors import Executor as _Executor
     from sim.runs.executors import make_executor, run_worlds
-    from sim.config.schema import Scenario, _shown, load_scenario
+    from sim.config import Scenario, load_scenario
+    from sim.config.messages import shown
 
     if out is not None:
         check_folder(Path(out), SWEEP_FILES, "sweep")
@@ -601,7 +582,7 @@ def sweep(scenario: str | os.PathLike[str] | Scenario,
         raise ScenarioError("both swept and set to a fixed value", file="--grid",
                             path=clash[0])
 
-    source = "scenario" if isinstance(base, Scenario) else _shown(Path(base).resolve())
+    source = "scenario" if isinstance(base, Scenario) else shown(base)
     keys = list(full_grid)
     points: list[_Point] = []
     used: dict[str, int] = {}
@@ -624,13 +605,14 @@ def sweep(scenario: str | os.PathLike[str] | Scenario,
 
     todo: list[_Point] = []
     for p in points:
-        prev = None if force or p.folder is None else _previous(p.folder, p.scenario.resolved())
+        prev = None if force or p.folder is None else \
+            previous_result(p.folder, p.scenario.resolved())
         if prev is not None:
             p.summary, p.status = prev, "reused"
         else:
             todo.append(p)
     if todo:
-        worlds = [build_world(p.scenario, source) for p in todo]
+        worlds = [prepare_world(p.scenario, source) for p in todo]
 
         def done(i: int, res: Results) -> Results:
             p = todo[i]
