@@ -13,19 +13,22 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from sim.version import package_version
+
 if TYPE_CHECKING:
-    from sim.runs.api import run, version
-    from sim.runs.compare import compare
+    from sim.config import Scenario, load_scenario
     from sim.errors import ScenarioError, SimError, TopologyError
     from sim.results.results import Results
-    from sim.config import Scenario, load_scenario
+    from sim.runs.api import run
+    from sim.runs.compare import compare
     from sim.runs.sweep import sweep
+    from sim.version import package_version as version
 
 __all__ = ["load_scenario", "run", "Results", "Scenario", "SimError", "ScenarioError",
            "TopologyError", "version"]
 
 _LAZY = {
-    "run": "sim.runs.api", "version": "sim.runs.api", "Results": "sim.results.results",
+    "run": "sim.runs.api", "Results": "sim.results.results",
     "Scenario": "sim.config", "load_scenario": "sim.config", "SimError": "sim.errors",
     "ScenarioError": "sim.errors", "TopologyError": "sim.errors",
     "compare": "sim.runs.compare", "sweep": "sim.runs.sweep",
@@ -35,9 +38,9 @@ __all__ += ["compare", "sweep"]
 
 def __getattr__(name: str) -> Any:
     if name == "__version__":
-        from sim.runs.api import version as _version
-
-        return _version()
+        return package_version()
+    if name == "version":
+        return package_version
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'sim' has no attribute {name!r}")

@@ -8,14 +8,17 @@ bug: please report it with the traceback). An interrupted command leaves no part
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
 
 from sim.version import package_version
 
@@ -186,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_INPUT
-    from sim.errors import SimError
+    from sim.errors import SimError  # deferred: --help stays fast
 
     installed, previous = False, None
     if threading.current_thread() is threading.main_thread():
@@ -209,7 +212,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("terminated" if terminated else "interrupted", file=sys.stderr)
         return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except Exception:
-        import traceback
 
         traceback.print_exc()
         print("internal error: this is a bug in access-sim; please report it with the "
@@ -224,9 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load(args: argparse.Namespace) -> tuple[Any, Any]:
-    from sim.runs.prepare import prepare_world
-    from sim.config import load_scenario
-    from sim.config.messages import shown
+    from sim.config import load_scenario  # deferred: --help stays fast
+    from sim.config.messages import shown  # deferred: --help stays fast
+    from sim.runs.prepare import prepare_world  # deferred: --help stays fast
 
     overrides: dict[str, Any] = _set_pairs(args.overrides)
     for key in ("seed", "replications"):
@@ -238,8 +240,8 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
     scenario = load_scenario(path, overrides)
     world = prepare_world(scenario, shown(path))
     if scenario.billing is not None and scenario.billing.month is not None:
-        from sim.errors import BillingError
-        from sim.billing.usage import monthly_usage
+        from sim.billing.usage import monthly_usage  # deferred: --help stays fast
+        from sim.errors import BillingError  # deferred: --help stays fast
 
         # Check the billing section (price list, quotas) before a run, not after it.
         try:
@@ -254,8 +256,8 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``access-sim run``."""
-    from sim.runs.api import run_world
-    from sim.results.results import check_output_dir
+    from sim.results.results import check_output_dir  # deferred: --help stays fast
+    from sim.runs.api import run_world  # deferred: --help stays fast
 
     scenario, world = _load(args)
     out = args.out or Path("results") / scenario.name
@@ -273,17 +275,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     def draw(res: Any, folder: Path) -> None:
         if figures:
-            from sim.views.plots import save_figures
+            from sim.views.plots import save_figures  # deferred: --help stays fast
 
             save_figures(res, folder)
 
     results.save(out, overwrite=args.overwrite, extra=draw)
     if not args.quiet:
-        from sim.views.report import summary_table
+        from sim.views.report import summary_table  # deferred: --help stays fast
 
         print(summary_table(results.summary))
         if "bill" in results.summary:
-            from sim.billing.usage import bill_headline
+            from sim.billing.usage import bill_headline  # deferred: --help stays fast
 
             print("\n" + bill_headline(results.summary["bill"]))
         print(f"\nwrote {out}/ in {time.perf_counter() - started:.1f} s")
@@ -296,7 +298,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 class _Bar:
     def __init__(self, name: str):
-        from tqdm import tqdm
+        from tqdm import tqdm  # deferred: only a progress bar needs it
 
         self._bar = tqdm(total=1000, desc=name, unit="‰", delay=2.0, leave=False,
                          bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
@@ -314,14 +316,14 @@ def _progress_bar(name: str) -> _Bar:
 
 
 def _executor(args: argparse.Namespace) -> Any:
-    from sim.runs.executors import make_executor
+    from sim.runs.executors import make_executor  # deferred: --help stays fast
 
     return make_executor(args.executor, jobs=args.jobs, scheduler=args.scheduler)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``access-sim compare``."""
-    from sim.runs.compare import compare, safe_name
+    from sim.runs.compare import compare, safe_name  # deferred: --help stays fast
 
     if not 0.0 < args.alpha < 1.0:
         raise _InputError(f"--alpha: expected a level between 0 and 1, got {args.alpha:g}")
@@ -347,8 +349,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.resume and args.force:
         raise _InputError("--resume and --force contradict each other: --resume reuses "
                           "completed points, --force reruns them")
-    from sim.runs.compare import safe_name
-    from sim.runs.sweep import parse_grid, sweep
+    from sim.runs.compare import safe_name  # deferred: --help stays fast
+    from sim.runs.sweep import parse_grid, sweep  # deferred: --help stays fast
 
     grid = parse_grid(args.grid or [])
     out = args.out
@@ -381,9 +383,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def _expected_logins(scenario: Any, world: Any) -> float:
     """Expected arrivals of one replication: the arrival rate integrated over the run."""
-    import numpy as np
+    import numpy as np  # deferred: --help stays fast
 
-    from sim.model.workload import Workload
+    from sim.model.workload import Workload  # deferred: --help stays fast
 
     wl = Workload(scenario, world.sites, np.random.SeedSequence(0))
     edges = wl.bin_edges()
@@ -393,7 +395,7 @@ def _expected_logins(scenario: Any, world: Any) -> float:
 
 def cmd_validate_latency(args: argparse.Namespace) -> int:
     """``access-sim validate-latency``."""
-    from sim.calibration.validation import validate_latency
+    from sim.calibration.validation import validate_latency  # deferred: --help stays fast
 
     if args.folds < 2:
         raise _InputError(f"--folds: must be at least 2, got {args.folds}")
@@ -407,10 +409,8 @@ def cmd_validate_latency(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """``access-sim schema``."""
-    import json
-
-    from sim.results.results import atomic_write_text
-    from sim.config.schema import scenario_json_schema
+    from sim.config.schema import scenario_json_schema  # deferred: --help stays fast
+    from sim.results.results import atomic_write_text  # deferred: --help stays fast
 
     text = json.dumps(scenario_json_schema(), indent=2) + "\n"
     if args.out:
@@ -422,13 +422,15 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_bill(args: argparse.Namespace) -> int:
     """``access-sim bill``."""
-    import json
-
-    from sim.errors import ResultsError
-    from sim.results.results import atomic_write_text
-    from sim.config import load_scenario
-    from sim.config.messages import shown
-    from sim.billing.usage import monthly_usage, parse_month, usage_from_csv
+    from sim.billing.usage import (  # deferred: --help stays fast
+        monthly_usage,
+        parse_month,
+        usage_from_csv,
+    )
+    from sim.config import load_scenario  # deferred: --help stays fast
+    from sim.config.messages import shown  # deferred: --help stays fast
+    from sim.errors import ResultsError  # deferred: --help stays fast
+    from sim.results.results import atomic_write_text  # deferred: --help stays fast
 
     csv_input = args.dau_csv is not None or args.groups_csv is not None
     if args.scenario is not None and csv_input:

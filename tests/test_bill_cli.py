@@ -177,7 +177,7 @@ ARG_ERRORS = [
      ("{scenario}: billing.avchatrooms.initial: must be at most the professional edition's "
       "limit of 50 AVChatRooms (price list international-usd), got 51")),
     (["validate", "{scenario}", "--set", "billing.price_list=nope.yaml"],
-     "nope.yaml: cannot read price list: No such file or directory"),
+     "nope.yaml: price list file not found"),
 ]
 
 

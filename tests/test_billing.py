@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import dataclasses
 import datetime as dt
+import doctest
 import json
 import textwrap
 from decimal import Decimal
@@ -18,16 +19,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import sim.billing.usage
+from sim.billing.price_lists import BUILTIN_PRICE_LISTS, PriceList, load_price_list
+from sim.billing.quotas import AVChatRoomQuota, TrialAccounts
 from sim.billing.rules import (
-    BUILTIN_PRICE_LISTS,
-    AVChatRoomQuota,
     Bill,
-    PriceList,
-    TrialAccounts,
     dau_billable_units,
     deduction_date,
     group_billable_units,
-    load_price_list,
     monthly_bill,
     net_group_counts,
 )
@@ -347,38 +346,52 @@ def test_non_positive_price_message_names_file_and_key(tmp_path: Path,
 @pytest.mark.parametrize(("old", "new", "message"), [
     ("  unit_price: 149.99\neditions", "  unit_price: 0\neditions",
      "groups.unit_price: must be > 0, got 0"),
+    ("  unit_price: 149.99\ngroups", "  unit_price: '-1'\ngroups",
+     "dau.unit_price: must be > 0, got '-1'"),
     ("  unit_price: 149.99\ngroups", "  unit_price: abc\ngroups",
-     "dau.unit_price: must be a number, got 'abc'"),
+     "dau.unit_price: expected a number, got 'abc'"),
     ("  unit_price: 149.99\ngroups", "  unit_price: true\ngroups",
-     "dau.unit_price: must be a number, got True"),
+     "dau.unit_price: expected a number, got True"),
     ("  unit_price: 149.99\ngroups", "  unit_price: .inf\ngroups",
-     "dau.unit_price: must be a finite number, got inf"),
+     "dau.unit_price: expected a finite number, got inf"),
     ("  unit_price: 149.99\ngroups", "  unit_prize: 149.99\ngroups",
-     "dau.unit_prize: unknown key, did you mean 'unit_price'?"),
+     "dau.unit_prize: unknown key (did you mean 'unit_price'?)"),
     ("  unit_price: 149.99\ngroups", "  colour: red\ngroups",
-     ("dau.colour: unknown key; allowed keys: free_up_to, free_units_when_exceeded, "
-      "unit_size, unit_price")),
+     ("dau.colour: unknown key (expected one of: free_up_to, free_units_when_exceeded, "
+      "unit_size, unit_price)")),
     ("  unit_price: 149.99\ngroups", "groups",
-     "dau.unit_price: missing required key"),
-    ("currency: USD\n", "curency: USD\n", "curency: unknown key, did you mean 'currency'?"),
-    ("currency: USD\n", "", "currency: missing required key"),
+     "dau.unit_price: required key is missing"),
+    ("currency: USD\n", "curency: USD\n", "curency: unknown key (did you mean 'currency'?)"),
+    ("currency: USD\n", "", "currency: required key is missing"),
     ("currency: USD\n", "currency: dollars\n",
      "currency: must be a 3-letter currency code such as 'USD', got 'dollars'"),
+    ("currency: USD\n", "currency: 840\n",
+     "currency: must be a 3-letter currency code such as 'USD', got 840"),
+    ("name: test-list\n", "name: null\n", "name: must be a non-empty string, got None"),
     ("  unit_size: 10000\n", "  unit_size: 0\n", "dau.unit_size: must be >= 1, got 0"),
     ("  unit_size: 10000\n", "  unit_size: 1.5\n",
-     "dau.unit_size: must be an integer, got 1.5"),
+     "dau.unit_size: expected an integer, got 1.5"),
+    ("  unit_size: 10000\n", "  unit_size: '10000'\n",
+     "dau.unit_size: expected an integer, got '10000'"),
+    ("  unit_size: 10000\n", "  unit_size: true\n", "dau.unit_size: expected a number, got True"),
     ("  free_up_to: 10000\n", "  free_up_to: -5\n", "dau.free_up_to: must be >= 0, got -5"),
     ("  free_units_when_exceeded: 10000\n", "  free_units_when_exceeded: 20000\n",
-     "dau.free_units_when_exceeded: must be at most dau.free_up_to (10000), got 20000"),
+     "dau.free_units_when_exceeded: must be at most free_up_to (10000), got 20000"),
+    ("  free_units_when_exceeded: 10000\n", "  free_units_when_exceeded: null\n",
+     "dau.free_units_when_exceeded: expected an integer, got None"),
     ("  trial: {account_limit: 100,", "  trial: {account_limit: -1,",
      "editions.trial.account_limit: must be >= 0 or null (unlimited), got -1"),
+    ("  trial: {account_limit: 100,", "  trial: {account_limit: '100',",
+     "editions.trial.account_limit: expected an integer or null (unlimited), got '100'"),
     ("  flagship: {account_limit: null, avchatroom_limit: null}\n", "",
-     "editions.flagship: missing required key"),
-    ("  flagship:", "  flagshp:", "editions.flagshp: unknown key, did you mean 'flagship'?"),
+     "editions.flagship: required key is missing"),
+    ("  flagship:", "  flagshp:", "editions.flagshp: unknown key (did you mean 'flagship'?)"),
+    ("editions:\n", "editions:\n  enterprise: {account_limit: 1, avchatroom_limit: 1}\n",
+     "editions.enterprise: unknown key (expected one of: trial, professional, flagship)"),
     ("  trial: {account_limit: 100, avchatroom_limit: 10}",
-     "  trial: {account_limit: 100}", "editions.trial.avchatroom_limit: missing required key"),
+     "  trial: {account_limit: 100}", "editions.trial.avchatroom_limit: required key is missing"),
     ("groups:\n  free_up_to: 100000\n  unit_size: 100000\n  unit_price: 149.99\n",
-     "groups: [1, 2]\n", "groups: must be a mapping, got list"),
+     "groups: [1, 2]\n", "groups: expected a mapping, got [1, 2]"),
 ])
 def test_price_list_errors_have_exact_messages(tmp_path: Path, old: str, new: str,
                                                message: str) -> None:
@@ -394,7 +407,7 @@ def test_an_empty_price_list_is_an_error(tmp_path: Path) -> None:
     path = write(tmp_path, "")
     with pytest.raises(BillingError) as info:
         load_price_list(path)
-    assert str(info.value) == f"{path}: must be a mapping, got empty"
+    assert str(info.value) == f"{path}: empty price list file"
 
 
 def test_invalid_yaml_is_an_error_with_its_line(tmp_path: Path) -> None:
@@ -408,8 +421,7 @@ def test_invalid_yaml_is_an_error_with_its_line(tmp_path: Path) -> None:
 def test_a_missing_file_and_an_unknown_name_are_errors(tmp_path: Path) -> None:
     with pytest.raises(BillingError) as info:
         load_price_list(tmp_path / "nope.yaml")
-    assert str(info.value) == f"{tmp_path / 'nope.yaml'}: cannot read price list: " \
-                              "No such file or directory"
+    assert str(info.value) == f"{tmp_path / 'nope.yaml'}: price list file not found"
     with pytest.raises(BillingError) as info:
         load_price_list("japan-jpy")
     assert str(info.value) == ("no built-in price list named 'japan-jpy'; built-in lists: "
@@ -417,10 +429,38 @@ def test_a_missing_file_and_an_unknown_name_are_errors(tmp_path: Path) -> None:
                                "(or give the path of a .yaml file)")
 
 
+def test_a_price_list_that_is_not_a_mapping_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "- currency: USD\n")
+    with pytest.raises(BillingError) as info:
+        load_price_list(path)
+    assert str(info.value) == f"{path}: expected a mapping at the top level, got list"
+
+
+def test_name_and_source_are_optional_and_stripped(tmp_path: Path) -> None:
+    text = PRICE_LIST_YAML.replace("name: test-list\n", "source: '  from us  '\n")
+    prices = load_price_list(write(tmp_path, text, "mine.yaml"))
+    assert (prices.name, prices.source) == ("mine", "from us")
+    assert load_price_list(write(tmp_path, PRICE_LIST_YAML)).source == ""
+
+
 def test_yaml_tags_are_not_executed(tmp_path: Path) -> None:
     path = write(tmp_path, "currency: !!python/object/apply:os.system ['true']\n")
     with pytest.raises(BillingError, match="invalid YAML"):
         load_price_list(path)
+
+
+def test_docstring_examples() -> None:
+    for module in (sim.billing.price_lists, sim.billing.rules, sim.billing.quotas):
+        failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert tried > 0 and failures == 0, module.__name__
+
+
+def test_the_package_re_exports_the_public_names() -> None:
+    modules = (sim.billing.price_lists, sim.billing.rules, sim.billing.quotas, sim.billing.usage)
+    for module in modules:
+        for name in module.__all__:
+            assert getattr(sim.billing, name) is getattr(module, name), name
+    assert sorted(sim.billing.__all__) == sorted(n for m in modules for n in m.__all__)
 
 
 # --- AVChatRooms ------------------------------------------------------------------------------

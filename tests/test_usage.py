@@ -17,9 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sim.billing.usage
-from sim.billing.rules import load_price_list, monthly_bill
-from sim.errors import BillingError
-from sim.config.schema import Scenario
+from sim.billing.price_lists import load_price_list
+from sim.billing.rules import monthly_bill
 from sim.billing.usage import (
     Usage,
     daily_dau_targets,
@@ -28,6 +27,9 @@ from sim.billing.usage import (
     read_daily_csv,
     usage_from_csv,
 )
+from sim.config import load_scenario
+from sim.config.schema import Scenario
+from sim.errors import BillingError
 from sim.model.workload import Workload, load_sites
 from tests.conftest import SCENARIOS
 
@@ -295,8 +297,6 @@ def test_usage_is_immutable_and_reports_json_ready_data() -> None:
 def test_shipped_cost_scenario_hits_the_room_quota() -> None:
     """Regression check (seeded): the shipped cost scenario shows a fee on both items and
     refused AVChatRoom creations."""
-    from sim.config import load_scenario
-
     usage = monthly_usage(load_scenario(SCENARIOS / "cost-growth.yaml"))
     bill = usage.bill()
     assert usage.month == NOV

@@ -18,7 +18,6 @@ __all__ = ["NodeView", "DnsAnswer", "Strategy", "NormalDraws"]
 
 class NodeView(Protocol):
     """What the network tells the SDK (and the strategies) about a node right now."""
-
     up: bool
     workers: int
     busy: int
@@ -53,7 +52,6 @@ class DnsAnswer(NamedTuple):
 
 class NormalDraws:
     """Standard normal draws from one stream, in blocks (cheap one or a few at a time)."""
-
     __slots__ = ("_rng", "_buf", "_pos", "_block")
 
     def __init__(self, rng: np.random.Generator, block: int = 8192):

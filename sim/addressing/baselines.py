@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import networkx as nx
 import numpy as np
 
 from sim.addressing.base import DnsAnswer, NodeView, Strategy
 from sim.addressing.registry import register_strategy
 from sim.config.schema import Addressing
+from sim.model.latency import haversine_km
 
 if TYPE_CHECKING:
     from sim.model.world import World
@@ -126,7 +128,6 @@ class Anycast(Strategy):
     def __init__(self, world: World, spec: Addressing, nodes: Sequence[NodeView],
                  rng: np.random.Generator):
         super().__init__(world, spec, nodes, rng)
-        import networkx as nx
 
         noise = float(spec.options.get("policy_noise", self.OPTIONS["policy_noise"]))
         topo = world.topology
@@ -145,7 +146,6 @@ class Anycast(Strategy):
                                                  float(world.backbone_rtt_ms[h, n]), n))
             self._route_from_hub[h] = ranked
         hub_lat, hub_lon = topo.lat[hubs], topo.lon[hubs]
-        from sim.model.latency import haversine_km
 
         km = haversine_km(world.sites.lat[:, None], world.sites.lon[:, None],
                           hub_lat[None, :], hub_lon[None, :])

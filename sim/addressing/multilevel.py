@@ -42,7 +42,6 @@ __all__ = ["MultiLevel"]
 
 class _Prepared(NamedTuple):
     """A batch-planned login's candidates after the region and nearest levels."""
-
     order: tuple[int, ...]
     """Every candidate: the region's (nearest level applied), then the fallback."""
     n_region: int

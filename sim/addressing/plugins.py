@@ -28,8 +28,8 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from sim.addressing.base import Strategy
 from sim.addressing.registry import available_strategies, get_strategy, register_strategy

@@ -16,6 +16,7 @@ import numpy as np
 
 from sim.addressing.base import DnsAnswer
 from sim.config.schema import RegionLevelSpec
+from sim.model.world import PUBLIC_RESOLVERS
 
 if TYPE_CHECKING:
     from sim.model.world import World
@@ -39,7 +40,6 @@ class GeoDns:
 
     def __init__(self, world: World, spec: RegionLevelSpec, n_users: int,
                  rng: np.random.Generator):
-        from sim.model.world import PUBLIC_RESOLVERS
 
         self.world = world
         self.spec = spec

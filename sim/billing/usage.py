@@ -1,9 +1,9 @@
 """A month of billable usage: daily active users, groups, AVChatRooms and trial accounts.
 
 The provider bills a month on its daily DAU and its daily net group count
-(:mod:`sim.billing.rules`); the AVChatRoom and trial-account quotas refuse creations beyond an
-edition's limit. This module
-turns a scenario into those daily series with a fast counting model, one value per calendar day,
+(:mod:`sim.billing.rules`); the AVChatRoom and trial-account quotas
+(:mod:`sim.billing.quotas`) refuse creations beyond an edition's limit. This module turns a
+scenario into those daily series with a fast counting model, one value per calendar day,
 instead of a SimPy run per login; or reads them from CSV files (:func:`usage_from_csv`).
 
 DAU: the workload's model, counted
@@ -33,8 +33,8 @@ Groups
 
 AVChatRooms and trial accounts
     The same daily Poisson creations and removals, applied one operation at a time, in a random
-    order within the day, to the edition's :class:`~sim.billing.rules.AVChatRoomQuota` and account
-    register (:class:`~sim.billing.rules.TrialAccounts`), with the limits of
+    order within the day, to the edition's :class:`~sim.billing.quotas.AVChatRoomQuota` and
+    account register (:class:`~sim.billing.quotas.TrialAccounts`), with the limits of
     ``billing.edition`` in the price list: a creation the quota refuses is counted
     (``refused_avchatrooms``,
     ``refused_trial_accounts``) and does not happen; a removal disbands the oldest room or
@@ -62,20 +62,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from sim.billing.rules import (
-    AVChatRoomQuota,
-    Bill,
-    PriceList,
-    PriceListLike,
-    TrialAccounts,
-    load_price_list,
-    monthly_bill,
-    net_group_counts,
-)
-from sim.errors import BillingError, QuotaError
-from sim.version import package_version
+from sim.billing.price_lists import PriceList, PriceListLike, load_price_list
+from sim.billing.quotas import AVChatRoomQuota, TrialAccounts
+from sim.billing.rules import Bill, monthly_bill, net_group_counts
 from sim.config.schema import Billing, Rates, Scenario
+from sim.errors import BillingError, QuotaError
 from sim.model.workload import Sites, load_sites, user_pool_size
+from sim.version import package_version
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -259,8 +252,14 @@ class Usage:
         return columns
 
     def to_frame(self) -> pd.DataFrame:
-        """The daily series as a :class:`pandas.DataFrame` indexed by date."""
-        import pandas as pd
+        """The daily series as a :class:`pandas.DataFrame` indexed by date.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One column per known series (:meth:`daily`), indexed by ``date``.
+        """
+        import pandas as pd  # deferred: pandas is slow to import and only to_frame needs it
 
         columns = self.daily()
         index = pd.DatetimeIndex(columns.pop("date"), name="date")

@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from sim.model import latency as lat
 from sim.errors import SimError
+from sim.model import latency as lat
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -155,7 +155,7 @@ def _require(path: Path) -> Path:
 
 def load_public(data_dir: Path | str) -> Measurements:
     """WonderProxy 2020 public-internet minimum RTTs between data-centre servers."""
-    import pandas as pd
+    import pandas as pd  # deferred: pandas loads only when a table is asked for
 
     data_dir = Path(data_dir)
     pairs = pd.read_csv(_require(data_dir / PUBLIC_PAIRS))
@@ -178,7 +178,7 @@ def load_public(data_dir: Path | str) -> Measurements:
 
 def load_private(data_dir: Path | str) -> Measurements:
     """Azure region-to-region P95 RTTs; the two directions of a pair are averaged."""
-    import pandas as pd
+    import pandas as pd  # deferred: pandas loads only when a table is asked for
 
     rows = pd.read_csv(_require(Path(data_dir) / PRIVATE_PAIRS))
     rows = rows[rows["src_region"] != rows["dst_region"]]
@@ -257,7 +257,7 @@ def fit_params(meas: Measurements, *, start: lat.NetworkParams | None = None,
     -------
     NetworkParams
     """
-    from scipy.optimize import least_squares
+    from scipy.optimize import least_squares  # deferred: scipy loads only when the model is fitted
 
     start = start if start is not None else _start_params(meas.network)
     fit_border = True if fit_border is None else fit_border
@@ -370,7 +370,7 @@ def cross_validate(meas: Measurements, folds: int = 5, seed: int = 0) -> pd.Data
         One row per (test pair, fold): ``fold, pair, km, continent_pair, measured_ms`` and one
         ``*_ms`` column per predictor (``model``, ``floor_x2``, ``linear``, ``one_factor``).
     """
-    import pandas as pd
+    import pandas as pd  # deferred: pandas loads only when a table is asked for
 
     if folds < 2:
         raise ValueError(f"folds must be >= 2, got {folds}")
@@ -402,6 +402,27 @@ def weighted_quantile(values: Sequence[float] | NDArray[np.float64],
                       weights: Sequence[float] | NDArray[np.float64], q: float) -> float:
     """Smallest value whose cumulative weight reaches ``q`` of the total.
 
+    This is ``numpy.quantile(values, q, weights=weights, method="inverted_cdf")`` up to
+    rounding: the cumulative weight may fall short of ``q`` of the total by ``1e-12`` of the
+    total and still count as reaching it. ``numpy.quantile`` has no such allowance, so a
+    cumulative weight that reaches ``q`` exactly in theory but falls one rounding error short
+    picks the next value there (``[1, 2, 3, 4, 5]`` with weights ``0.3`` each: ``q = 0.2``
+    gives 2.0 instead of 1.0), which the equal-continent-pair weights ``1 / n_c`` can hit.
+
+    Parameters
+    ----------
+    values : sequence of float
+        The values (any order; NaN not allowed).
+    weights : sequence of float
+        One non-negative weight per value, with a positive total.
+    q : float
+        Quantile, ``0 <= q <= 1``.
+
+    Returns
+    -------
+    float
+        The weighted ``q``-quantile, one of ``values``.
+
     Examples
     --------
     >>> weighted_quantile([1.0, 2.0, 3.0], [1.0, 1.0, 2.0], 0.5)
@@ -418,7 +439,7 @@ def weighted_quantile(values: Sequence[float] | NDArray[np.float64],
 def summarize(pred: pd.DataFrame,
               predictors: Sequence[str] = ("model", *BASELINES)) -> pd.DataFrame:
     """Median and p90 of the absolute percentage error: overall and per continent pair."""
-    import pandas as pd
+    import pandas as pd  # deferred: pandas loads only when a table is asked for
 
     counts = pred["continent_pair"].map(pred["continent_pair"].value_counts()).to_numpy()
     weight = 1.0 / counts
@@ -523,10 +544,10 @@ class ValidationReport:
 
 
 def _figures(pred: pd.DataFrame, out_dir: Path) -> list[Path]:
-    import matplotlib
+    import matplotlib  # deferred: matplotlib loads only when a figure is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: matplotlib loads only when a figure is drawn
 
     paths = []
     public = pred[pred["network"] == "public"]
@@ -618,7 +639,7 @@ def validate_latency(data_dir: Path | str | None = None, out_dir: Path | str | N
     SimError
         If a data file is missing.
     """
-    import pandas as pd
+    import pandas as pd  # deferred: pandas loads only when a table is asked for
 
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     loaders = {"public": load_public, "private": load_private}

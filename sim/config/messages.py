@@ -23,11 +23,7 @@ from pydantic import BaseModel, ValidationError
 from sim.errors import LocatedError
 
 __all__ = ["shown", "dotted", "key_part", "did_you_mean", "suggestion", "validation_message",
-           "raise_validation_error", "MAX_SHOWN_CHARS"]
-
-MAX_SHOWN_CHARS = 80
-"""A value quoted in a message is cut to this many characters, so an error stays one line."""
-
+           "raise_validation_error"]
 
 def shown(path: str | os.PathLike[str]) -> str:
     """A path as a user would type it: relative to the working directory when inside it.
@@ -136,14 +132,6 @@ def _fields_at(root: type[BaseModel], loc: Sequence[Any]) -> list[str]:
     return []
 
 
-def _found(value: Any) -> str:
-    text = repr(value)
-    if len(text) > MAX_SHOWN_CHARS:
-        text = text[:MAX_SHOWN_CHARS - 5] + " ...)" if text[0] in "[{(" else \
-            text[:MAX_SHOWN_CHARS - 4] + " ..."
-    return text
-
-
 def validation_message(err: Mapping[str, Any], root: type[BaseModel]) -> str:
     """The message of one pydantic error: what was expected and what was found.
 
@@ -157,7 +145,7 @@ def validation_message(err: Mapping[str, Any], root: type[BaseModel]) -> str:
     loc = tuple(err["loc"])
     kind = err["type"]
     ctx = err.get("ctx") or {}
-    got = _found(err.get("input"))
+    got = repr(err.get("input"))
     if kind == "extra_forbidden":
         allowed = _fields_at(root, loc[:-1])
         close = did_you_mean(str(loc[-1]), allowed)

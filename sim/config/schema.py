@@ -141,21 +141,18 @@ def _wants_number(tp: Any) -> bool:
 
 class Diurnal(StrictModel):
     """Daily shape of the login rate in each site's local time: ``1 + amplitude * cos``."""
-
     amplitude: Fraction = 0.6
     peak_hour: Annotated[float, Field(ge=0.0, lt=24.0)] = 21.0
 
 
 class Session(StrictModel):
     """How long a logged-in terminal holds its connection at the node."""
-
     mean_duration: PositiveDuration = 1200.0
     distribution: Literal["exponential", "lognormal", "fixed"] = "exponential"
 
 
 class SiteSpec(StrictModel):
     """An explicit site (instead of the shipped cities file)."""
-
     name: str
     lat: Annotated[float, Field(ge=-90.0, le=90.0)]
     lon: Annotated[float, Field(ge=-180.0, le=180.0)]
@@ -170,7 +167,6 @@ class SiteSpec(StrictModel):
 
 class Population(StrictModel):
     """Who logs in, where from, how often and over what access network."""
-
     source: Literal["cities", "sites"] = "cities"
     min_population: Annotated[int, Field(ge=0)] = 1_000_000
     max_sites: Annotated[int, Field(gt=0)] | None = None
@@ -217,7 +213,6 @@ class Population(StrictModel):
 
 class NodeCapacity(StrictModel):
     """Capacity of one node kind (defaults) or one node (override)."""
-
     workers: Annotated[int, Field(gt=0, le=100_000)] | None = None
     connection_limit: Annotated[int, Field(gt=0, le=10 ** 12)] | None = None
     service_ms: PosFloat | None = None
@@ -249,7 +244,6 @@ class Nodes(StrictModel):
 
 class Protocol(StrictModel):
     """Transport of the login and the per-login variation of the path."""
-
     transport: Literal["tcp_tls13", "tcp_tls12", "quic"] = "tcp_tls13"
     quic_0rtt_share: Fraction = 0.0
     jitter_fraction: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = 0.05
@@ -265,7 +259,6 @@ class Protocol(StrictModel):
 
 class RegionLevelSpec(StrictModel):
     """Level 1, geo-DNS: map the terminal to a region through its resolver."""
-
     far_resolver_share: Fraction = 0.08
     dns_ttl: Duration = 300.0
     resolver_rtt_ms: NonNegFloat = 2.0
@@ -273,14 +266,12 @@ class RegionLevelSpec(StrictModel):
 
 class NearestLevelSpec(StrictModel):
     """Level 2: order the region's nodes by SDK-estimated RTT; race the top k."""
-
     probe_top_k: Annotated[int, Field(ge=1, le=1000)] = 3
     probe_noise_ms: NonNegFloat = 5.0
 
 
 class SpillLevelSpec(StrictModel):
     """Level 3: skip a node whose published load is over a threshold."""
-
     max_utilization: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.85
     max_queue: Annotated[int, Field(ge=0, le=10 ** 9)] | None = 50
     max_connection_share: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.95
@@ -288,7 +279,6 @@ class SpillLevelSpec(StrictModel):
 
 class Backoff(StrictModel):
     """Exponential backoff between rounds of attempts, with jitter."""
-
     base: Duration = 1.0
     cap: Duration = 30.0
     jitter: Fraction = 0.5
@@ -308,13 +298,11 @@ class FailoverLevelSpec(StrictModel):
 
 class StickyLevelSpec(StrictModel):
     """Level 5: the SDK tries the last node it logged in through first."""
-
     enabled: bool = True
 
 
 class LevelSpec(StrictModel):
     """One entry of ``addressing.levels``: a mapping with exactly one level name."""
-
     region: RegionLevelSpec | None = None
     nearest: NearestLevelSpec | None = None
     spill: SpillLevelSpec | None = None
@@ -405,7 +393,6 @@ class Addressing(StrictModel):
 
 class FlashCrowd(StrictModel):
     """Arrival rate multiplied for a region or a site for a while."""
-
     region: Region | None = None
     site: str | None = None
     multiplier: Annotated[float, Field(gt=0.0, le=1000.0, allow_inf_nan=False)] = 5.0
@@ -508,7 +495,6 @@ class Reconnect(StrictModel):
 
 class Outputs(StrictModel):
     """What a run writes."""
-
     per_login: bool = True
     format: Literal["csv", "parquet"] = "csv"
     sample_every: PositiveDuration = 10.0
@@ -531,7 +517,6 @@ class Outputs(StrictModel):
 
 class Rates(StrictModel):
     """Daily creation and removal of something counted net (groups, rooms, accounts)."""
-
     initial: Annotated[int, Field(ge=0, le=10 ** 10)] = 0
     created_per_day: Annotated[float, Field(ge=0.0, le=1e8, allow_inf_nan=False)] = 0.0
     removed_per_day: Annotated[float, Field(ge=0.0, le=1e8, allow_inf_nan=False)] = 0.0
@@ -588,7 +573,6 @@ PluginRef = Annotated[str, AfterValidator(_plugin_ref)]
 
 class Scenario(StrictModel):
     """A validated, immutable scenario. Make variants with :meth:`with_overrides`."""
-
     name: str
     description: str = ""
     extends: str | None = None

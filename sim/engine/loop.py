@@ -36,8 +36,8 @@ import simpy
 from sim.addressing import get_strategy
 from sim.addressing.base import Strategy
 from sim.addressing.region import GeoDns
-from sim.model.world import World
 from sim.model.workload import ArrivalChunk, Workload
+from sim.model.world import World
 
 __all__ = ["NodeState", "ReplicationOutput", "ReferenceEngine", "run_replication", "OUTCOMES",
            "DECIDERS", "TRIGGERS", "LOGIN_COLUMNS", "LOGIN_DTYPES", "SUMMARY_COLUMNS", "SINK_ROWS"]
@@ -172,7 +172,6 @@ class _Login:
 @dataclass
 class ReplicationOutput:
     """Raw columns of one replication, before :mod:`sim.results.results` shapes them."""
-
     replication: int
     logins: dict[str, np.ndarray]
     node_load: dict[str, np.ndarray]

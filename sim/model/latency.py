@@ -172,7 +172,6 @@ def _unit_xyz(lat: NDArray[np.float64], lon: NDArray[np.float64]) -> NDArray[np.
 @dataclass(frozen=True, eq=False)
 class Geography:
     """The parsed structure tables: regions, hubs, reference points and links (immutable)."""
-
     region_names: tuple[str, ...]
     region_class: tuple[str, ...]
     hub_names: tuple[str, ...]
@@ -410,7 +409,6 @@ def _grid(x: NDArray[np.float64]) -> NDArray[np.float64]:
 @dataclass(frozen=True, eq=False)
 class Points:
     """Per-point quantities the model needs, computed once for a set of coordinates."""
-
     lat: NDArray[np.float64]
     lon: NDArray[np.float64]
     region: NDArray[np.int64]

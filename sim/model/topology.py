@@ -25,11 +25,11 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field, ValidationError
 
-from sim.model import latency
-from sim.errors import TopologyError
 from sim.config.messages import raise_validation_error, shown
 from sim.config.schema import StrictModel
 from sim.config.yaml_io import read_yaml
+from sim.errors import TopologyError
+from sim.model import latency
 
 __all__ = ["NODE_KINDS", "Topology", "load_topology", "BACKBONE_STRETCH", "BACKBONE_HOP_MS"]
 

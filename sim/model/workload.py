@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from sim.config.schema import ACCESS_TYPES, REGIONS, Scenario
 from sim.errors import ScenarioError
 from sim.model.lastmile import sample_last_mile_ms
-from sim.config.schema import ACCESS_TYPES, REGIONS, Scenario
 
 __all__ = ["Sites", "load_sites", "ArrivalChunk", "Workload", "user_pool_size", "users_per_site",
            "CITIES_CSV"]
@@ -37,7 +37,6 @@ _MAX_BIN_S = 60.0
 @dataclass(frozen=True)
 class Sites:
     """Where terminals are: one row per site (a city), in a fixed order."""
-
     names: tuple[str, ...]
     countries: tuple[str, ...]
     regions: tuple[str, ...]
@@ -132,7 +131,6 @@ def users_per_site(scenario: Scenario, sites: Sites) -> NDArray[np.int64]:
 @dataclass(frozen=True)
 class ArrivalChunk:
     """A batch of consecutive logins, sorted by start time; plain lists for fast indexing."""
-
     first_id: int
     t_s: list[float]
     site: list[int]

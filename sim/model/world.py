@@ -13,13 +13,14 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
 from numpy.typing import NDArray
 
-from sim.model import latency
-from sim.errors import ScenarioError, TopologyError
 from sim.config.messages import key_part, suggestion
 from sim.config.schema import REGIONS, Nodes, Scenario
+from sim.errors import ScenarioError, TopologyError
+from sim.model import latency
 from sim.model.topology import Topology, load_topology
 from sim.model.workload import CITIES_CSV, Sites, load_sites
 
@@ -44,7 +45,6 @@ to the resolver's region, wherever the terminal is."""
 @dataclass(frozen=True)
 class NodeParams:
     """Capacity of every node, in topology order (hubs carry no capacity)."""
-
     workers: tuple[int, ...]
     connection_limit: tuple[float, ...]
     service_s: tuple[float, ...]
@@ -55,7 +55,6 @@ class NodeParams:
 @dataclass(frozen=True)
 class World:
     """Everything a run needs that does not change during it."""
-
     scenario: Scenario
     source: str
     topology: Topology
@@ -79,8 +78,6 @@ class World:
 
     def nodes_routed_through(self, a: str, b: str) -> list[int]:
         """Nodes whose backbone route to the home data center uses the link ``a``-``b``."""
-        import networkx as nx
-
         topo = self.topology
         private = nx.Graph()
         private.add_edges_from((u, v, d) for u, v, d in topo.graph.edges(data=True)

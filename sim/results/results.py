@@ -25,11 +25,13 @@ import pandas as pd
 
 from sim.engine.loop import DECIDERS, LOGIN_DTYPES, OUTCOMES, TRIGGERS
 from sim.errors import ResultsError
-from sim.results.events import event_metrics
+from sim.model.workload import access_types
+from sim.results.events import describe_event, event_metrics
+from sim.results.statistics import flatten_figures, mean_ci
 
 if TYPE_CHECKING:
-    from sim.model.world import World
     from sim.engine.loop import ReplicationOutput
+    from sim.model.world import World
 
 __all__ = ["Results", "summarize", "atomic_write_text", "check_output_dir", "SUMMARY_FILE",
            "replication_ci", "peak_utilization"]
@@ -235,7 +237,6 @@ class ParquetLogins:
     """
 
     def __init__(self, world: World, replication: int, path: str | os.PathLike[str]):
-        from sim.model.workload import access_types
 
         self.path = Path(path)
         self.replication = replication
@@ -245,8 +246,8 @@ class ParquetLogins:
         self._writer: Any = None
 
     def __call__(self, columns: dict[str, np.ndarray]) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # deferred: pyarrow is optional (the parquet extra)
+        import pyarrow.parquet as pq  # deferred: pyarrow is optional (the parquet extra)
 
         table = pa.Table.from_pandas(self._shape.frame(columns, self._access,
                                                        self.replication), preserve_index=False)
@@ -265,7 +266,7 @@ class ParquetLogins:
 
 def _gather_streamed(parts: Sequence[Path], folder: Path, fmt: str) -> None:
     """Copy streamed per-login files, batch by batch, into ``folder/logins.<fmt>``."""
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # deferred: pyarrow is optional (the parquet extra)
 
     writer = None
     try:
@@ -461,8 +462,6 @@ class Results:
 
 def _active_events(t_s: np.ndarray, events: list[dict[str, Any]]) -> np.ndarray:
     """For each sample time, the events in force then ("; "-separated; "" for none)."""
-    from sim.results.events import describe_event
-
     out = np.full(len(t_s), "", dtype=object)
     for ev in events:
         start = float(ev["at"])
@@ -596,7 +595,6 @@ def replication_ci(replication_figures: Sequence[dict[str, Any]]) -> dict[str, A
     ``high``, ``half_width`` and ``sd`` null for a single replication. The mean is the mean
     of the per-replication figures (for percentiles, not the percentile of pooled logins).
     """
-    from sim.results.statistics import flatten_figures, mean_ci
 
     flat = [flatten_figures(f) for f in replication_figures]
     names: dict[str, None] = {}

@@ -5,10 +5,10 @@ utilisation and peak utilisation per node, p95 per region) is computed once per 
 this module turns the per-replication values into a mean with a 95% confidence interval and
 compares two scenarios with Welch's unequal-variance t-test.
 
-The Student t distribution is implemented here (regularized incomplete beta function by its
-continued fraction, inverted by bisection) instead of importing SciPy: the simulator does not
-depend on SciPy at run time, and the numbers are the same bytes whether or not SciPy is
-installed. The test suite checks this implementation against ``scipy.stats.t`` to 1e-9.
+The Student t distribution (quantiles for the intervals, tail probabilities for the
+p-values) comes from :data:`scipy.stats.t`. Means, standard deviations, the t statistic and
+the Welch-Satterthwaite degrees of freedom are computed here, with :func:`math.fsum`, so that
+the edge cases below are decided before SciPy is called.
 
 With fewer than two replications there is no spread to estimate: intervals and tests are
 reported as not available (``None`` in data, ``n/a`` in tables), never as zero-width.
@@ -26,6 +26,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from scipy import stats
 
 __all__ = [
     "CONFIDENCE",
@@ -135,48 +137,25 @@ def _num(x: Any) -> float:
 # --------------------------------------------------------------------------- Student t
 
 
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 10_000):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-15:
-            break
-    return h
-
-
-def _betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta function I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                 + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
-
-
 def t_cdf(t: float, df: float) -> float:
-    """Cumulative distribution function of Student's t with ``df`` degrees of freedom.
+    """Cumulative distribution function of Student's t, from :data:`scipy.stats.t`.
+
+    Parameters
+    ----------
+    t : float
+        Where to evaluate; ``-inf`` and ``inf`` give 0 and 1.
+    df : float
+        Degrees of freedom, ``> 0`` (need not be an integer).
+
+    Returns
+    -------
+    float
+        ``P(T <= t)``.
+
+    Raises
+    ------
+    ValueError
+        If ``df <= 0`` or ``t`` or ``df`` is NaN.
 
     Examples
     --------
@@ -187,14 +166,28 @@ def t_cdf(t: float, df: float) -> float:
     """
     if df <= 0 or math.isnan(t) or math.isnan(df):
         raise ValueError(f"t_cdf needs df > 0 and a number, got t={t!r}, df={df!r}")
-    if math.isinf(t):
-        return 1.0 if t > 0 else 0.0
-    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t > 0 else tail
+    return float(stats.t.cdf(t, df))
 
 
 def t_quantile(p: float, df: float) -> float:
-    """Quantile (inverse CDF) of Student's t, by bisection to full float precision.
+    """Quantile (inverse CDF) of Student's t, from :data:`scipy.stats.t`.
+
+    Parameters
+    ----------
+    p : float
+        Probability, ``0 < p < 1``.
+    df : float
+        Degrees of freedom, ``> 0`` (need not be an integer).
+
+    Returns
+    -------
+    float
+        The ``t`` with ``P(T <= t) = p``.
+
+    Raises
+    ------
+    ValueError
+        If ``p`` is not strictly between 0 and 1, or ``df`` is not ``> 0`` (NaN included).
 
     Examples
     --------
@@ -207,22 +200,7 @@ def t_quantile(p: float, df: float) -> float:
     """
     if not 0.0 < p < 1.0 or not df > 0:
         raise ValueError(f"t_quantile needs 0 < p < 1 and df > 0, got p={p!r}, df={df!r}")
-    if p == 0.5:
-        return 0.0
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    lo, hi = 0.0, 1.0
-    while t_cdf(hi, df) < p:
-        lo, hi = hi, hi * 2.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if mid in (lo, hi):
-            break
-        if t_cdf(mid, df) < p:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+    return float(stats.t.ppf(p, df))
 
 
 # --------------------------------------------------------------------------- intervals
@@ -270,7 +248,27 @@ def mean_ci(values: Iterable[Any], confidence: float = CONFIDENCE) -> MeanCI:
     """Mean and t-based confidence interval of independent replications' values.
 
     NaN and None (a replication without the figure, e.g. no logins in a region) are left out
-    and reduce ``n``.
+    and reduce ``n``; so are infinite values.
+
+    Parameters
+    ----------
+    values : iterable of float or None
+        One value per replication.
+    confidence : float, default :data:`CONFIDENCE`
+        Level of the interval, ``0 < confidence < 1``.
+
+    Returns
+    -------
+    MeanCI
+        ``n`` finite values, their mean, the interval ``mean -/+ half_width`` with
+        ``half_width = t_{(1 + confidence) / 2, n - 1} * sd / sqrt(n)`` (the t quantile from
+        :data:`scipy.stats.t`) and the sample standard deviation ``sd``. With no finite value
+        every field but ``n = 0`` is None; with one, only ``n`` and ``mean`` are set.
+
+    Raises
+    ------
+    ValueError
+        If ``confidence`` is not strictly between 0 and 1 (and there are two values or more).
 
     Examples
     --------
@@ -295,7 +293,6 @@ def mean_ci(values: Iterable[Any], confidence: float = CONFIDENCE) -> MeanCI:
 @dataclass(frozen=True)
 class WelchResult:
     """Welch's t-test of ``b - a``; None fields when either side has fewer than two values."""
-
     diff: float | None
     low: float | None
     high: float | None
@@ -318,6 +315,31 @@ def welch_test(a: Iterable[Any], b: Iterable[Any], *, alpha: float = 1.0 - CONFI
     Welch-Satterthwaite degrees of freedom, the two-sided p-value and whether
     ``p < alpha``. When both samples have no spread the difference is exact: significant if
     it is not zero (p = 0), not significant if it is (p = 1).
+
+    Means and variances are computed here (as for :func:`mean_ci`); the p-value,
+    ``2 * P(T > |t|)``, and the interval's t quantile come from :data:`scipy.stats.t`. The
+    numbers agree with ``scipy.stats.ttest_ind(b, a, equal_var=False)``, which is not called
+    because it does not give the edge cases above (it warns, and returns NaN or an infinite
+    statistic).
+
+    Parameters
+    ----------
+    a, b : iterable of float or None
+        Per-replication values of the two scenarios; None, NaN and infinite values are left
+        out.
+    alpha : float, default ``1 - CONFIDENCE``
+        Significance level (e.g. 0.05); the interval has level ``1 - alpha``.
+
+    Returns
+    -------
+    WelchResult
+        All fields None if either side has no finite value; only ``diff`` if either side has
+        one; ``t`` and ``df`` None (and ``low = high = diff``) if neither side has spread.
+
+    Raises
+    ------
+    ValueError
+        If ``alpha`` is not strictly between 0 and 2 (checked only when a t quantile is needed).
 
     Examples
     --------
@@ -346,6 +368,6 @@ def welch_test(a: Iterable[Any], b: Iterable[Any], *, alpha: float = 1.0 - CONFI
     df = se2 * se2 / ((sa * sa / (len(xa) - 1) if sa else 0.0)
                       + (sb * sb / (len(xb) - 1) if sb else 0.0))
     t = diff / se
-    p = min(1.0, _betainc(df / 2.0, 0.5, df / (df + t * t)))  # two-sided tail
+    p = min(1.0, 2.0 * float(stats.t.sf(abs(t), df)))  # two-sided tail
     half = t_quantile(1.0 - alpha / 2.0, df) * se
     return WelchResult(diff, diff - half, diff + half, t, df, p, p < alpha)

@@ -22,6 +22,7 @@ existing result folders (or :class:`~sim.results.Results`) to read; ``overrides`
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -34,19 +35,27 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.config import Scenario, load_scenario
+from sim.config.messages import shown
 from sim.errors import ResultsError, ScenarioError
-from sim.results.results import SUMMARY_FILE, Results, atomic_write_text, peak_utilization
-from sim.results.results import check_folder
+from sim.results.results import (
+    SUMMARY_FILE,
+    Results,
+    atomic_write_text,
+    check_folder,
+    peak_utilization,
+)
+from sim.results.statistics import CONFIDENCE, figure_label, flatten_figures, mean_ci, welch_test
+from sim.runs.executors import Executor, make_executor, run_worlds
+from sim.runs.prepare import prepare_world
 from sim.runs.resume import previous_result
 from sim.views.drawing import ci_errors, colours, grouped_bars, new_axes
 from sim.views.plots import ecdf, style_latency_cdf_axes
 from sim.views.text import format_interval
-from sim.results.statistics import CONFIDENCE, figure_label, flatten_figures, mean_ci, welch_test
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from sim.runs.executors import Executor
     from sim.config.schema import Scenario
 
 __all__ = ["COMPARISON_FILES", "Comparison", "compare", "figure_order", "replicate_table"]
@@ -134,8 +143,6 @@ class _Input:
 
 
 def _as_input(item: Any, overrides: Mapping[str, Any], extra: Mapping[str, Any]) -> _Input:
-    from sim.config import Scenario, load_scenario
-    from sim.config.messages import shown
 
     if isinstance(item, Results):
         return _Input(str(item.summary.get("scenario")), "results", results=item)
@@ -168,7 +175,6 @@ def safe_name(name: str) -> str:
     """A folder name for a scenario or point name (letters, digits, ``.=,+-_``)."""
     cleaned = re.sub(r"[^A-Za-z0-9._=,+-]+", "_", name).strip("._") or "run"
     if len(cleaned) > 120:
-        import hashlib
 
         cleaned = cleaned[:100] + "-" + hashlib.sha1(name.encode()).hexdigest()[:10]
     return cleaned
@@ -327,7 +333,7 @@ class Comparison:
 
     def save_figures(self, folder: str | os.PathLike[str]) -> list[Path]:
         """The three comparison figures as PNG files (no pyplot needed)."""
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # deferred: matplotlib loads for figures only
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -560,9 +566,6 @@ def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
     ------
     ScenarioError, ResultsError, sim.runs.executors.ExecutorError
     """
-    from sim.runs.prepare import prepare_world
-    from sim.runs.executors import Executor as _Executor
-    from sim.runs.executors import make_executor, run_worlds
 
     if len(items) < 1:
         raise ScenarioError("compare needs at least one scenario file or result folder")
@@ -599,7 +602,7 @@ def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
         try:
             done = run_worlds(worlds, ex, progress=progress, desc="compare", on_done=keep)
         finally:
-            if not isinstance(executor, _Executor):
+            if not isinstance(executor, Executor):
                 ex.close()
         for k, res in zip(to_run, done):
             inputs[k].results = res

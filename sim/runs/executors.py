@@ -453,7 +453,7 @@ class DaskExecutor(Executor):
     def __init__(self, scheduler: str | None = None, *, jobs: int | None = None,
                  client: Any = None, timeout_s: float = 20.0):
         try:
-            import distributed
+            import distributed  # deferred: dask is optional (the dask extra)
         except ImportError:
             raise ExecutorError("the dask executor needs dask.distributed: "
                                 "pip install 'access-sim[dask]'") from None
@@ -470,7 +470,7 @@ class DaskExecutor(Executor):
         else:
             if jobs is not None and jobs < 1:
                 raise ExecutorError(f"--jobs: expected a number of workers >= 1, got {jobs}")
-            import dask
+            import dask  # deferred: dask is optional (the dask extra)
 
             with dask.config.set(_LOCAL_CLUSTER_CONFIG):
                 self._cluster = distributed.LocalCluster(
@@ -485,7 +485,7 @@ class DaskExecutor(Executor):
 
     def as_completed(self, tasks: Sequence[RunTask], on_progress: ProgressFn | None = None
                      ) -> Iterator[tuple[int, ReplicationOutput]]:
-        import distributed
+        import distributed  # deferred: dask is optional (the dask extra)
 
         if not tasks:
             return
@@ -565,7 +565,7 @@ class RunProgress:
         self._lock = threading.Lock()
         self._bar = None
         if enabled and total > 0:
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # deferred: only a progress bar needs it
 
             self._bar = tqdm(total=total, desc=desc, unit="run", file=sys.stderr,
                              delay=1.0, leave=False, dynamic_ncols=True,

@@ -40,18 +40,22 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import yaml
 
-from sim.runs.compare import figure_order, replicate_table, safe_name
-from sim.runs.resume import previous_result
-from sim.views.drawing import colours, new_axes
-from sim.views.text import format_figure
+from sim.config import Scenario, load_scenario
+from sim.config.messages import shown
+from sim.config.yaml_io import read_yaml
 from sim.errors import ResultsError, ScenarioError
 from sim.results.results import Results, atomic_write_text, check_folder
 from sim.results.statistics import CONFIDENCE, HEADLINE_FIGURES, figure_label, mean_ci
+from sim.runs.compare import figure_order, replicate_table, safe_name
+from sim.runs.executors import Executor, make_executor, run_worlds
+from sim.runs.prepare import prepare_world
+from sim.runs.resume import previous_result
+from sim.views.drawing import colours, new_axes
+from sim.views.text import format_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from sim.runs.executors import Executor
     from sim.config.schema import Scenario
 
 __all__ = [
@@ -149,7 +153,6 @@ def _value_text(v: Any) -> str:
 @dataclass(frozen=True)
 class SweepSpec:
     """What a sweep file holds: the scenario, the grid and fixed overrides."""
-
     scenario: Path
     grid: dict[str, list[Any]]
     overrides: dict[str, Any]
@@ -179,8 +182,6 @@ def load_sweep_file(path: str | os.PathLike[str]) -> SweepSpec:
     ScenarioError
         With the file and key.
     """
-    from sim.config.messages import shown
-    from sim.config.yaml_io import read_yaml
 
     p = Path(path)
     label = shown(p)
@@ -381,7 +382,7 @@ class Sweep:
                      figures: Sequence[str] = HEADLINE_FIGURES) -> list[Path]:
         """One PNG per headline figure and swept parameter:
         ``<figure>__vs__<param>.png``."""
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # deferred: matplotlib loads for figures only
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -541,11 +542,6 @@ def sweep(scenario: str | os.PathLike[str] | Scenario,
     ------
     ScenarioError, ResultsError, sim.runs.executors.ExecutorError
     """
-    from sim.runs.prepare import prepare_world
-    from sim.runs.executors import Executor as _Executor
-    from sim.runs.executors import make_executor, run_worlds
-    from sim.config import Scenario, load_scenario
-    from sim.config.messages import shown
 
     if out is not None:
         check_folder(Path(out), SWEEP_FILES, "sweep")
@@ -627,7 +623,7 @@ def sweep(scenario: str | os.PathLike[str] | Scenario,
         try:
             run_worlds(worlds, ex, progress=progress, desc="sweep", on_done=done)
         finally:
-            if not isinstance(executor, _Executor):
+            if not isinstance(executor, Executor):
                 ex.close()
     result = Sweep(keys, points, source=source, overrides=fixed)
     if out is not None:

@@ -94,7 +94,7 @@ def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
     """The given axes, or a new pyplot figure's axes (only when none was given)."""
     if ax is not None:
         return ax
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: matplotlib loads only when a figure is drawn
 
     _, new_ax = plt.subplots(figsize=figsize, layout="constrained")
     return new_ax
@@ -268,7 +268,7 @@ def plot_latency_cdf_by_region(results: Results, fig: Figure | None = None) -> F
     ncols = min(n, 4)
     nrows = math.ceil(n / ncols)
     if fig is None:
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # deferred: matplotlib loads only when a figure is drawn
 
         fig = plt.figure(figsize=(3.3 * ncols + 0.6, 2.8 * nrows + 0.8), layout="constrained")
     axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
@@ -443,7 +443,7 @@ def _finite(v: Any) -> float:
 
 
 def _node_palette(n: int) -> list[Any]:
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # deferred: matplotlib loads only when a figure is drawn
 
     cmap = colormaps["tab10" if n <= 10 else "tab20"]
     return [cmap(i % cmap.N) for i in range(n)]
