@@ -114,7 +114,7 @@ def test_open_connections_are_counted_exactly(can_fail: bool) -> None:
 
     import simpy
 
-    from sim.engine.loop import NodeState
+    from sim.engine.nodes import NodeState
 
     rng = np.random.default_rng(4)
     node = NodeState(simpy.Environment(), 0, "access", 1, 0.01, "exponential", 0.5,

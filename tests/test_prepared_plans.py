@@ -17,7 +17,7 @@ import simpy
 from sim.addressing.multilevel import MultiLevel
 from sim.addressing.region import GeoDns
 from sim.model.world import World, build_world
-from sim.engine.loop import NodeState
+from sim.engine.nodes import NodeState
 from sim.config import load_scenario
 from sim.model.workload import Workload
 from tests.conftest import SCENARIOS

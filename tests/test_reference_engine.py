@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from sim.model.world import build_world
-from sim.engine.loop import ReferenceEngine, run_replication
+from sim.engine.loop import run_replication
+from sim.engine.reference import ReferenceEngine
 from sim.config import load_scenario
 from tests.conftest import SCENARIOS
 

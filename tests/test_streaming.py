@@ -15,7 +15,8 @@ import pytest
 import sim
 import sim.engine.loop as engine
 from sim.model.world import build_world
-from sim.engine.loop import LOGIN_COLUMNS, SUMMARY_COLUMNS, run_replication
+from sim.engine.loop import run_replication
+from sim.engine.records import LOGIN_COLUMNS, SUMMARY_COLUMNS
 from sim.errors import ScenarioError
 from tests.conftest import SCENARIOS
 

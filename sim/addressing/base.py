@@ -90,6 +90,10 @@ class Strategy(ABC):
     """
 
     name: ClassVar[str] = "strategy"
+    LEVELS: ClassVar[tuple[str, ...]] = ()
+    """The level names :meth:`plan` may return besides the built-in ones
+    (:data:`sim.engine.records.DECIDERS`); any other name it returns is recorded under the
+    strategy's own ``name``."""
     OPTIONS: ClassVar[dict[str, float]] = {}
     """Numeric settings the strategy reads from ``addressing.options``, with defaults."""
 

@@ -267,7 +267,8 @@ class MultiLevel(Strategy):
                now: float) -> tuple[list[int], list[int]]:
         if not self._overloaded(cands[0], now):
             return cands, fallback
-        ok, over = [], []
+        ok: list[int] = []
+        over: list[int] = []
         for n in cands:
             (over if self._overloaded(n, now) else ok).append(n)
         if ok:

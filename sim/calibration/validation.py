@@ -36,7 +36,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsFloat, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -101,7 +101,7 @@ class Measurements:
         ``"public"`` or ``"private"``: which model the rows calibrate.
     source : str
         Where the numbers come from.
-    site_name, site_continent : numpy.ndarray of str
+    site_name, site_continent : numpy.ndarray of str (object dtype)
         Per site; continents are the data's labels (``Africa``, ``Asia``, ``Europe``,
         ``NorthAmerica``, ``Oceania``, ``SouthAmerica``), used for weighting and reporting only:
         the model sees coordinates.
@@ -115,8 +115,8 @@ class Measurements:
 
     network: lat.Network
     source: str
-    site_name: NDArray[np.str_]
-    site_continent: NDArray[np.str_]
+    site_name: NDArray[np.object_]
+    site_continent: NDArray[np.object_]
     site_lat: NDArray[np.float64]
     site_lon: NDArray[np.float64]
     a: NDArray[np.int64]
@@ -501,8 +501,10 @@ class ValidationReport:
 
     def headline(self, network: str = "public") -> dict[str, float]:
         """Median and p90 of model and baselines, continent pairs weighted equally."""
-        row = self.table.loc[(network, "all, continent pairs equal")]
-        return {k: float(v) for k, v in row.items() if k != "pairs"}
+        # A full key of the (network, scope) index picks one row (the stubs type it a scalar),
+        # whose labels are the column names (the stubs type them Hashable).
+        row = cast("pd.Series[float]", self.table.loc[(network, "all, continent pairs equal")])
+        return {cast(str, k): float(v) for k, v in row.items() if k != "pairs"}
 
     def to_markdown(self) -> str:
         """The tables as Markdown (percentages), headline first."""
@@ -521,6 +523,7 @@ class ValidationReport:
                       "| scope | pairs | model | fibre floor x2 | linear | one factor |",
                       "|---|---:|---:|---:|---:|---:|"]
             for scope, row in sub.iterrows():
+                assert isinstance(scope, str)  # scopes are names (the stubs type labels Hashable)
                 cells = [f"{row[f'{p}_median']:.1%} / {row[f'{p}_p90']:.1%}"
                          for p in ("model", *BASELINES)]
                 name = f"**{scope}**" if scope.startswith("all") else str(scope)
@@ -656,7 +659,8 @@ def validate_latency(data_dir: Path | str | None = None, out_dir: Path | str | N
     targets = {}
     for name, (network, stat, limit) in TARGETS.items():
         if network in networks:
-            value = float(table.loc[(network, "all, continent pairs equal"), f"model_{stat}"])
+            value = float(cast(SupportsFloat, table.loc[(network, "all, continent pairs equal"),
+                                                        f"model_{stat}"]))
             targets[name] = {"value": value, "limit": limit, "met": value <= limit}
     report = ValidationReport(table=table, targets=targets, folds=folds, seed=seed,
                               params=params, predictions=pd.concat(preds, ignore_index=True))
@@ -664,5 +668,6 @@ def validate_latency(data_dir: Path | str | None = None, out_dir: Path | str | N
         out = Path(out_dir)
         report.write(out)
         if figures and "public" in networks:
+            assert report.predictions is not None
             report.figures = _figures(report.predictions, out)
     return report

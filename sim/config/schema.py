@@ -50,7 +50,7 @@ REGIONS: tuple[str, ...] = (
 )
 """The provider's service regions, the unit of geo-DNS mapping."""
 
-ACCESS_TYPES: tuple[str, ...] = (
+ACCESS_TYPES: tuple[AccessType, ...] = (
     "fiber", "cable", "dsl", "fixed", "wifi", "mobile_4g", "mobile_5g",
 )
 
@@ -165,6 +165,10 @@ class SiteSpec(StrictModel):
     refused otherwise: see :func:`sim.model.world.check_sites_on_land`)."""
 
 
+def _default_access_mix() -> dict[AccessType, float]:
+    return {"mobile_4g": 0.45, "mobile_5g": 0.2, "wifi": 0.3, "fixed": 0.05}
+
+
 class Population(StrictModel):
     """Who logs in, where from, how often and over what access network."""
     source: Literal["cities", "sites"] = "cities"
@@ -175,8 +179,7 @@ class Population(StrictModel):
     dau: Annotated[int, Field(gt=0, le=10_000_000_000)] = 2_000_000
     logins_per_user_per_day: Annotated[float, Field(ge=1.0, le=10_000.0,
                                                     allow_inf_nan=False)] = 3.0
-    access_mix: dict[AccessType, Fraction] = Field(
-        default_factory=lambda: {"mobile_4g": 0.45, "mobile_5g": 0.2, "wifi": 0.3, "fixed": 0.05})
+    access_mix: dict[AccessType, Fraction] = Field(default_factory=_default_access_mix)
     diurnal: Diurnal = Diurnal()
     session: Session = Session()
     sample_one_in: Annotated[int, Field(ge=1, le=1_000_000)] = 1

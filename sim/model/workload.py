@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from sim.config.schema import ACCESS_TYPES, REGIONS, Scenario
+from sim.config.schema import ACCESS_TYPES, REGIONS, AccessType, Scenario
 from sim.errors import ScenarioError
 from sim.model.lastmile import sample_last_mile_ms
 
@@ -65,8 +65,9 @@ def load_sites(scenario: Scenario, source: str = "scenario") -> Sites:
     pop = scenario.population
     if pop.source == "sites":
         assert pop.sites is not None
-        rows = [(s.name, s.country, s.region, s.lat, s.lon, s.weight, s.utc_offset_h)
-                for s in pop.sites]
+        rows: list[tuple[str, str, str, float, float, float, float]] = [
+            (s.name, s.country, s.region, s.lat, s.lon, s.weight, s.utc_offset_h)
+            for s in pop.sites]
     else:
         rows = []
         with CITIES_CSV.open(newline="", encoding="utf-8") as f:
@@ -115,7 +116,7 @@ def user_pool_size(dau: int, logins_per_user_per_day: float) -> int:
     return max(1, round(hi))
 
 
-def access_types(scenario: Scenario) -> list[str]:
+def access_types(scenario: Scenario) -> list[AccessType]:
     """The access types of the scenario's mix, in the order their codes number them."""
     mix = scenario.population.access_mix
     return [a for a in ACCESS_TYPES if mix.get(a, 0.0) > 0]

@@ -18,19 +18,20 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 
-from sim.engine.loop import DECIDERS, LOGIN_DTYPES, OUTCOMES, TRIGGERS
+from sim.addressing.registry import get_strategy
+from sim.engine.records import LOGIN_DTYPES, OUTCOMES, TRIGGERS, decider_names
 from sim.errors import ResultsError
 from sim.model.workload import access_types
 from sim.results.events import describe_event, event_metrics
 from sim.results.statistics import flatten_figures, mean_ci
 
 if TYPE_CHECKING:
-    from sim.engine.loop import ReplicationOutput
+    from sim.engine.records import ReplicationOutput
     from sim.model.world import World
 
 __all__ = ["Results", "summarize", "atomic_write_text", "check_output_dir", "SUMMARY_FILE",
@@ -191,33 +192,41 @@ class _FrameShape:
                                   + [len(self.kind_names) - 1], dtype=np.int8)
 
     def frame(self, L: dict[str, np.ndarray], access_names: Sequence[str],
-              replication: int) -> pd.DataFrame:
+              deciders: Sequence[str], replication: int) -> pd.DataFrame:
+        # pandas takes any list-like as categories; its stubs want an Index, hence the casts.
         site = L["site"]
         node = np.where(L["node"] >= 0, L["node"], len(self.node_names) - 1)
         cols: dict[str, Any] = {
             "login_id": L["login_id"],
             "t_start_s": L["t_start_s"],
-            "site": pd.Categorical.from_codes(site, categories=self.site_names),
+            "site": pd.Categorical.from_codes(site, categories=cast("pd.Index[str]",
+                                                                    self.site_names)),
             "region": pd.Categorical.from_codes(self.site_region[site],
-                                                categories=self.region_names),
+                                                categories=cast("pd.Index[str]",
+                                                                self.region_names)),
             "terminal_lat": self.site_lat[site],
             "terminal_lon": self.site_lon[site],
         }
         if "access" in L:
-            cols["access_type"] = pd.Categorical.from_codes(L["access"],
-                                                            categories=list(access_names))
-        cols["node"] = pd.Categorical.from_codes(node, categories=self.node_names)
+            cols["access_type"] = pd.Categorical.from_codes(
+                L["access"], categories=cast("pd.Index[str]", list(access_names)))
+        cols["node"] = pd.Categorical.from_codes(node,
+                                                 categories=cast("pd.Index[str]", self.node_names))
         cols["node_kind"] = pd.Categorical.from_codes(self.node_kind[node],
-                                                      categories=self.kind_names)
-        cols["decided_by"] = pd.Categorical.from_codes(L["decided_by"], categories=list(DECIDERS))
+                                                      categories=cast("pd.Index[str]",
+                                                                      self.kind_names))
+        cols["decided_by"] = pd.Categorical.from_codes(
+            L["decided_by"], categories=cast("pd.Index[str]", list(deciders)))
         if "attempts" in L:
             cols["attempts"] = L["attempts"]
-        cols["outcome"] = pd.Categorical.from_codes(L["outcome"], categories=list(OUTCOMES))
+        cols["outcome"] = pd.Categorical.from_codes(
+            L["outcome"], categories=cast("pd.Index[str]", list(OUTCOMES)))
         for c in ("latency_ms", "connect_ms", "queue_ms", "service_ms", "backend_ms",
                   "dns_ms", "rtt_ms", "best_rtt_ms", "last_mile_ms", "user"):
             if c in L:
                 cols[c] = L[c]
-        cols["trigger"] = pd.Categorical.from_codes(L["trigger"], categories=list(TRIGGERS))
+        cols["trigger"] = pd.Categorical.from_codes(
+            L["trigger"], categories=cast("pd.Index[str]", list(TRIGGERS)))
         cols["replication"] = np.full(len(L["login_id"]), replication, dtype=np.int16)
         return pd.DataFrame(cols, copy=False)  # shares the columns: no second copy
 
@@ -243,14 +252,16 @@ class ParquetLogins:
         self.rows = 0
         self._shape = _FrameShape(world)
         self._access = access_types(world.scenario)
+        strategy = get_strategy(world.scenario.addressing.strategy)
+        self._deciders = decider_names(strategy.name, strategy.LEVELS)
         self._writer: Any = None
 
     def __call__(self, columns: dict[str, np.ndarray]) -> None:
         import pyarrow as pa  # deferred: pyarrow is optional (the parquet extra)
         import pyarrow.parquet as pq  # deferred: pyarrow is optional (the parquet extra)
 
-        table = pa.Table.from_pandas(self._shape.frame(columns, self._access,
-                                                       self.replication), preserve_index=False)
+        frame = self._shape.frame(columns, self._access, self._deciders, self.replication)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, table.schema)
         self._writer.write_table(table)
@@ -328,7 +339,8 @@ class Results:
         sc = world.scenario
         topo = world.topology
         shape = _FrameShape(world)
-        frames = [shape.frame(out.logins, out.access_names, out.replication) for out in outputs]
+        frames = [shape.frame(out.logins, out.access_names, out.decider_names, out.replication)
+                  for out in outputs]
         # Same categories in every frame, so the concatenation stays categorical.
         logins = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         load_frames = []
@@ -528,7 +540,9 @@ def _signals_deferred() -> Iterator[None]:
 def _node_stats(world: World, outputs: Sequence[ReplicationOutput]) -> dict[str, Any]:
     topo = world.topology
     span = sum(o.window_s for o in outputs)
-    total = {k: sum(o.node_stats[k] for o in outputs) for k in outputs[0].node_stats}
+    # Sums of arrays (outputs is not empty, so never sum's start, 0).
+    total: dict[str, Any] = {k: sum(o.node_stats[k] for o in outputs)
+                             for k in outputs[0].node_stats}
     peak = np.max([o.node_stats["peak_connections"] for o in outputs], axis=0)
     stats = {}
     for i, node_id in enumerate(topo.node_ids):

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sim.billing.usage import monthly_usage
-from sim.engine.loop import ReplicationOutput
+from sim.engine.records import ReplicationOutput
 from sim.model.world import World
 from sim.results import Results
 from sim.version import library_version, package_version

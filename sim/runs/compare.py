@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -421,7 +421,8 @@ class Comparison:
                        & self.table["figure"].str.endswith(f".{metric}")]
         busiest = (t.groupby("figure", sort=False)["mean"].max().fillna(0.0)
                    .sort_values(ascending=False, kind="stable"))
-        figs = [f for f, v in busiest.items() if v > 0][:top]
+        # The labels are figure names (the stubs type index labels Hashable).
+        figs = cast("list[str]", [f for f, v in busiest.items() if v > 0][:top])
         grouped_bars(ax, t, figs, self.names, [f[len("nodes."):].rsplit(".", 1)[0]
                                                   for f in figs], rotate=True)
         ax.set_ylabel("peak utilisation (max of sampled)" if metric == "peak_utilization"
@@ -458,7 +459,9 @@ def _md_rows(cmp: Comparison, figures: Sequence[str]) -> list[str]:
         for k, name in enumerate(cmp.names):
             if (fig, name) not in t.index:
                 continue
-            r = t.loc[(fig, name)]
+            # A full key of the (figure, scenario) index picks one row: the stubs type it a
+            # scalar.
+            r = cast("pd.Series[Any]", t.loc[(fig, name)])
             label = figure_label(fig) if k == 0 else ""
             cell = format_interval(fig, r["mean"], r["ci_low"], r["ci_high"])
             if name == base:

@@ -45,7 +45,8 @@ from typing import Any, Self
 
 from sim.addressing.registry import available_strategies, get_strategy, register_strategy
 from sim.config.schema import Scenario
-from sim.engine.loop import ReplicationOutput, run_replication
+from sim.engine.loop import run_replication
+from sim.engine.records import ReplicationOutput
 from sim.errors import SimError
 from sim.model.world import World
 from sim.results.results import ParquetLogins

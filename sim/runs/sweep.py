@@ -35,7 +35,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsInt, cast
 
 import pandas as pd
 import yaml
@@ -267,7 +267,8 @@ class Sweep:
         for p in self._points:
             rep = replicate_table(p.name, Results(p.summary or {}, pd.DataFrame(),
                                                   pd.DataFrame()))
-            grouped = {f: g.sort_values("replication")["value"].tolist()
+            # The keys are figure names (the stubs type group keys as any scalar).
+            grouped = {cast(str, f): g.sort_values("replication")["value"].tolist()
                        for f, g in rep.groupby("figure", sort=False)}
             for fig in figure_order(list(grouped)):
                 ci = mean_ci(grouped[fig])
@@ -292,6 +293,7 @@ class Sweep:
             for suffix, col in (("", "mean"), (".ci_low", "ci_low"), (".ci_high", "ci_high")):
                 cols[fig + suffix] = [None] * len(base)
         for row in self.long.itertuples(index=False):
+            assert isinstance(row.figure, str)  # the stubs type a row's fields as any scalar
             i = index[row.point]
             cols[row.figure][i] = row.mean
             cols[row.figure + ".ci_low"][i] = row.ci_low
@@ -412,7 +414,7 @@ class Sweep:
                 "point": p.name, "params": p.params,
                 "folder": p.folder.name if p.folder else None, "status": p.status,
                 "replications": summary.get("replications"), "seed": summary.get("seed"),
-                "figures": {r.figure: {"n": int(r.n), "mean": _none(r.mean),
+                "figures": {r.figure: {"n": int(cast(SupportsInt, r.n)), "mean": _none(r.mean),
                                        "low": _none(r.ci_low), "high": _none(r.ci_high)}
                             for r in rows.itertuples(index=False)}})
         return {"scenario": self.source, "params": self.params, "overrides": self.overrides,

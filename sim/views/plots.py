@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsFloat, cast
 
 import numpy as np
 import pandas as pd
@@ -422,6 +422,7 @@ def plot_node_load(results: Results, ax: Axes | None = None, top: int = 10,
                  f"{len(chosen)} busiest nodes (mean over replications)")
     palette = _node_palette(len(chosen))
     for i, node in enumerate(chosen):
+        assert isinstance(node, str)  # the index labels are node names (made str above)
         s = series.loc[node]
         kind = (nodes_info.get(node) or {}).get("kind")
         label = f"{node} ({kind})" if kind else node
@@ -582,8 +583,10 @@ def plot_map(results: Results, ax: Axes | None = None) -> Axes:
                 continue
             lon1, lat1 = coords[node]
             _, colour, _ = _NODE_STYLE.get(kinds.get(node, ""), ("o", "0.35", 30.0))
-            rgba = to_rgba(colour, alpha=0.12 + 0.6 * float(row.share))
-            for seg in _split_antimeridian(float(row.lon), float(row.lat), lon1, lat1):
+            # The stubs type a row's fields as any scalar; these columns are numbers.
+            rgba = to_rgba(colour, alpha=0.12 + 0.6 * float(cast(SupportsFloat, row.share)))
+            for seg in _split_antimeridian(float(cast(SupportsFloat, row.lon)),
+                                           float(cast(SupportsFloat, row.lat)), lon1, lat1):
                 segments.append(seg)
                 colours.append(rgba)
         if segments:

@@ -1,0 +1,68 @@
+"""One login as the engine carries it from arrival to its outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Login"]
+
+
+@dataclass(slots=True, init=False, eq=False)
+class Login:
+    """A login in flight: the terminal, its draws, its plan and what it has cost so far.
+
+    The engine fills the fields as the login goes (no ``__init__``: a login is made once
+    per arrival on the hot path and its fields are set where they become known). Identity,
+    not value, tells two logins apart.
+    """
+
+    id: int
+    """Login number, in the order logins start."""
+    t0: float
+    """When it started (s)."""
+    site: int
+    user: int
+    access: int
+    """Access type code (``ReplicationOutput.access_names``)."""
+    last_mile_ms: float
+    jitter: float
+    """Multiplier of the path RTT (1 + exponential)."""
+    session_s: float
+    """How long the session stays open after the login."""
+    svc_node: float
+    """Service draw at the node (exponential, mean 1)."""
+    svc_dc: float
+    """Service draw at the data center (exponential, mean 1)."""
+    cache_u: float
+    """Uniform draw against the node's cache hit ratio."""
+    candidates: Any
+    """The strategy's ordered candidate nodes."""
+    pos: int
+    """Next candidate to try."""
+    attempts: int
+    tag: str
+    """The level that decided the plan."""
+    node: int
+    """The node it is connected to (-1: none)."""
+    gen: int
+    """The node's generation when connected (a node that went down has a newer one)."""
+    rtt_ms: float
+    """Terminal-node RTT of the attempt, last mile and jitter included."""
+    dns_ms: float
+    t_node: float
+    queue_ms: float
+    service_ms: float
+    backend_ms: float
+    round: int
+    """Failover rounds over the whole candidate list."""
+    trigger: int
+    """0 arrival, 1 reconnect."""
+    dc_half_s: float
+    """One way of the backbone trip to the home data center."""
+    t_held: float
+    """When it started to wait for the home data center (queue mode)."""
+    t_finish: float
+    """When its service at the current node ends."""
+    seq: int
+    """Bumped when what was scheduled for it becomes void (its node went down)."""
