@@ -30,9 +30,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/memory.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/parallel.py $(BENCH_ARGS)
 
+# The layers contract (docs/architecture.md), types and style; CI runs it before the tests.
 lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet ruff
 	$(BIN)/python -m ruff check --select E,F,W sim tests
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m mypy sim
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis

@@ -6,6 +6,9 @@ do while the home data center is down)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
+
+import simpy
 
 from sim.engine.environment import SimEnvironment
 from sim.model.world import World
@@ -58,24 +61,23 @@ class Disruptions:
                     targets = [index[getattr(ev, kind)]]
                 up = kind == "node_up"
                 mode = ev.mode or "fail"
-                self._at(ev.at, lambda t=targets, u=up, m=mode: self.set_nodes(t, u, m))
+                self._at(ev.at, partial(self.set_nodes, targets, up, mode))
                 if ev.for_ is not None:
-                    self._at(ev.at + ev.for_,
-                             lambda t=targets, u=not up, m=mode: self.set_nodes(t, u, m))
+                    self._at(ev.at + ev.for_, partial(self.set_nodes, targets, not up, mode))
             elif kind == "link_degraded":
                 ld = ev.link_degraded
                 assert ld is not None and ev.for_ is not None
                 if ld.regions is not None:
                     item = (frozenset(ld.regions), ld.extra_ms, ld.loss)
-                    self._at(ev.at, lambda i=item: self.degraded_pairs.append(i))
-                    self._at(ev.at + ev.for_, lambda i=item: self.degraded_pairs.remove(i))
+                    self._at(ev.at, partial(self.degraded_pairs.append, item))
+                    self._at(ev.at + ev.for_, partial(self.degraded_pairs.remove, item))
                 else:
                     assert ld.a is not None and ld.b is not None
                     through = world.nodes_routed_through(ld.a, ld.b)
-                    self._at(ev.at, lambda n=through, x=ld.extra_ms, p=ld.loss:
-                             self.degrade_backbone(n, x, p, +1))
-                    self._at(ev.at + ev.for_, lambda n=through, x=ld.extra_ms, p=ld.loss:
-                             self.degrade_backbone(n, x, p, -1))
+                    self._at(ev.at, partial(self.degrade_backbone, through, ld.extra_ms,
+                                            ld.loss, +1))
+                    self._at(ev.at + ev.for_, partial(self.degrade_backbone, through,
+                                                      ld.extra_ms, ld.loss, -1))
 
     def set_nodes(self, targets: list[int], up: bool, mode: str) -> None:
         """Bring nodes down or up now (``mode``: what logins at a down home data center
@@ -93,4 +95,7 @@ class Disruptions:
             self.dc_loss[n] = max(0.0, self.dc_loss[n] + sign * loss)
 
     def _at(self, t: float, action: Callable[[], object]) -> None:
-        self.env.timeout(t).callbacks.append(lambda _: action())
+        def fire(_: simpy.Event) -> None:
+            action()
+
+        self.env.timeout(t).callbacks.append(fire)

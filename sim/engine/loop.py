@@ -24,13 +24,13 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import simpy
 
 from sim.addressing import get_strategy
-from sim.addressing.base import Strategy
+from sim.addressing.base import NodeView, Strategy
 from sim.addressing.region import GeoDns
 from sim.engine.disruptions import Disruptions
 from sim.engine.environment import SimEnvironment
@@ -96,7 +96,9 @@ class Engine:
         self.dns = GeoDns(world, sc.addressing.region, self.workload.n_users,
                           np.random.default_rng(streams[2]))
         strategy_cls = get_strategy(sc.addressing.strategy)
-        self.strategy: Strategy = strategy_cls(world, sc.addressing, self.nodes,
+        # NodeState offers what NodeView names (some as read-only properties).
+        views = cast("list[NodeView]", self.nodes)
+        self.strategy: Strategy = strategy_cls(world, sc.addressing, views,
                                                np.random.default_rng(streams[3]))
         fo = sc.addressing.failover
         self.connect_timeout_s = fo.connect_timeout
@@ -294,10 +296,10 @@ class Engine:
         return base * (1.0 - b.jitter * self.u_backoff.next())
 
     def _on_replan(self, ev: simpy.Event) -> None:
-        self._plan(ev.value, 0.0)
+        self._plan(cast(Login, ev.value), 0.0)
 
     def _on_retry(self, ev: simpy.Event) -> None:
-        self._attempt(ev.value, 0.0)
+        self._attempt(cast(Login, ev.value), 0.0)
 
     def _drop_connection(self, lg: Login) -> None:
         node = self.nodes[lg.node]
@@ -527,7 +529,7 @@ class Engine:
 
     def _on_reconnect(self, ev: simpy.Event) -> None:
         self.counts["reconnects"] += 1
-        self._start(ev.value)
+        self._start(cast(Login, ev.value))
 
     # ------------------------------------------------------------------ run
 
