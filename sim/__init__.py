@@ -18,7 +18,7 @@ from sim.version import package_version
 if TYPE_CHECKING:
     from sim.config import Scenario, load_scenario
     from sim.errors import ScenarioError, SimError, TopologyError
-    from sim.results.results import Results
+    from sim.analysis.results import Results
     from sim.runs.api import run
     from sim.runs.compare import compare
     from sim.runs.sweep import sweep
@@ -28,7 +28,7 @@ __all__ = ["load_scenario", "run", "Results", "Scenario", "SimError", "ScenarioE
            "TopologyError", "version"]
 
 _LAZY = {
-    "run": "sim.runs.api", "Results": "sim.results.results",
+    "run": "sim.runs.api", "Results": "sim.analysis.results",
     "Scenario": "sim.config", "load_scenario": "sim.config", "SimError": "sim.errors",
     "ScenarioError": "sim.errors", "TopologyError": "sim.errors",
     "compare": "sim.runs.compare", "sweep": "sim.runs.sweep",

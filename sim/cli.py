@@ -256,7 +256,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``access-sim run``."""
-    from sim.results.results import check_output_dir  # deferred: --help stays fast
+    from sim.analysis.results import check_output_dir  # deferred: --help stays fast
     from sim.runs.api import run_world  # deferred: --help stays fast
 
     scenario, world = _load(args)
@@ -410,7 +410,7 @@ def cmd_validate_latency(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     """``access-sim schema``."""
     from sim.config.schema import scenario_json_schema  # deferred: --help stays fast
-    from sim.results.results import atomic_write_text  # deferred: --help stays fast
+    from sim.analysis.results import atomic_write_text  # deferred: --help stays fast
 
     text = json.dumps(scenario_json_schema(), indent=2) + "\n"
     if args.out:
@@ -430,7 +430,7 @@ def cmd_bill(args: argparse.Namespace) -> int:
     from sim.config import load_scenario  # deferred: --help stays fast
     from sim.config.messages import shown  # deferred: --help stays fast
     from sim.errors import ResultsError  # deferred: --help stays fast
-    from sim.results.results import atomic_write_text  # deferred: --help stays fast
+    from sim.analysis.results import atomic_write_text  # deferred: --help stays fast
 
     csv_input = args.dau_csv is not None or args.groups_csv is not None
     if args.scenario is not None and csv_input:

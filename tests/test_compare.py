@@ -24,7 +24,7 @@ import sim
 from sim.cli import main
 from sim.runs.compare import Comparison, compare
 from sim.errors import ResultsError, ScenarioError
-from sim.results.statistics import mean_ci, t_cdf, t_quantile, welch_test
+from sim.analysis.statistics import mean_ci, t_cdf, t_quantile, welch_test
 from tests.conftest import SCENARIOS, TOPOLOGIES, write_yaml
 
 SHORT = {"duration": "3m", "warmup": "30s"}

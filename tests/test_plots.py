@@ -19,7 +19,7 @@ matplotlib.use("Agg")  # before pyplot: tests must not need a display
 import matplotlib.pyplot as plt
 
 from sim.views import plots
-from sim.results.results import Results
+from sim.analysis.results import Results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 WARMUP_S = 300.0

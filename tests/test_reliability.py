@@ -301,7 +301,7 @@ def test_a_signal_while_a_result_replaces_another_waits_for_both_renames(
     new result is in place, so the folder always holds one complete result."""
     import os as os_mod
 
-    from sim.results import results as results_mod
+    from sim.analysis import results as results_mod
 
     out = tmp_path / "out"
     out.mkdir()

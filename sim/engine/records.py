@@ -56,7 +56,7 @@ SUMMARY_COLUMNS = ("login_id", "t_start_s", "site", "node", "decided_by", "outco
 
 @dataclass
 class ReplicationOutput:
-    """Raw columns of one replication, before :mod:`sim.results.results` shapes them."""
+    """Raw columns of one replication, before :mod:`sim.analysis.results` shapes them."""
 
     replication: int
     logins: dict[str, np.ndarray]

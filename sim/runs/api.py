@@ -16,7 +16,7 @@ from sim.config import Scenario, load_scenario
 from sim.config.messages import shown
 from sim.errors import ScenarioError
 from sim.model.world import World
-from sim.results import Results
+from sim.analysis import Results
 from sim.runs.assemble import results_from_outputs
 from sim.runs.executors import Executor, make_executor, run_tasks, tasks_for
 from sim.runs.prepare import prepare_world
@@ -31,7 +31,7 @@ def run(scenario: Scenario | str | os.PathLike[str], *,
         progress: Callable[[float], None] | None = None,
         executor: Executor | str | None = None,
         jobs: int | None = None) -> Results:
-    """Run a scenario and return its :class:`~sim.results.Results`.
+    """Run a scenario and return its :class:`~sim.analysis.Results`.
 
     Parameters
     ----------

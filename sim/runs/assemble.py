@@ -1,4 +1,4 @@
-"""A run's outputs become its :class:`~sim.results.Results`: the replications' columns,
+"""A run's outputs become its :class:`~sim.analysis.Results`: the replications' columns,
 the provenance (scenario, seed, versions, run time) and, with ``billing.month``, the bill."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 from sim.billing.usage import monthly_usage
 from sim.engine.records import ReplicationOutput
 from sim.model.world import World
-from sim.results import Results
+from sim.analysis import Results
 from sim.version import library_version, package_version
 
 __all__ = ["results_from_outputs"]

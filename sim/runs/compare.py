@@ -7,7 +7,7 @@ confidence interval, the difference to the first scenario and whether it is sign
 >>> cmp.table.query("figure == 'latency_ms.p95'")  # doctest: +SKIP
 >>> cmp.plot_latency_cdf()  # doctest: +SKIP
 
-The statistics (see :mod:`sim.results.statistics`): each figure is computed per replication; a
+The statistics (see :mod:`sim.analysis.statistics`): each figure is computed per replication; a
 scenario's value is the mean over its replications with a Student-t 95% interval; the difference to
 the
 baseline (the first scenario) is tested with Welch's t-test at ``alpha`` (0.05). Each row is
@@ -16,7 +16,7 @@ be flagged (no correction for multiple comparisons). With one replication there 
 to estimate, and intervals and tests read ``n/a``.
 
 Inputs may be scenario files (or :class:`~sim.config.schema.Scenario` objects) to run, or
-existing result folders (or :class:`~sim.results.Results`) to read; ``overrides`` and
+existing result folders (or :class:`~sim.analysis.Results`) to read; ``overrides`` and
 ``replications`` apply to the scenarios that are run, not to result folders.
 """
 
@@ -38,14 +38,14 @@ import pandas as pd
 from sim.config import Scenario, load_scenario
 from sim.config.messages import shown
 from sim.errors import ResultsError, ScenarioError
-from sim.results.results import (
+from sim.analysis.results import (
     SUMMARY_FILE,
     Results,
     atomic_write_text,
     check_folder,
     peak_utilization,
 )
-from sim.results.statistics import CONFIDENCE, figure_label, flatten_figures, mean_ci, welch_test
+from sim.analysis.statistics import CONFIDENCE, figure_label, flatten_figures, mean_ci, welch_test
 from sim.runs.executors import Executor, make_executor, run_worlds
 from sim.runs.prepare import prepare_world
 from sim.runs.resume import previous_result
@@ -537,7 +537,7 @@ def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
     ----------
     items : sequence
         Scenario files, :class:`~sim.config.schema.Scenario` objects, result folders or
-        :class:`~sim.results.Results`; the first is the baseline.
+        :class:`~sim.analysis.Results`; the first is the baseline.
     overrides : mapping, optional
         ``{"key.path": value}`` applied to every scenario that is run (``--set``).
     replications, seed : int, optional

@@ -49,7 +49,7 @@ from sim.engine.loop import run_replication
 from sim.engine.records import ReplicationOutput
 from sim.errors import SimError
 from sim.model.world import World
-from sim.results.results import ParquetLogins
+from sim.analysis.results import ParquetLogins
 from sim.runs.assemble import results_from_outputs
 from sim.runs.prepare import prepare_world
 from sim.runs.seeds import replication_seeds
@@ -634,7 +634,7 @@ def run_worlds(worlds: Sequence[World], executor: Executor | None = None, *,
     """Run every replication of several worlds as one batch; one Results per world.
 
     All ``worlds x replications`` tasks go to the executor at once (one progress bar for
-    the set). A world's :class:`~sim.results.Results` is assembled, from its outputs in
+    the set). A world's :class:`~sim.analysis.Results` is assembled, from its outputs in
     replication order, as soon as its last replication finishes, and passed to
     ``on_done(world_index, results)`` (a sweep saves its point there, so an interrupted
     sweep keeps what finished).

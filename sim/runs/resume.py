@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sim.results.results import SUMMARY_FILE
+from sim.analysis.results import SUMMARY_FILE
 
 __all__ = ["previous_result"]
 

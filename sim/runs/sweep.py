@@ -44,8 +44,8 @@ from sim.config import Scenario, load_scenario
 from sim.config.messages import shown
 from sim.config.yaml_io import read_yaml
 from sim.errors import ResultsError, ScenarioError
-from sim.results.results import Results, atomic_write_text, check_folder
-from sim.results.statistics import CONFIDENCE, HEADLINE_FIGURES, figure_label, mean_ci
+from sim.analysis.results import Results, atomic_write_text, check_folder
+from sim.analysis.statistics import CONFIDENCE, HEADLINE_FIGURES, figure_label, mean_ci
 from sim.runs.compare import figure_order, replicate_table, safe_name
 from sim.runs.executors import Executor, make_executor, run_worlds
 from sim.runs.prepare import prepare_world
@@ -332,7 +332,7 @@ class Sweep:
         ----------
         figure : str
             A figure name (``latency_ms.p95``, ``addressing.spill_share``,
-            ``nodes.<node>.peak_utilization`` ...; see :mod:`sim.results.statistics`).
+            ``nodes.<node>.peak_utilization`` ...; see :mod:`sim.analysis.statistics`).
         param : str, optional
             The swept key for the x axis (default: the first).
         ax : matplotlib.axes.Axes, optional

@@ -1,4 +1,4 @@
-"""Figures drawn from a :class:`sim.results.Results`: latency CDFs, node load over time, a map.
+"""Figures drawn from a :class:`sim.analysis.Results`: latency CDFs, node load over time, a map.
 
 Everything here reads a ``Results`` object only (its ``summary`` dict and its ``logins`` and
 ``node_load`` tables); it never touches the engine, the scenario loader or the world build, so a
@@ -30,7 +30,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 if TYPE_CHECKING:
-    from sim.results.results import Results
+    from sim.analysis.results import Results
 
 __all__ = [
     "FIGURES_DIR",
@@ -200,7 +200,7 @@ def plot_latency_cdf(results: Results, ax: Axes | None = None, by_region: bool =
 
     Parameters
     ----------
-    results : sim.results.Results
+    results : sim.analysis.Results
         The run to plot; its ``logins`` table must hold per-login rows.
     ax : matplotlib.axes.Axes, optional
         Where to draw. A new figure is made when omitted.
@@ -251,7 +251,7 @@ def plot_latency_cdf_by_region(results: Results, fig: Figure | None = None) -> F
 
     Parameters
     ----------
-    results : sim.results.Results
+    results : sim.analysis.Results
         The run to plot; its ``logins`` table must hold per-login rows.
     fig : matplotlib.figure.Figure, optional
         An empty figure to fill. A new pyplot figure is made when omitted.
@@ -365,7 +365,7 @@ def plot_node_load(results: Results, ax: Axes | None = None, top: int = 10,
 
     Parameters
     ----------
-    results : sim.results.Results
+    results : sim.analysis.Results
         The run to plot.
     ax : matplotlib.axes.Axes, optional
         Where to draw. A new figure is made when omitted.
@@ -550,7 +550,7 @@ def plot_map(results: Results, ax: Axes | None = None) -> Axes:
 
     Parameters
     ----------
-    results : sim.results.Results
+    results : sim.analysis.Results
         The run to plot. Without per-login rows only land and nodes are drawn.
     ax : matplotlib.axes.Axes, optional
         Where to draw. A new figure is made when omitted.
@@ -646,7 +646,7 @@ def plot_decided_by(results: Results, ax: Axes | None = None, bin_s: float = 60.
 
     Parameters
     ----------
-    results : sim.results.Results
+    results : sim.analysis.Results
         The run to plot (all replications pooled).
     ax : matplotlib.axes.Axes, optional
         Where to draw. A new figure is made when omitted.
@@ -691,7 +691,7 @@ def save_figures(results: Results, out_dir: str | os.PathLike[str]) -> list[Path
 
     Parameters
     ----------
-    results : sim.results.Results
+    results : sim.analysis.Results
         The run to plot.
     out_dir : path-like
         The result folder; ``figures/`` is created in it.

@@ -27,8 +27,8 @@ from sim.addressing.registry import get_strategy
 from sim.engine.records import LOGIN_DTYPES, OUTCOMES, TRIGGERS, decider_names
 from sim.errors import ResultsError
 from sim.model.workload import access_types
-from sim.results.events import describe_event, event_metrics
-from sim.results.statistics import flatten_figures, mean_ci
+from sim.analysis.events import describe_event, event_metrics
+from sim.analysis.statistics import flatten_figures, mean_ci
 
 if TYPE_CHECKING:
     from sim.engine.records import ReplicationOutput
@@ -605,7 +605,7 @@ def replication_ci(replication_figures: Sequence[dict[str, Any]]) -> dict[str, A
     """Mean and 95% confidence interval across replications of every headline figure.
 
     Keys are figure names (``latency_ms.p95``, ``nodes.<node>.peak_utilization`` ...: see
-    :mod:`sim.results.statistics`); values ``{n, mean, low, high, half_width, sd}``, with ``low``,
+    :mod:`sim.analysis.statistics`); values ``{n, mean, low, high, half_width, sd}``, with ``low``,
     ``high``, ``half_width`` and ``sd`` null for a single replication. The mean is the mean
     of the per-replication figures (for percentiles, not the percentile of pooled logins).
     """

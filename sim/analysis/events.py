@@ -63,7 +63,7 @@ def event_metrics(logins: pd.DataFrame, node_load: pd.DataFrame,
     Parameters
     ----------
     logins, node_load : pandas.DataFrame
-        As in :class:`sim.results.Results` (all replications pooled).
+        As in :class:`sim.analysis.Results` (all replications pooled).
     events : list of dict
         The resolved scenario's ``events`` (times in seconds).
     warmup_s, duration_s : float
