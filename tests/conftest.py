@@ -39,7 +39,7 @@ def single_node_scenario(*, rate_per_s: float, workers: int, service_ms: float,
                       "service_distribution": distribution, "cache_hit_ratio": 1.0,
                       "connection_limit": 10_000_000}}},
         "addressing": {"strategy": "multilevel",
-                       "levels": [{"region": {"far_resolver_share": 0.0}},
+                       "levels": [{"region": {"public_resolver_share": 0.0}},
                                   {"nearest": {"probe_top_k": 1, "probe_noise_ms": 0.0}}]},
         "outputs": {"figures": False},
     }

@@ -77,7 +77,7 @@ BASE: dict[str, Any] = {
     "addressing": {
         "strategy": "multilevel",
         "levels": [
-            {"region": {"far_resolver_share": 0.1, "dns_ttl": "5m", "resolver_rtt_ms": 2.0}},
+            {"region": {"public_resolver_share": 0.1, "dns_ttl": "5m", "resolver_rtt_ms": 2.0}},
             {"nearest": {"probe_top_k": 2, "probe_noise_ms": 5.0}},
             {"sticky": {"enabled": True}},
             {"spill": {"max_utilization": 0.85, "max_queue": 50,

@@ -29,7 +29,7 @@ def _world(levels: list[dict], **overrides: object) -> World:
         "addressing.levels": levels, **overrides}))
 
 
-LEVELS = [{"region": {"far_resolver_share": 0.3, "dns_ttl": "5m"}},
+LEVELS = [{"region": {"public_resolver_share": 0.3, "dns_ttl": "5m"}},
           {"nearest": {"probe_top_k": 3, "probe_noise_ms": 0.0}},
           {"sticky": {"enabled": True}},
           {"spill": {"max_utilization": 0.5, "max_queue": 2, "max_connection_share": 0.5}},
@@ -44,7 +44,7 @@ def _parts(world: World, seed: int = 3):
              for i, k in enumerate(world.topology.kinds)]
     ss = np.random.SeedSequence(seed).spawn(3)
     workload = Workload(world.scenario, world.sites, ss[0])
-    dns = GeoDns(world, world.scenario.addressing.region, workload.n_users,
+    dns = GeoDns(world, world.scenario.addressing.region, None, workload.users_per_site,
                  np.random.default_rng(ss[1]))
     strategy = MultiLevel(world, world.scenario.addressing, nodes,
                           np.random.default_rng(ss[2]))
@@ -52,47 +52,48 @@ def _parts(world: World, seed: int = 3):
     return env, nodes, dns, strategy, chunk
 
 
-def test_fresh_answers_are_what_a_lookup_answers() -> None:
+def test_fresh_regions_are_what_a_lookup_answers() -> None:
     world = _world(LEVELS)
     _, _, dns, _, chunk = _parts(world)
-    regions, dns_ms = dns.fresh_answers(chunk.site_array, chunk.user_array,
-                                        chunk.last_mile_array)
-    assert len(set(regions.tolist())) > 3  # far resolvers map terminals to other regions
-    seen = set()
+    regions = dns.fresh_codes(chunk.site_array, chunk.user_array)
+    assert len(set(regions.tolist())) > 3  # public resolvers map terminals to other regions
     for i in range(len(chunk)):
-        user = chunk.user[i]
-        if user in seen:
-            continue  # a second login within the TTL is answered from the cache
-        seen.add(user)
-        answer = dns.lookup(chunk.site[i], user, 0.0, chunk.last_mile_ms[i])
-        assert answer.region == dns.regions[regions[i]]
-        assert answer.dns_ms == pytest.approx(dns_ms[i], abs=1e-9)
+        answer = dns.lookup(chunk.site[i], chunk.user[i], 0.0, chunk.last_mile_ms[i])
+        assert answer.region == dns.region_of(regions[i])
         assert (answer.nodes, answer.others) == dns.complete_view(chunk.site[i], regions[i])
 
 
-def test_lookup_complete_caches_like_lookup_and_defers_stale_answers() -> None:
+def test_a_resolver_cache_is_shared_by_the_terminals_behind_it() -> None:
     world = _world(LEVELS)
     _, _, dns, _, _ = _parts(world)
-    assert dns.lookup_complete(7, 10.0, 0, 42.0) == 42.0  # resolved: pays the lookup
-    assert dns.lookup_complete(7, 20.0, 0, 42.0) == 0.0   # cached
-    assert dns.lookups == 1
-    assert dns.lookup_complete(7, 10.0 + 300.0, 0, 42.0) == 42.0  # expired after the TTL
+    isp = [u for u in range(5000) if dns.resolver[u] == 0][:2]  # site 0, its ISP resolver
+    auth_ms = world.resolvers.key_auth_rtt_ms[world.resolvers.site_key[0, 0]]
+    first, region, _ = dns.lookup_fast(0, isp[0], 10.0, 20.0)
+    assert first == pytest.approx(20.0 + 2.0 + auth_ms)  # last mile, resolver, authoritative
+    assert dns.lookup_fast(0, isp[0], 20.0, 20.0)[0] == 0.0  # the terminal's own cache
+    second = dns.lookup_fast(0, isp[1], 30.0, 25.0)
+    assert second == (25.0 + 2.0, region, 0)  # the resolver's cache: no authoritative trip
+    assert (dns.lookups, dns.auth_queries) == (2, 1)
+    # The terminal keeps what is left of the resolver's TTL, not a fresh one.
+    assert dns.expiry[isp[1]] == 10.0 + 300.0
+    # An answer resolved while a node was believed down holds that epoch until it expires.
     node = world.edge_nodes[0]
     dns.set_up(node, False)
-    dns.lookup(1, 8, 400.0, 5.0)  # an answer resolved while a node was down
+    cost, _, epoch = dns.lookup_fast(0, isp[0], 400.0, 20.0)
     dns.set_up(node, True)
-    assert dns.lookup_complete(8, 401.0, 0, 42.0) == -1.0  # stale: the general path decides
+    assert cost > 0 and not dns.epoch_all_up(epoch)
+    assert dns.lookup_fast(0, isp[1], 401.0, 20.0)[2] == epoch  # shared: stale for both
 
 
 def _general_and_prepared(world: World, env, nodes, dns, strategy, chunk, now: float = 1.0):
-    regions, _ = dns.fresh_answers(chunk.site_array, chunk.user_array, chunk.last_mile_array)
+    regions = dns.fresh_codes(chunk.site_array, chunk.user_array)
     tokens = strategy.prepare(chunk.site_array, regions, dns.complete_view)
     assert tokens is not None and len(tokens) == len(chunk)
     out = []
     for i in range(len(chunk)):
         site, user = chunk.site[i], chunk.user[i]
         answer = dns.lookup(site, user, now, chunk.last_mile_ms[i])
-        assert answer.region == dns.regions[regions[i]]
+        assert answer.region == dns.region_of(regions[i])
         general = strategy.plan(site, user, now, answer)
         prepared = strategy.plan_prepared(tokens[i], site, user, now)
         out.append((list(general[0]), general[1], list(prepared[0]), prepared[1]))
@@ -106,12 +107,22 @@ def test_without_probe_noise_the_prepared_plan_is_the_plan() -> None:
     rng = np.random.default_rng(5)
     for user in rng.choice(chunk.user_array, 2000).tolist():
         strategy.on_success(user, int(rng.choice(world.edge_nodes)))
+    # Load reports over each threshold: utilisation, queue, connections.
     busy = world.edge_nodes[::3]
     for n in busy[:3]:
         nodes[n].util_published = 0.9
-    nodes[busy[3]].waiting.extend([5.0, 6.0, 7.0])
+    nodes[busy[3]].queue_published = 80
     nodes[busy[4]].conn_limit = 10
-    nodes[busy[4]].open_conns = 8
+    nodes[busy[4]].conns_published = 10
+    for n in busy[:5]:
+        nodes[n].report_seq += 1
+
+    class AlwaysShed:  # the shedding draw: a shed share above zero always sheds
+        @staticmethod
+        def next() -> float:
+            return 0.0
+
+    strategy._u_shed = AlwaysShed()
     tags = Counter()
     for general, g_tag, prepared, p_tag in _general_and_prepared(world, env, nodes, dns,
                                                                 strategy, chunk):
@@ -144,18 +155,18 @@ def test_prepare_declines_when_a_live_level_comes_before_nearest() -> None:
     levels = [{"region": {}}, {"sticky": {"enabled": True}}, {"nearest": {}}]
     world = _world(levels)
     _, _, dns, strategy, chunk = _parts(world)
-    regions, _ = dns.fresh_answers(chunk.site_array, chunk.user_array, chunk.last_mile_array)
+    regions = dns.fresh_codes(chunk.site_array, chunk.user_array)
     assert strategy.prepare(chunk.site_array, regions, dns.complete_view) is None
 
 
 def test_wide_probes_plan_the_same() -> None:
     """Probing more nodes than fit the batch's compact race codes takes another path (rows
     compared whole); it gives the same plans."""
-    levels = [{"region": {"far_resolver_share": 0.3}},
+    levels = [{"region": {"public_resolver_share": 0.3}},
               {"nearest": {"probe_top_k": 20, "probe_noise_ms": 0.0}}]
     world = _world(levels)
     env, nodes, dns, strategy, chunk = _parts(world)
-    assert strategy._width ** strategy._width * 256 * len(world.sites.names) > 2 ** 62
+    assert strategy._width ** strategy._width * 65536 * len(world.sites.names) > 2 ** 62
     for general, g_tag, prepared, p_tag in _general_and_prepared(world, env, nodes, dns,
                                                                 strategy, chunk):
         assert (prepared, p_tag) == (general, g_tag)

@@ -55,7 +55,7 @@ def test_a_streamed_run_saves_the_same_table_and_summary(tmp_path: Path) -> None
     assert len(streamed.streamed) == 2 and all(p.is_file() for p in streamed.streamed)
     assert list(streamed.logins.columns) == list(held.logins.columns.drop(
         ["access_type", "attempts", "connect_ms", "queue_ms", "service_ms", "backend_ms",
-         "dns_ms", "last_mile_ms", "user"]))
+         "dns_ms", "probe_ms", "last_mile_ms", "user"]))
     for key in ("logins", "latency_ms", "nodes", "addressing", "events", "ci95"):
         assert streamed.summary[key] == held.summary[key], key
     held.save(tmp_path / "held")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 import numpy as np
 
 from sim.config.schema import Addressing
+from sim.model.draws import NormalDraws
 
 if TYPE_CHECKING:
     from sim.model.world import World
@@ -22,6 +23,15 @@ class NodeView(Protocol):
     workers: int
     busy: int
     util_published: float
+    """Utilisation in the node's last load report (:mod:`sim.engine.reports`)."""
+    queue_published: int
+    """Queue length in the node's last load report."""
+    conns_published: int
+    """Open connections in the node's last load report."""
+    report_seq: int
+    """How many load reports the scheduler has received from the node."""
+    changes: list[tuple[float, bool]]
+    """``(time, up)`` of each time the node went down or came back, in time order."""
     conn_limit: float
     service_s: float
     hit_ratio: float
@@ -50,30 +60,6 @@ class DnsAnswer(NamedTuple):
     dns_ms: float
 
 
-class NormalDraws:
-    """Standard normal draws from one stream, in blocks (cheap one or a few at a time)."""
-    __slots__ = ("_rng", "_buf", "_pos", "_block")
-
-    def __init__(self, rng: np.random.Generator, block: int = 8192):
-        self._rng = rng
-        self._block = block
-        self._buf: list[float] = []
-        self._pos = 0
-
-    def next(self) -> float:
-        """The next draw."""
-        return self.take(1)[0]
-
-    def take(self, n: int) -> list[float]:
-        """The next ``n`` draws."""
-        pos = self._pos
-        if pos + n > len(self._buf):
-            self._buf = self._rng.standard_normal(max(self._block, n)).tolist()
-            pos = 0
-        self._pos = pos + n
-        return self._buf[pos:pos + n]
-
-
 class Strategy(ABC):
     """Base class of every addressing strategy.
 
@@ -97,6 +83,24 @@ class Strategy(ABC):
     OPTIONS: ClassVar[dict[str, float]] = {}
     """Numeric settings the strategy reads from ``addressing.options``, with defaults."""
 
+    # What the engine reads of the SDK's connect behaviour (plain attributes: a strategy
+    # sets them in ``__init__``, and ``probe_ms`` in each plan).
+    race_k: int = 1
+    """The engine races this many of the first candidates (1: no race)."""
+    race_delay_s: float = 0.0
+    """Time between the starts of two raced connects (RFC 8305's connection attempt delay)."""
+    connect_noise_ms: float = 0.0
+    """Mean exponential extra delay of a connect's round trip."""
+    probe_staleness_s: float = 0.0
+    """How old the strategy's knowledge of which nodes answer may be (prepared plans are
+    used only when no node changed state for this long)."""
+    probe_ms: float = 0.0
+    """Set by :meth:`plan` / :meth:`plan_prepared`: the probe round the login waits for
+    before connecting, network part in ms (the engine adds the last mile and jitter;
+    ``inf``: the round lasted the probe timeout)."""
+    probe_timeout_ms: float = 0.0
+    """What an ``inf`` probe round costs."""
+
     def __init__(self, world: World, spec: Addressing, nodes: Sequence[NodeView],
                  rng: np.random.Generator):
         self.world = world
@@ -114,9 +118,10 @@ class Strategy(ABC):
                 ) -> Sequence[Any] | None:
         """Optional batch work, ahead of time, for the next logins to arrive (the hot path).
 
-        ``sites`` and ``regions`` (region codes) are those logins' sites and the regions a
-        fresh DNS answer maps them to; ``view(site, region)`` is the ``(nodes, others)`` of
-        a :class:`DnsAnswer` resolved while every node was up. A strategy that can do part of
+        ``sites`` and ``regions`` (answer codes, below 65,536: the region and where geo-DNS
+        located the query) are those logins' sites and what their DNS answers map them to;
+        ``view(site, code)`` is the ``(nodes, others)`` of a :class:`DnsAnswer` resolved
+        while every node was up. A strategy that can do part of
         its planning in numpy returns one token per login; the engine then calls
         :meth:`plan_prepared` with a login's token instead of :meth:`plan`, but only while
         every node is up and the terminal's answer was resolved while every node was up (so

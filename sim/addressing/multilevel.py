@@ -5,15 +5,26 @@ Levels apply in the order the scenario lists them:
 - ``region``: candidates are the nodes of the terminal's geo-DNS answer (see
   :mod:`sim.addressing.region`); if ``failover.other_regions``, every other node follows by
   RTT, for failover and spill only.
-- ``nearest``: the SDK probes the first ``probe_top_k + 2`` candidates (each estimate off by
-  ``probe_noise_ms`` of Gaussian noise), orders them by estimate and races the top k: the
-  fastest of the k that answers wins. A down node answers no probe and goes last.
+- ``nearest``: the SDK probes the first ``probe_top_k + 2`` candidates and the
+  ``probe_beyond`` nearest nodes outside the answer; each probe's round trip carries an
+  exponential extra delay of mean ``probe_noise_ms``. It orders the nodes that answered by
+  their probe RTT; a node that did not answer goes last. ``probe: background`` reads a probe
+  table refreshed every ``probe_interval`` (free, as old as the refresh: a node that failed
+  since still looks good, one that came back still looks dead); ``sync`` probes now, and
+  the login waits for the round (its slowest answer, or ``probe_timeout`` when a node is
+  silent). The engine then races the top k (:attr:`MultiLevel.race_k`): connects start
+  ``race_delay_ms`` apart and the first to connect, on the RTTs the login really sees, wins
+  (RFC 8305).
 - ``sticky``: the node the terminal last logged in through goes first, if DNS still lists it.
-- ``spill``: a node over a load threshold (published utilisation, queue or connection share)
-  or without a load report (down) goes to the back and the next candidate, access or cache
-  node, goes first; when every node of the answer is over, the nearest node of another
-  region that is not; when every node anywhere is over, the one with the shortest expected
-  wait for a worker.
+- ``spill``: from each node's last load report (utilisation, queue, connection share; see
+  :mod:`sim.engine.reports`) the level keeps a shed share that grows with the overload,
+  ``1 - threshold / offered`` where ``offered`` is the reported figure over the share that was
+  not shed (the load the node would have had), capped at :data:`MAX_SHED`. Each login draws:
+  a node shed for it goes to the back and the next candidate, access or cache node, goes
+  first; when every node of the answer is shed, the nearest node of another region that is
+  not; when every node anywhere is shed, the one with the shortest expected wait by its
+  reports. A node's arrival rate so stays steady between reports (no herd), and a node that
+  went down keeps its last report: only the SDK's own evidence says a node is down.
 - ``failover``: settings the engine uses when a connect fails (timeout, attempts, backoff).
 
 The level that decided is the last one that changed the first candidate (``region`` when
@@ -27,17 +38,23 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple, cast
 
+import bisect
+
 import numpy as np
 
-from sim.addressing.base import DnsAnswer, NodeView, NormalDraws, Strategy
+from sim.addressing.base import DnsAnswer, NodeView, Strategy
 from sim.addressing.registry import register_strategy
 from sim.config.schema import Addressing, NearestLevelSpec, SpillLevelSpec, StickyLevelSpec
+from sim.model.draws import ExponentialDraws, UniformDraws
 from sim.model.workload import users_per_site
 
 if TYPE_CHECKING:
     from sim.model.world import World
 
-__all__ = ["MultiLevel"]
+__all__ = ["MultiLevel", "MAX_SHED"]
+
+MAX_SHED = 0.95
+"""The largest share of its logins a node sheds: a trickle keeps measuring it."""
 
 
 class _Prepared(NamedTuple):
@@ -61,6 +78,22 @@ class MultiLevel(Strategy):
         nearest = cast(NearestLevelSpec | None, spec.level("nearest"))
         self.top_k = nearest.probe_top_k if nearest else 1
         self.noise_ms = nearest.probe_noise_ms if nearest else 0.0
+        self.sync = bool(nearest and nearest.probe == "sync")
+        self.probe_interval_s = nearest.probe_interval if nearest else 0.0
+        self.probe_timeout_ms = 1000.0 * nearest.probe_timeout if nearest else 0.0
+        self.beyond = nearest.probe_beyond if nearest else 0
+        self.race_k = self.top_k
+        """How many of the first candidates the engine races (connects started
+        :attr:`race_delay_s` apart; the first to connect wins)."""
+        self.race_delay_s = nearest.race_delay_ms / 1000.0 if nearest else 0.0
+        self.connect_noise_ms = self.noise_ms
+        """Mean exponential extra delay of a round trip, on connects as on probes."""
+        self.probe_staleness_s = self.probe_interval_s if nearest and not self.sync else 0.0
+        """How old the SDK's knowledge of which nodes answer can be: a prepared plan holds
+        only when no node changed state for this long."""
+        self.probe_ms = 0.0
+        """The SDK's probe round of the last plan, network part in ms (``inf``: it waited for
+        the probe timeout); the engine adds the terminal's last mile and jitter."""
         spill = cast(SpillLevelSpec | None, spec.level("spill"))
         self.max_util = spill.max_utilization if spill else None
         self.max_queue = spill.max_queue if spill else None
@@ -70,7 +103,12 @@ class MultiLevel(Strategy):
         # The last node each terminal logged in through (-1: none yet), compactly.
         n_users = int(users_per_site(world.scenario, world.sites).sum())
         self.last_good = array("i", [-1]) * (n_users if self.sticky else 0)
-        self.noise = NormalDraws(rng)
+        self.noise = ExponentialDraws(rng.spawn(1)[0])
+        self._u_table = UniformDraws(rng.spawn(1)[0])
+        n_nodes = len(world.topology.node_ids)
+        self._shed = [0.0] * n_nodes
+        self._seen = [0] * n_nodes
+        self._u_shed = UniformDraws(rng.spawn(1)[0])
         self._batch_rng = rng.spawn(1)[0]
         self.rtt = world.site_node_rtt_ms.tolist()
         live = self.steps[1:] if self.steps[:1] == ["nearest"] else self.steps
@@ -78,13 +116,15 @@ class MultiLevel(Strategy):
         self._max_util = self.max_util if self.max_util is not None else float("inf")
         # Batch planning (prepare): probe width, and caches by site and region.
         n_nodes = len(world.topology.node_ids)
-        self._width = min(self.top_k + 2, n_nodes) if self.steps[:1] == ["nearest"] else 1
+        self._width = min(self.top_k + 2 + self.beyond, n_nodes) \
+            if self.steps[:1] == ["nearest"] else 1
         self._prepared_tag = "nearest" if self.steps[:1] == ["nearest"] else "region"
         self._keys: dict[int, tuple[list[int], list[int], int, np.ndarray]] = {}
         self._tokens: dict[int, _Prepared] = {}
 
     def plan(self, site: int, user: int, now: float,
              answer: DnsAnswer) -> tuple[list[int], str]:
+        self.probe_ms = 0.0
         if self.use_region:
             cands, fallback = self._region_order(site, answer.nodes, answer.others)
         else:
@@ -107,8 +147,8 @@ class MultiLevel(Strategy):
         """Apply the levels ``steps`` after the region level, in order."""
         for step in steps:
             if step == "nearest":
-                # The SDK probes the nodes DNS gave it; other regions are only for failover.
-                cands = self._nearest(site, cands)
+                # The SDK probes the nodes DNS gave it (and probe_beyond more).
+                cands, fallback = self._nearest(site, cands, fallback, now)
                 tag = "nearest"
             elif step == "sticky":
                 last = self.last_good[user] if self.sticky else -1
@@ -127,35 +167,33 @@ class MultiLevel(Strategy):
 
     def prepare(self, sites: np.ndarray, regions: np.ndarray,
                 view: Callable[[int, int], tuple[tuple[int, ...], tuple[int, ...]]]
-                ) -> list[_Prepared] | None:
+                ) -> list[_Prepared] | list[tuple[_Prepared, float]] | None:
         """The region and nearest levels of a batch of logins, in numpy.
 
-        Valid while every node is up (the engine's contract): the nearest level's probes and
-        race then depend only on the site, the answer's region and the probe noise, drawn
-        here for the whole batch. The live levels (sticky, spill) stay in
-        :meth:`plan_prepared`. Logins with the same site, region and race outcome share one
-        token. Returns None when the nearest level does not come first (its order would
-        depend on live state).
+        Valid while every node is up and has been for :attr:`probe_staleness_s` (the
+        engine's contract): every probe then answers, and the nearest level's order depends
+        only on the site, the answer's region and the probe noise, drawn here for the whole
+        batch. The live levels (sticky, spill) stay in :meth:`plan_prepared`. Logins with
+        the same site, region and probe order share one token; with ``probe: sync`` each
+        login's token is ``(token, probe round in ms)``. Returns None when the nearest level
+        does not come first (its order would depend on live state).
         """
         if "nearest" in self.steps and self.steps[0] != "nearest":
             return None
         width = self._width
-        keys = sites.astype(np.int64) * 256 + regions  # region codes fit in a byte
+        keys = sites.astype(np.int64) * 65536 + regions  # answer codes fit in 16 bits
         uniq, inverse = np.unique(keys, return_inverse=True)
         info = [self._key_info(key, view) for key in uniq.tolist()]
-        if width > 1:
-            # Probe estimates of the first m candidates (padding: +inf, never first).
+        probe_ms = None
+        if width > 1 or self.sync:
+            # Probe RTTs of the probed nodes (padding: +inf, never first).
             true = np.array([i[3] for i in info])[inverse]
-            est = true + self.noise_ms * self._batch_rng.standard_normal(true.shape) \
+            est = true + self.noise_ms * self._batch_rng.standard_exponential(true.shape) \
                 if self.noise_ms > 0 else true
-            order = np.argsort(est, axis=1, kind="stable")
-            rows = np.arange(len(keys))[:, None]
-            # The fastest (true RTT) of the top k by estimate wins and goes first.
-            winner = np.argmin(true[rows, order[:, :min(self.top_k, width)]], axis=1)
-            winner_pos = order[rows[:, 0], winner]
-            rest = order != winner_pos[:, None]
-            perm = np.concatenate([winner_pos[:, None],
-                                   order[rest].reshape(len(keys), width - 1)], axis=1)
+            perm = np.argsort(est, axis=1, kind="stable") if width > 1 else \
+                np.zeros((len(keys), 1), dtype=np.int64)
+            if self.sync:
+                probe_ms = np.where(np.isfinite(est), est, 0.0).max(axis=1).tolist()
         else:
             perm = np.zeros((len(keys), 1), dtype=np.int64)
         # One code per (site and region, order of the probed nodes): base-``width`` digits
@@ -177,7 +215,8 @@ class MultiLevel(Strategy):
             combos, token_of = np.unique(np.concatenate([inverse[:, None], perm], axis=1),
                                          axis=0, return_inverse=True)
             tokens = [self._token(info[row[0]], row[1:]) for row in combos.tolist()]
-        return list(map(tokens.__getitem__, token_of.ravel().tolist()))
+        out = list(map(tokens.__getitem__, token_of.ravel().tolist()))
+        return out if probe_ms is None else list(zip(out, probe_ms))
 
     def _key_info(self, key: int, view: Callable[[int, int], tuple[tuple[int, ...],
                                                                tuple[int, ...]]]
@@ -186,12 +225,18 @@ class MultiLevel(Strategy):
         SDK probes, and their RTTs (padded to the probe width with +inf); cached."""
         info = self._keys.get(key)
         if info is None:
-            site, region = divmod(key, 256)
+            site, region = divmod(key, 65536)
             if self.use_region:
                 cands, fallback = self._region_order(site, *view(site, region))
             else:
                 cands, fallback = list(self.world.site_global_order[site]), []
             m = min(len(cands), self.top_k + 2) if self._width > 1 else 1
+            if self._prepared_tag == "nearest":
+                beyond = self._beyond(site, cands)
+                taken = set(beyond)
+                cands = cands[:m] + beyond + cands[m:]
+                fallback = [n for n in fallback if n not in taken]
+                m += len(beyond)
             rtt = np.full(self._width, np.inf)
             row = self.rtt[site]
             rtt[:m] = [row[n] for n in cands[:m]]
@@ -205,9 +250,15 @@ class MultiLevel(Strategy):
             cands = [cands[j] for j in order[:m]] + cands[m:]
         return _Prepared(tuple(cands + fallback), len(cands), frozenset(cands))
 
-    def plan_prepared(self, token: _Prepared, site: int, user: int,
+    def plan_prepared(self, token: _Prepared | tuple[_Prepared, float], site: int, user: int,
                       now: float) -> tuple[Sequence[int], str]:
-        order = token.order
+        if type(token) is tuple:  # (token, probe round): probe: sync
+            prepared, self.probe_ms = cast("tuple[_Prepared, float]", token)
+        else:
+            prepared = cast(_Prepared, token)
+            self.probe_ms = 0.0
+        token = prepared
+        order = prepared.order
         for i, step in enumerate(self._live_steps):
             if step == "sticky":  # (a live step only when enabled)
                 last = self.last_good[user]
@@ -221,47 +272,77 @@ class MultiLevel(Strategy):
                                 user, now, self._prepared_tag)
         return order, self._prepared_tag
 
-    def _nearest(self, site: int, cands: list[int]) -> list[int]:
+    def _beyond(self, site: int, cands: Sequence[int]) -> list[int]:
+        """The ``probe_beyond`` nearest nodes that are not candidates already."""
+        if not self.beyond:
+            return []
+        listed = set(cands)
+        return [n for n in self.world.site_global_order[site] if n not in listed][:self.beyond]
+
+    def _answers(self, n: int, now: float) -> bool:
+        """Whether node ``n`` answered the probe the SDK goes by."""
+        node = self.nodes[n]
+        if self.sync or not node.changes:
+            return node.up
+        # The background table was refreshed up to probe_interval ago: the node's state then.
+        t = now - self.probe_interval_s * self._u_table.next()
+        changes = node.changes
+        i = bisect.bisect_right(changes, (t, 2))
+        return changes[i - 1][1] if i else True
+
+    def _nearest(self, site: int, cands: list[int], fallback: list[int],
+                 now: float) -> tuple[list[int], list[int]]:
         k = self.top_k
         m = len(cands) if len(cands) < k + 2 else k + 2
-        if m <= 1:
-            return cands
+        beyond = self._beyond(site, cands)
+        head = cands[:m] + beyond
+        if len(head) <= 1 and not self.sync:
+            return cands, fallback
         row = self.rtt[site]
-        head = cands[:m]
-        if self.noise_ms > 0:
-            sd = self.noise_ms
-            est = [row[n] + sd * z for n, z in zip(head, self.noise.take(m))]
-            head = [head[i] for i in sorted(range(m), key=est.__getitem__)]
-        nodes = self.nodes
-        probed = [n for n in head if nodes[n].up]
-        if len(probed) < m:  # a down node answers no probe: it goes last
-            silent = [n for n in head if not nodes[n].up]
-        else:
-            silent = []
-        racing = probed[:k]
-        if racing:
-            winner = min(racing, key=row.__getitem__)
-            if winner != probed[0]:
-                probed.remove(winner)
-                probed.insert(0, winner)
-        return probed + cands[m:] + silent
+        sd = self.noise_ms
+        answered, silent, worst = [], [], 0.0
+        est = {}
+        for n in head:
+            if self._answers(n, now):
+                answered.append(n)
+                e = est[n] = row[n] + (sd * self.noise.next() if sd > 0 else 0.0)
+                worst = e if e > worst else worst
+            else:
+                silent.append(n)
+        answered.sort(key=est.__getitem__)
+        if self.sync:
+            self.probe_ms = worst if not silent else float("inf")
+        if beyond:
+            taken = set(beyond)
+            fallback = [n for n in fallback if n not in taken]
+        return answered + cands[m:] + silent, fallback
 
     def _overloaded(self, n: int, now: float) -> bool:
+        """Whether this login sheds node ``n`` (a draw against the node's shed share)."""
+        if self.nodes[n].report_seq != self._seen[n]:
+            self._update_shed(n)
+        s = self._shed[n]
+        return s > 0.0 and self._u_shed.next() < s
+
+    def _update_shed(self, n: int) -> None:
+        """A new load report of node ``n``: its shed share from the load it was offered."""
         node = self.nodes[n]
-        if not node.up:  # no fresh load report: never spill onto it
-            return True
-        if node.util_published > self._max_util:
-            return True
-        # Cheap upper bounds first: the queue and connection counts still include logins
-        # that started and sessions that ended since they were last tidied up.
-        if self.max_queue is not None and len(node.waiting) > self.max_queue and \
-                node.queue_len > self.max_queue:
-            return True
+        self._seen[n] = node.report_seq
+        kept = 1.0 - self._shed[n]
+        share = 0.0
+        util = node.util_published / kept
+        if util > self._max_util:
+            share = 1.0 - self._max_util / util
+        if self.max_queue is not None:
+            queue = node.queue_published / kept
+            if queue > self.max_queue:
+                share = max(share, 1.0 - self.max_queue / queue)
         if self.max_conn_share is not None:
+            # Sessions outlive the shedding: connections are not scaled by the share kept.
             limit = self.max_conn_share * node.conn_limit
-            if node.open_conns > limit and node.connections(now) > limit:
-                return True
-        return False
+            if node.conns_published > limit:
+                share = max(share, 1.0 - limit / node.conns_published)
+        self._shed[n] = min(share, MAX_SHED)
 
     def _spill(self, cands: list[int], fallback: list[int],
                now: float) -> tuple[list[int], list[int]]:
@@ -277,14 +358,12 @@ class MultiLevel(Strategy):
         spare = [n for n in fallback if not self._overloaded(n, now)]
         if spare:
             return spare[:1] + cands, [n for n in fallback if n != spare[0]]
-        # Everything is over its threshold: the least loaded node that is up leads (expected
-        # wait for a worker), the rest keep their order.
+        # Everything is shed: the node with the shortest expected wait for a worker by its
+        # last report leads, the rest keep their order.
         nodes = self.nodes
-        alive = [n for n in cands + fallback if nodes[n].up]
-        if not alive:
-            return cands, fallback
-        best = min(alive, key=lambda n: (nodes[n].queue_len + nodes[n].busy)
-                   * nodes[n].service_s / nodes[n].workers)
+        best = min(cands + fallback, key=lambda n: (
+            nodes[n].queue_published + nodes[n].util_published * nodes[n].workers)
+            * nodes[n].service_s / nodes[n].workers)
         return [best] + [n for n in cands if n != best], [n for n in fallback if n != best]
 
     def on_success(self, user: int, node: int) -> None:

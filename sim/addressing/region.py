@@ -1,75 +1,137 @@
-"""Level 1, region by geo-DNS, and the DNS cache every terminal keeps.
+"""Level 1, region by geo-DNS: resolvers with shared caches, client subnet, HTTPDNS, and an
+authoritative side that learns failures from its health checks.
 
-Geo-DNS maps a terminal to a region by where its *resolver* is. Most terminals use a nearby
-resolver (the ISP's); a share (``far_resolver_share``) uses a far-away public resolver and is
-mapped to that resolver's region. An answer lists the region's nodes that DNS believed up when
-it answered, and the terminal keeps it for ``dns_ttl``: a node that fails within the TTL stays
-in the stale answer, and the terminal pays a connect timeout to find out.
+How a terminal gets its answer (see :mod:`sim.model.resolvers` for where resolvers are):
+
+1. Its own cache (the OS stub or the SDK): free while the answer it holds is fresh.
+2. With HTTPDNS (``addressing.httpdns``), the SDK asks the provider's endpoint at its nearest
+   access node: ``round_trips`` round trips, mapped by the terminal's own address. If the
+   endpoint does not answer (its node is down) the SDK gives up after ``timeout`` and falls
+   back to DNS.
+3. DNS: its resolver (the ISP's in its city, or a public resolver's nearest point of
+   presence), one round trip. The resolver's cache is shared by every terminal behind it
+   (with EDNS Client Subnet, by the terminals of one subnet); on a miss the resolver asks the
+   authoritative server (one more round trip, resolver to the nearest data center) and keeps
+   the answer for the TTL. A share of resolvers (``ttl_stretch_share``) extends short TTLs
+   to ``stretched_ttl`` and serves the answer as fresh that long.
+
+Geo-DNS maps a query to the region of where it comes from (the ISP resolver's city, the client
+subnet, or the public resolver's point of presence). The answer lists that region's nodes the
+authoritative side believed up when it answered; it learns that a node failed, or came back,
+only from its health checks: every ``health_check_interval`` (each node at its own phase), a
+node is dropped after ``health_check_failures`` failed checks in a row and taken back after as
+many good ones. A stale answer, in a resolver cache or a terminal's, sends terminals to a dead
+node until it expires: they find out from a connect timeout.
 """
 
 from __future__ import annotations
 
+import math
 from array import array
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sim.addressing.base import DnsAnswer
-from sim.config.schema import RegionLevelSpec
-from sim.model.world import PUBLIC_RESOLVERS
+from sim.config.schema import HttpDns, RegionLevelSpec
+from sim.model.draws import UniformDraws
 
 if TYPE_CHECKING:
     from sim.model.world import World
 
-__all__ = ["GeoDns"]
+__all__ = ["GeoDns", "HTTPDNS"]
+
+HTTPDNS = 255
+"""The resolver code of a terminal whose SDK uses HTTPDNS."""
 
 
 class GeoDns:
-    """Per-terminal DNS caches and the geo-DNS server's view of which nodes are up.
+    """Terminal and resolver caches and the authoritative view of which nodes are up.
 
     Parameters
     ----------
     world : World
     spec : RegionLevelSpec
-        Far-resolver share, TTL and the RTT to a nearby resolver.
-    n_users : int
-        Size of the terminal pool.
+        Public-resolver share, TTLs, client subnet, health checks.
+    httpdns : HttpDns or None
+        The scenario's HTTPDNS settings (None: off).
+    users_per_site : numpy.ndarray
+        Each site's pool of terminals (terminal ids are contiguous per site).
     rng : numpy.random.Generator
-        Decides, once per terminal, whether it uses a far resolver and which.
+        Decides, once per terminal, its resolver, and once per resolver whether it stretches
+        TTLs.
     """
 
-    def __init__(self, world: World, spec: RegionLevelSpec, n_users: int,
-                 rng: np.random.Generator):
-
+    def __init__(self, world: World, spec: RegionLevelSpec, httpdns: HttpDns | None,
+                 users_per_site: np.ndarray, rng: np.random.Generator):
         self.world = world
         self.spec = spec
+        self.httpdns = httpdns
         self.ttl_s = spec.dns_ttl
-        far = rng.random(n_users) < spec.far_resolver_share
-        which = rng.integers(0, len(PUBLIC_RESOLVERS), n_users)
-        # 0: a nearby resolver; otherwise 1 + the index of the public resolver it uses.
-        self.resolver = bytes(np.where(far, which + 1, 0).astype(np.uint8))
+        res = world.resolvers
+        n_sites = len(world.sites)
+        n_users = int(users_per_site.sum())
+        site_of_user = np.repeat(np.arange(n_sites), users_per_site)
+        # Each terminal's resolver: 0 its ISP's, p >= 1 public provider p, HTTPDNS.
+        public = rng.random(n_users) < spec.public_resolver_share
+        cum = np.cumsum(res.provider_share[:, 1:], axis=1)[site_of_user]
+        provider = 1 + (rng.random(n_users)[:, None] * cum[:, -1:] >= cum).sum(axis=1)
+        provider = np.minimum(provider, len(res.providers))
+        code = np.where(public & (cum[:, -1] > 0), provider, 0)
+        if httpdns is not None:
+            code = np.where(rng.random(n_users) < httpdns.share, HTTPDNS, code)
+        self.resolver = bytes(code.astype(np.uint8))
+        stretch = rng.random(max(res.n_resolvers, 1)) < spec.ttl_stretch_share
+        # A 1-in-k sample simulates a k-th of the terminals behind each resolver: the rest
+        # keep its cache warm too (see _unseen_refresh).
+        self._k = world.scenario.population.sample_one_in
+        self._key_queries = array("i", [0]) * res.n_keys
+        self._u = UniformDraws(rng.spawn(1)[0])
+        self._key_stretch = stretch[res.key_resolver].tolist()
+        self._site_key = res.site_key.tolist()
+        self._site_rtt = res.site_rtt_ms.tolist()
+        self._auth_rtt = res.key_auth_rtt_ms.tolist()
         # Each terminal's cached answer, compactly (millions of terminals): when it expires,
-        # its region and the DNS epoch (the set of nodes up) it was resolved in.
+        # its answer code and the authoritative epoch (the set of nodes up) it came from.
         self.expiry = array("d", [-1.0]) * n_users
-        self.answer_region = array("b", [0]) * n_users
+        self.answer_code = array("h", [0]) * n_users
         self.answer_epoch = array("i", [0]) * n_users
+        # Each resolver cache: fresh until, and the epoch it holds.
+        n_keys = res.n_keys
+        self._key_fresh = array("d", [-1.0]) * n_keys
+        self._key_resolved = array("d", [-1.0]) * n_keys
+        self._key_epoch = array("i", [0]) * n_keys
         self.regions = sorted(world.region_nodes)
         self._region_code = {r: i for i, r in enumerate(self.regions)}
-        served = set(world.region_nodes)
-        self._resolver_region = [r[3] if r[3] in served else None for r in PUBLIC_RESOLVERS]
-        self._resolver_rtt = world.resolver_rtt_ms.tolist()
-        self.up: list[bool] = [True] * len(world.topology.node_ids)
+        # An answer code: the region, and where geo-DNS located the query (which orders the
+        # region's nodes): region + n_regions * (point of presence + 1), or a site's own.
+        code_of = self._region_code
+        n_r = len(self.regions)
+        n_sites = len(world.sites)
+        self._key_code = [code_of[r] + (0 if ks >= 0 else n_r * (kr - n_sites + 1))
+                          for r, ks, kr in zip(world.key_region, res.key_site.tolist(),
+                                               res.key_resolver.tolist())]
+        self._site_code = [code_of[r] for r in world.site_dns_region]
+        n_nodes = len(world.topology.node_ids)
+        self.up: list[bool] = [True] * n_nodes
+        """The authoritative side's view (from its health checks)."""
+        self.reachable: list[bool] = [True] * n_nodes
+        """Whether each node really answers (for the HTTPDNS endpoints at access nodes)."""
         self.all_up = True
         self.epoch = 0
         self._up_at: list[tuple[bool, ...]] = [tuple(self.up)]
         self._all_up_at: list[bool] = [True]
-        self._views: dict[tuple[int, str, int], tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        self._views: dict[tuple[int, int, int], tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        self._endpoint = [order[0] for order in world.site_global_order]
+        self._rtt = world.site_node_rtt_ms.tolist()
         self.lookups = 0
-        # What a fresh lookup answers, by site and resolver, for :meth:`fresh_answers`.
-        code = self._region_code
-        self._site_region = np.array([code[r] for r in world.site_dns_region], dtype=np.int64)
-        self._resolver_region_code = np.array(
-            [-1 if r is None else code[r] for r in self._resolver_region], dtype=np.int64)
+        """Queries to a resolver."""
+        self.auth_queries = 0
+        """Resolver cache misses: queries to the authoritative servers."""
+        self.stretched_served = 0
+        """Answers resolvers served past the TTL the authoritative side gave."""
+        self.httpdns_queries = 0
+        self.httpdns_fallbacks = 0
 
     @property
     def n_regions(self) -> int:
@@ -78,79 +140,149 @@ class GeoDns:
         return len(self.regions)
 
     def set_up(self, node: int, up: bool) -> None:
-        """Tell DNS that a node went down or came back (it answers accordingly from now)."""
+        """The authoritative side's health checks declared a node down or up (it answers
+        accordingly from now)."""
+        if self.up[node] == up:
+            return
         self.up[node] = up
         self.all_up = all(self.up)
         self.epoch += 1
         self._up_at.append(tuple(self.up))
         self._all_up_at.append(self.all_up)
 
-    def fresh_answers(self, sites: np.ndarray, users: np.ndarray,
-                      last_mile_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """What fresh lookups by these terminals would answer, for a batch of logins: the
-        region codes and the lookups' cost in ms (what :meth:`lookup` computes one at a time
-        when a terminal's cache has expired)."""
-        resolver = np.frombuffer(self.resolver, dtype=np.uint8)[users].astype(np.int64) - 1
-        far = resolver >= 0
-        r = np.where(far, resolver, 0)
-        region = np.where(far, self._resolver_region_code[r], -1)
-        region = np.where(region < 0, self._site_region[sites], region)
-        rtt = np.where(far, self.world.resolver_rtt_ms[sites, r], self.spec.resolver_rtt_ms)
-        return region, last_mile_ms + rtt
+    def set_reachable(self, node: int, up: bool) -> None:
+        """A node really went down or came back (its HTTPDNS endpoint with it)."""
+        self.reachable[node] = up
 
-    def complete_view(self, site: int, region: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """The view of an answer resolved while every node was up: the region's nodes and the
-        other regions' nodes, nearest first."""
-        return self._view(site, self.regions[region], 0)
+    def fresh_codes(self, sites: np.ndarray, users: np.ndarray) -> np.ndarray:
+        """The answer codes the terminals' lookups give (the same from any cache: a cache
+        holds one mapping), for a batch of logins: see :meth:`answer`."""
+        res = self.world.resolvers
+        code = np.frombuffer(self.resolver, dtype=np.uint8)[users].astype(np.int64)
+        http = code == HTTPDNS
+        keys = res.site_key[sites, np.where(http, 0, code)]
+        mapped = np.array(self._key_code, dtype=np.int64)[keys]
+        return np.where(http, np.array(self._site_code, dtype=np.int64)[sites], mapped)
 
-    def lookup_complete(self, user: int, now: float, region: int, dns_ms: float) -> float:
-        """The terminal's lookup while every node is up, given what a fresh lookup would
-        answer (from :meth:`fresh_answers`): its cost in ms (0 from the cache), or -1 when the
-        terminal holds an answer resolved while a node was down (call :meth:`lookup`)."""
+    def complete_view(self, site: int, code: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The view of an answer resolved while every node was up: the region's nodes (in
+        geo-DNS's order) and the other regions' nodes (nearest the site first)."""
+        return self._view(site, code, 0)
+
+    def region_of(self, code: int) -> str:
+        """The region an answer code maps to."""
+        return self.regions[code % len(self.regions)]
+
+    def lookup_fast(self, site: int, user: int, now: float,
+                    last_mile_ms: float) -> tuple[float, int, int]:
+        """The terminal's lookup as plain numbers: its cost in ms (0 from its own cache),
+        and the answer's code and authoritative epoch (see :meth:`answer`)."""
         if now < self.expiry[user]:
-            return 0.0 if self._all_up_at[self.answer_epoch[user]] else -1.0
-        self.lookups += 1
-        if self.ttl_s > 0:
-            self.expiry[user] = now + self.ttl_s
-            self.answer_region[user] = region
-            self.answer_epoch[user] = self.epoch
-        return dns_ms
+            return 0.0, self.answer_code[user], self.answer_epoch[user]
+        return self._resolve(site, user, now, last_mile_ms)
 
-    def _view(self, site: int, region: str, epoch: int) -> tuple[tuple[int, ...],
-                                                               tuple[int, ...]]:
-        """The region's nodes DNS believed up in ``epoch``, and the other regions' (both
-        nearest first)."""
-        key = (site, region, epoch)
+    def epoch_all_up(self, epoch: int) -> bool:
+        """Whether the authoritative side believed every node up in ``epoch``."""
+        return self._all_up_at[epoch]
+
+    def answer(self, site: int, code: int, epoch: int, dns_ms: float) -> DnsAnswer:
+        """The answer of code ``code`` resolved in ``epoch``, as the SDK sees it: the
+        region's nodes that were believed up, nearest first to where geo-DNS located the
+        query (the site, or the public resolver's point of presence), then the other
+        regions' (nearest the site first)."""
+        nodes, others = self._view(site, code, epoch)
+        return DnsAnswer(self.region_of(code), nodes, others, dns_ms)
+
+    def lookup(self, site: int, user: int, now: float, last_mile_ms: float) -> DnsAnswer:
+        """The terminal's answer: from its cache while fresh, else resolved now (the cost of
+        the lookup in ``dns_ms``)."""
+        cost, code, epoch = self.lookup_fast(site, user, now, last_mile_ms)
+        return self.answer(site, code, epoch, cost)
+
+    def _resolve(self, site: int, user: int, now: float,
+                 last_mile_ms: float) -> tuple[float, int, int]:
+        """Resolve for a terminal whose cache has expired, and cache the answer: the cost in
+        ms, the answer's code and authoritative epoch."""
+        code = self.resolver[user]
+        cost = 0.0
+        if code == HTTPDNS:
+            h = self.httpdns
+            assert h is not None
+            endpoint = self._endpoint[site]
+            self.httpdns_queries += 1
+            if self.reachable[endpoint]:
+                region = self._site_code[site]
+                self._keep(user, now, now + h.ttl, region, self.epoch)
+                return h.round_trips * (last_mile_ms + self._rtt[site][endpoint]), region, \
+                    self.epoch
+            self.httpdns_fallbacks += 1  # no answer: the SDK falls back to DNS
+            cost = 1000.0 * h.timeout
+            code = 0
+        self.lookups += 1
+        key = self._site_key[site][code]
+        cost += last_mile_ms + (self._site_rtt[site][code] if code else
+                                self.spec.resolver_rtt_ms)
+        fresh = self._key_fresh[key]
+        ttl = self.ttl_s
+        if self._k > 1:
+            self._key_queries[key] += 1
+            if now >= fresh and ttl > 0:
+                fresh = self._unseen_refresh(key, now, fresh)
+        if now < fresh:
+            until = fresh if fresh < now + ttl else now + ttl
+            if self._key_stretch[key] and now >= self._key_resolved[key] + ttl:
+                self.stretched_served += 1
+        else:
+            self.auth_queries += 1
+            cost += self._auth_rtt[key]
+            self._key_fresh[key] = now + (max(ttl, self.spec.stretched_ttl)
+                                          if self._key_stretch[key] else ttl)
+            self._key_resolved[key] = now
+            self._key_epoch[key] = self.epoch
+            until = now + ttl
+        region = self._key_code[key]
+        epoch = self._key_epoch[key]
+        self._keep(user, now, until, region, epoch)
+        return cost, region, epoch
+
+    def _unseen_refresh(self, key: int, now: float, fresh: float) -> float:
+        """In a 1-in-k sample, whether a terminal not simulated asked the resolver since its
+        entry expired (it would have refreshed it): the unseen queries arrive at ``k - 1``
+        times the rate of the simulated ones. Returns the entry's (new) freshness."""
+        rate = (self._k - 1) * self._key_queries[key] / now if now > 0 else 0.0
+        since = now - max(fresh, 0.0)
+        if rate <= 0 or self._u.next() >= -math.expm1(-rate * since):
+            return fresh
+        refreshed = now - since * self._u.next()
+        self._key_resolved[key] = refreshed
+        self._key_epoch[key] = self.epoch
+        fresh = refreshed + (max(self.ttl_s, self.spec.stretched_ttl)
+                             if self._key_stretch[key] else self.ttl_s)
+        self._key_fresh[key] = fresh
+        return fresh
+
+    def _keep(self, user: int, now: float, until: float, code: int, epoch: int) -> None:
+        if until > now:
+            self.expiry[user] = until
+            self.answer_code[user] = code
+            self.answer_epoch[user] = epoch
+
+    def _view(self, site: int, code: int, epoch: int) -> tuple[tuple[int, ...],
+                                                             tuple[int, ...]]:
+        """The region's nodes the authoritative side believed up in ``epoch`` (in geo-DNS's
+        order), and the other regions' (nearest the site first)."""
+        key = (site, code, epoch)
         view = self._views.get(key)
         if view is None:
             up = self._up_at[epoch]
             world = self.world
-            in_region = world.site_region_order[site][region]
+            n_r = len(self.regions)
+            region = self.regions[code % n_r]
+            pop = code // n_r - 1
+            in_region = world.site_region_order[site][region] if pop < 0 else \
+                world.pop_region_order[pop][region]
             nodes = tuple(n for n in in_region if up[n])
             listed = set(in_region)
             others = tuple(n for n in world.site_global_order[site] if up[n] and n not in listed)
             view = self._views[key] = (nodes, others)
         return view
-
-    def lookup(self, site: int, user: int, now: float, last_mile_ms: float) -> DnsAnswer:
-        """The terminal's answer: cached while fresh, else resolved now (costing one RTT to
-        the resolver, reported in ``dns_ms``)."""
-        if now < self.expiry[user]:
-            region = self.regions[self.answer_region[user]]
-            nodes, others = self._view(site, region, self.answer_epoch[user])
-            return DnsAnswer(region, nodes, others, 0.0)
-        self.lookups += 1
-        r = self.resolver[user] - 1
-        world = self.world
-        if r < 0:
-            region = world.site_dns_region[site]
-            dns_ms = last_mile_ms + self.spec.resolver_rtt_ms
-        else:
-            region = self._resolver_region[r] or world.site_dns_region[site]
-            dns_ms = last_mile_ms + self._resolver_rtt[site][r]
-        nodes, others = self._view(site, region, self.epoch)
-        if self.ttl_s > 0:
-            self.expiry[user] = now + self.ttl_s
-            self.answer_region[user] = self._region_code[region]
-            self.answer_epoch[user] = self.epoch
-        return DnsAnswer(region, nodes, others, dns_ms)

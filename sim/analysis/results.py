@@ -222,7 +222,7 @@ class _FrameShape:
         cols["outcome"] = pd.Categorical.from_codes(
             L["outcome"], categories=cast("pd.Index[str]", list(OUTCOMES)))
         for c in ("latency_ms", "connect_ms", "queue_ms", "service_ms", "backend_ms",
-                  "dns_ms", "rtt_ms", "best_rtt_ms", "last_mile_ms", "user"):
+                  "dns_ms", "probe_ms", "rtt_ms", "best_rtt_ms", "last_mile_ms", "user"):
             if c in L:
                 cols[c] = L[c]
         cols["trigger"] = pd.Categorical.from_codes(
@@ -561,6 +561,7 @@ def _node_stats(world: World, outputs: Sequence[ReplicationOutput]) -> dict[str,
             "rejected": int(total["rejected"][i]),
             "timeouts": int(total["timeouts"][i]),
             "dropped_sessions": int(total["dropped_sessions"][i]),
+            "raced": int(total["raced"][i]),
         }
     return stats
 

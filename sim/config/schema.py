@@ -261,23 +261,79 @@ class Protocol(StrictModel):
 
 
 class RegionLevelSpec(StrictModel):
-    """Level 1, geo-DNS: map the terminal to a region through its resolver."""
-    far_resolver_share: Fraction = 0.08
+    """Level 1, geo-DNS: map the terminal to a region through its resolver.
+
+    Terminals use their ISP's resolver in their city, or (``public_resolver_share``) a public
+    resolver's nearest anycast point of presence; each resolver's cache is shared by every
+    terminal behind it. The provider's authoritative DNS health-checks its nodes every
+    ``health_check_interval`` and drops a node after ``health_check_failures`` failed checks
+    in a row (and takes it back after as many good ones). A share of resolvers
+    (``ttl_stretch_share``) extends the TTL to ``stretched_ttl``."""
+    public_resolver_share: Fraction = 0.08
     dns_ttl: Duration = 300.0
     resolver_rtt_ms: NonNegFloat = 2.0
+    ecs: Literal["auto", "on", "off"] = "auto"
+    ttl_stretch_share: Fraction = 0.0874
+    stretched_ttl: Duration = 900.0
+    health_check_interval: PositiveDuration = 30.0
+    health_check_failures: Annotated[int, Field(ge=1, le=100)] = 3
+
+    @field_validator("ecs", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, v: Any) -> Any:
+        # YAML 1.1 reads a bare on / off as a boolean.
+        return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "far_resolver_share" in data:
+            raise ValueError("'far_resolver_share' is now 'public_resolver_share': public "
+                             "resolvers are anycast, a terminal reaches the nearest point of "
+                             "presence (see docs/addressing.md)")
+        return data
 
 
 class NearestLevelSpec(StrictModel):
-    """Level 2: order the region's nodes by SDK-estimated RTT; race the top k."""
+    """Level 2: order the answer's nodes by the SDK's probe estimates; race the top k.
+
+    ``probe: background`` keeps a probe table refreshed every ``probe_interval`` (free at
+    login, up to that old); ``sync`` probes before each login (current, but the login waits
+    for the round: every answer, or ``probe_timeout``). Connects to the top k start
+    ``race_delay_ms`` apart (RFC 8305); the first to connect wins and the others are
+    cancelled. ``probe_noise_ms`` is the mean of the exponential extra delay one round trip
+    carries (probes and connects alike). ``probe_beyond`` more nodes outside the answer, the
+    nearest, are probed too, so the SDK can correct a wrong mapping."""
     probe_top_k: Annotated[int, Field(ge=1, le=1000)] = 3
     probe_noise_ms: NonNegFloat = 5.0
+    probe: Literal["background", "sync"] = "background"
+    probe_interval: PositiveDuration = 300.0
+    probe_timeout: PositiveDuration = 1.0
+    probe_beyond: Annotated[int, Field(ge=0, le=1000)] = 0
+    race_delay_ms: NonNegFloat = 250.0
+
+
+class HttpDns(StrictModel):
+    """HTTPDNS: the SDK asks the provider's own endpoint (at its nearest access node) over
+    HTTP instead of the system resolver: mapped by the terminal's own address, cached by the
+    SDK for ``ttl``, and if the endpoint does not answer within ``timeout`` the SDK falls
+    back to DNS. ``share``: the terminals whose SDK uses it."""
+    share: Fraction = 1.0
+    ttl: Duration = 300.0
+    timeout: PositiveDuration = 2.0
+    round_trips: Annotated[float, Field(ge=1.0, le=10.0, allow_inf_nan=False)] = 2.0
 
 
 class SpillLevelSpec(StrictModel):
-    """Level 3: skip a node whose published load is over a threshold."""
+    """Level 3: shed a share of the logins a node would get, growing with how far its last
+    load report is over a threshold; the shed logins go to the next candidate. Nodes report
+    their load every ``report_interval``, and a report reaches the SDK ``report_delay``
+    later (independent of the outputs)."""
     max_utilization: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.85
     max_queue: Annotated[int, Field(ge=0, le=10 ** 9)] | None = 50
     max_connection_share: Annotated[float, Field(gt=0.0, le=1.0)] | None = 0.95
+    report_interval: PositiveDuration = 10.0
+    report_delay: Duration = 1.0
 
 
 class Backoff(StrictModel):
@@ -358,6 +414,7 @@ class Addressing(StrictModel):
 
     strategy: str = "multilevel"
     levels: list[LevelSpec] = Field(default_factory=_default_levels)
+    httpdns: HttpDns | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("levels")

@@ -50,6 +50,11 @@ class Login:
     rtt_ms: float
     """Terminal-node RTT of the attempt, last mile and jitter included."""
     dns_ms: float
+    probe_ms: float
+    noise: list[float]
+    """The exponential draws (mean 1) of its connects' extra delay, one per raced connect,
+    drawn when it starts (so no other login's path changes them)."""
+    """The SDK's synchronous probe round before its first connect (0: none)."""
     t_node: float
     queue_ms: float
     service_ms: float

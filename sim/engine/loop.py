@@ -32,14 +32,17 @@ import simpy
 from sim.addressing import get_strategy
 from sim.addressing.base import NodeView, Strategy
 from sim.addressing.region import GeoDns
+from sim.config.schema import SpillLevelSpec
 from sim.engine.disruptions import Disruptions
 from sim.engine.environment import SimEnvironment
+from sim.engine.health import HealthChecks
 from sim.engine.login import Login
 from sim.engine.nodes import NodeState
 from sim.engine.recording import SINK_ROWS, Recorder
 from sim.engine.records import ReplicationOutput, decider_names
+from sim.engine.reports import LoadReports
 from sim.engine.sampling import Sampler
-from sim.engine.streams import UniformDraws
+from sim.engine.streams import ExponentialDraws, UniformDraws
 from sim.model.workload import ArrivalChunk, Workload
 from sim.model.world import World
 
@@ -82,9 +85,9 @@ class Engine:
         self.world = world
         self.replication = replication
         self.env = SimEnvironment()
-        # One stream per random input (the first six children as before; 0-RTT draws have
-        # their own since the loss and 0-RTT draws were split).
-        streams = seed.spawn(7)
+        # One stream per random input: arrivals, backoff, DNS, strategy, reconnects, loss,
+        # 0-RTT, health-check phases, connect noise.
+        streams = seed.spawn(9)
         self.workload = Workload(sc, world.sites, streams[0])
         self.u_backoff = UniformDraws(streams[1])
         p = world.params
@@ -93,8 +96,14 @@ class Engine:
                                 p.service_distribution[i], p.cache_hit_ratio[i],
                                 p.connection_limit[i], i in can_fail)
                       for i, k in enumerate(world.topology.kinds)]
-        self.dns = GeoDns(world, sc.addressing.region, self.workload.n_users,
-                          np.random.default_rng(streams[2]))
+        self.dns = GeoDns(world, sc.addressing.region, sc.addressing.httpdns,
+                          self.workload.users_per_site, np.random.default_rng(streams[2]))
+        region = sc.addressing.region
+        self.health = HealthChecks(self.env, len(world.topology.node_ids),
+                                   region.health_check_interval, region.health_check_failures,
+                                   np.random.default_rng(streams[7]), self.dns.set_up)
+        self.n_down = 0
+        """Nodes really down now (the authoritative view lags: :attr:`health`)."""
         strategy_cls = get_strategy(sc.addressing.strategy)
         # NodeState offers what NodeView names (some as read-only properties).
         views = cast("list[NodeView]", self.nodes)
@@ -119,6 +128,9 @@ class Engine:
                                   for s, order in enumerate(world.site_global_order)]
         self.counts = {"attempted": 0, "succeeded": 0, "failed": 0, "reconnects": 0}
         self.sampler = Sampler(self.env, self.nodes, sc.outputs.sample_every, sc.duration)
+        spill = cast(SpillLevelSpec, sc.addressing.level("spill") or SpillLevelSpec())
+        self.reports = LoadReports(self.env, self.nodes, spill.report_interval,
+                                   spill.report_delay, sc.duration + DRAIN_S)
         self._chunk: ArrivalChunk | None = None
         self._chunks = self.workload.chunks()
         self.trace: list[tuple[float, int, int, int, str]] | None = [] if trace_attempts \
@@ -129,6 +141,10 @@ class Engine:
         self.rng_reconnect = np.random.default_rng(streams[4])
         self.u_loss = UniformDraws(streams[5])
         self.u_zero_rtt = UniformDraws(streams[6])
+        self.x_connect = ExponentialDraws(streams[8])
+        self._n_noise = max(1, self.strategy.race_k) if self.strategy.connect_noise_ms > 0 \
+            else 0
+        self._last_change = -math.inf
         self._reconnect_draws: list[tuple[float, float, float, float, float]] = []
         self._next_id = 0
         self._session_seq = 0
@@ -144,7 +160,6 @@ class Engine:
         self._row = 0
         self._tokens: Sequence[Any] | None = ()  # prepared plans of the chunk; None: never
         self._fresh_region: list[int] = []
-        self._fresh_dns_ms: list[float] = []
 
     # ------------------------------------------------------------------ arrivals
 
@@ -166,11 +181,9 @@ class Engine:
             return False
         if self._tokens is not None:
             # The strategy plans the batch ahead, as far as it can without live state.
-            regions, dns_ms = self.dns.fresh_answers(c.site_array, c.user_array,
-                                                     c.last_mile_array)
+            regions = self.dns.fresh_codes(c.site_array, c.user_array)
             self._tokens = self.strategy.prepare(c.site_array, regions, self.dns.complete_view)
             self._fresh_region = regions.tolist()
-            self._fresh_dns_ms = dns_ms.tolist()
         return True
 
     def _arrive(self, i: int) -> None:
@@ -200,7 +213,9 @@ class Engine:
         lg.seq = 0
         lg.node = -1
         lg.rtt_ms = 0.0
-        lg.queue_ms = lg.service_ms = lg.backend_ms = 0.0
+        lg.queue_ms = lg.service_ms = lg.backend_ms = lg.probe_ms = 0.0
+        if self._n_noise:
+            lg.noise = self.x_connect.take(self._n_noise)
         self.counts["attempted"] += 1
         self._plan(lg, 0.0, row)
 
@@ -211,24 +226,105 @@ class Engine:
         in the current chunk when the strategy prepared it (arrivals), else -1."""
         now = self.env.now
         dns = self.dns
-        if row >= 0 and self._tokens is not None and dns.all_up:
-            dns_ms = dns.lookup_complete(lg.user, now, self._fresh_region[row],
-                                         self._fresh_dns_ms[row])
-            if dns_ms >= 0:  # the answer lists every node of the region: prepared plan
-                lg.dns_ms = dns_ms
-                lg.candidates, lg.tag = self.strategy.plan_prepared(self._tokens[row], lg.site,
-                                                               lg.user, now)
-                lg.pos = 0
-                self._attempt(lg, delay_s + dns_ms / 1000.0)
-                return
-        answer = dns.lookup(lg.site, lg.user, now, lg.last_mile_ms)
+        dns_ms, region, epoch = dns.lookup_fast(lg.site, lg.user, now, lg.last_mile_ms)
         if lg.round == 0:
-            lg.dns_ms = answer.dns_ms
-        cands, tag = self.strategy.plan(lg.site, lg.user, now, answer)
-        lg.candidates = cands
+            lg.dns_ms = dns_ms
+        strategy = self.strategy
+        if row >= 0 and self._tokens is not None and not self.n_down and \
+                region == self._fresh_region[row] and dns.epoch_all_up(epoch) and \
+                now - self._last_change >= strategy.probe_staleness_s:
+            # The answer lists every node of the region and every node is up (and was, as
+            # far as the SDK's probes go back): the plan prepared for the batch holds.
+            lg.candidates, lg.tag = strategy.plan_prepared(self._tokens[row], lg.site,
+                                                           lg.user, now)
+        else:
+            lg.candidates, lg.tag = strategy.plan(lg.site, lg.user, now,
+                                                  dns.answer(lg.site, region, epoch, dns_ms))
         lg.pos = 0
-        lg.tag = tag
-        self._attempt(lg, delay_s + answer.dns_ms / 1000.0)
+        delay_s += dns_ms / 1000.0
+        probe = strategy.probe_ms
+        if probe > 0.0:  # the SDK waits for its probe round before connecting
+            probe = strategy.probe_timeout_ms if probe == math.inf else \
+                min(strategy.probe_timeout_ms, (probe + lg.last_mile_ms) * lg.jitter)
+            if lg.round == 0:
+                lg.probe_ms = probe
+            delay_s += probe / 1000.0
+        if lg.round == 0 and strategy.race_k > 1 and lg.tag != "sticky":
+            self._race(lg, delay_s)
+        else:
+            self._attempt(lg, delay_s)
+
+    def _race(self, lg: Login, delay_s: float) -> None:
+        """Connect to the first ``race_k`` candidates, ``race_delay_s`` apart, on the RTTs
+        this login sees (RFC 8305): the first to connect wins and the attempts not started
+        by then never start; those started are cancelled (each counted in ``raced`` at its
+        node). A node that is down or full does not connect. When none of them connects,
+        the login goes on with the next candidate once the last raced connect has failed.
+        """
+        env = self.env
+        now = env.now
+        avoid = self.avoid.get(lg.user) if self.avoid else None
+        racers: list[int] = []
+        cands = lg.candidates
+        pos = 0
+        k = self.strategy.race_k
+        while pos < len(cands) and len(racers) < k:
+            n = cands[pos]
+            pos += 1
+            if avoid is None or avoid.get(n, -1.0) <= now:
+                racers.append(n)
+        if len(racers) < 2 or lg.attempts + len(racers) > self.max_attempts:
+            self._attempt(lg, delay_s)
+            return
+        gap = self.strategy.race_delay_s
+        noise = self.strategy.connect_noise_ms
+        nodes = self.nodes
+        row = self.rtt[lg.site]
+        best_t, best, started = math.inf, -1, 0
+        for j, n in enumerate(racers):
+            start = j * gap
+            if start >= best_t:
+                break
+            started += 1
+            node = nodes[n]
+            if not node.up or (node.open_conns >= node.conn_limit and
+                               node.connections(now) >= node.conn_limit):
+                continue
+            rtt = (row[n] + lg.last_mile_ms) * lg.jitter + \
+                (noise * lg.noise[j] if noise > 0 else 0.0)
+            if start + rtt / 1000.0 < best_t:
+                best_t, best = start + rtt / 1000.0, n
+        if best < 0:  # nothing connected: the next candidates after the last failure
+            lg.attempts += started
+            lg.pos = pos
+            last = 0.0
+            for j, n in enumerate(racers):
+                t = delay_s + j * gap
+                node = nodes[n]
+                if self.trace is not None:
+                    self.trace.append((now + t, lg.id, lg.user, n,
+                                       "timeout" if not node.up else "rejected"))
+                if not node.up:
+                    node.timeouts += 1
+                    self.avoid.setdefault(lg.user, {})[n] = now + t + self.connect_timeout_s \
+                        + self.avoid_for_s
+                    t += self.connect_timeout_s
+                else:
+                    node.rejected += 1
+                    t += (row[n] + lg.last_mile_ms) * lg.jitter / 1000.0
+                last = t if t > last else last
+            env.timeout(last, lg).callbacks.append(self._on_retry)
+            return
+        for n in racers[:started]:
+            if n != best:
+                nodes[n].raced += 1
+        # One attempt, however many connects it raced; the winner first, the others stay
+        # candidates for failover.
+        lg.attempts += 1
+        lg.candidates = [best] + [n for n in cands if n != best]
+        lg.pos = 1
+        start = racers.index(best) * gap
+        self._connect(lg, best, delay_s + start, 1000.0 * (best_t - start))
 
     def _attempt(self, lg: Login, delay_s: float) -> None:
         """Try the next candidate; ``delay_s`` is time already spent before the try."""
@@ -248,8 +344,18 @@ class Engine:
             self._attempt(lg, delay_s)  # this terminal saw the node time out: skip it
             return
         lg.attempts += 1
+        self._connect(lg, n, delay_s, -1.0)
+
+    def _connect(self, lg: Login, n: int, delay_s: float, rtt_ms: float) -> None:
+        """Connect to node ``n`` after ``delay_s``; ``rtt_ms`` is the round trip this connect
+        sees (negative: drawn here)."""
+        env = self.env
         node = self.nodes[n]
-        rtt_ms = (self.rtt[lg.site][n] + lg.last_mile_ms) * lg.jitter
+        if rtt_ms < 0.0:
+            rtt_ms = (self.rtt[lg.site][n] + lg.last_mile_ms) * lg.jitter
+            noise = self.strategy.connect_noise_ms
+            if noise > 0.0:  # (a failover connect reuses the login's draws in turn)
+                rtt_ms += noise * lg.noise[lg.attempts % len(lg.noise)]
         rtts = self.handshake_rtts
         if self.zero_rtt_share > 0 and self.u_zero_rtt.next() < self.zero_rtt_share:
             rtts = 0.0
@@ -434,11 +540,11 @@ class Engine:
 
     def _record(self, lg: Login, t_end: float, outcome: int) -> None:
         site = lg.site
-        best = self._best_when_all_up[site] if self.dns.all_up else self._best_rtt(site)
+        best = self._best_rtt(site)
         self.recorder.record(lg, t_end, outcome, best)
 
     def _best_rtt(self, site: int) -> float:
-        if self.dns.all_up:
+        if not self.n_down:
             return self._best_when_all_up[site]
         nodes = self.nodes
         for n in self._global_order[site]:
@@ -449,7 +555,7 @@ class Engine:
     # ------------------------------------------------------------------ events and sampling
 
     def set_node(self, idx: int, up: bool) -> None:
-        """Bring a node down or up now (DNS learns at once).
+        """Bring a node down or up now (DNS learns from its health checks, later).
 
         Going down, the node's waiting and in-service logins fail over after the connect
         timeout (at the home data center: they fail, or wait for it in ``queue`` mode), and
@@ -461,7 +567,11 @@ class Engine:
             return
         now = self.env.now
         node.up = up
-        self.dns.set_up(idx, up)
+        node.changes.append((now, up))
+        self._last_change = now
+        self.n_down += -1 if up else 1
+        self.dns.set_reachable(idx, up)
+        self.health.changed(idx, up)
         if up:
             node.free = [now] * node.workers
             if node is self.home and self.dc_held:
@@ -550,6 +660,7 @@ class Engine:
         the arrival window and a drain after it (in 50 steps, for progress and streaming)."""
         sc = self.world.scenario
         self.disruptions.schedule()
+        self.reports.start()
         self.sampler.start()
         end = sc.duration + DRAIN_S
         steps = 50
@@ -569,7 +680,11 @@ class Engine:
     def _output(self, end: float) -> ReplicationOutput:
         # The per-terminal state (DNS caches, last good nodes: tens of bytes a terminal) is
         # done with: let it go before the records are sorted.
-        self.counts["dns_lookups"] = self.dns.lookups
+        dns = self.dns
+        self.counts.update(dns_lookups=dns.lookups, dns_authoritative=dns.auth_queries,
+                           dns_stretched_served=dns.stretched_served,
+                           httpdns_queries=dns.httpdns_queries,
+                           httpdns_fallbacks=dns.httpdns_fallbacks)
         del self.dns, self.strategy
         logins = self.recorder.logins()
         node_load = self.sampler.table()
@@ -581,6 +696,7 @@ class Engine:
             "rejected": np.array([n.rejected for n in ns]),
             "timeouts": np.array([n.timeouts for n in ns]),
             "dropped_sessions": np.array([n.dropped_sessions for n in ns]),
+            "raced": np.array([n.raced for n in ns]),
             "workers": np.array([n.workers for n in ns]),
         }
         counts = dict(self.counts)

@@ -29,7 +29,8 @@ class NodeState:
     __slots__ = ("idx", "kind", "workers", "up", "gen", "service_s", "svc_dist", "hit_ratio",
                  "conn_limit", "open_conns", "sessions", "peak_conns", "free", "waiting",
                  "pending", "can_fail", "svc_total", "wait_total", "arrivals", "served",
-                 "wait_sum", "rejected", "timeouts", "util_published", "win_arrivals",
+                 "wait_sum", "rejected", "timeouts", "util_published", "queue_published",
+                 "conns_published", "report_seq", "raced", "changes", "win_arrivals",
                  "win_b_area", "logins_ok", "dropped_sessions", "_env")
 
     def __init__(self, env: SimEnvironment, idx: int, kind: str, workers: int,
@@ -62,7 +63,13 @@ class NodeState:
         self.wait_sum = 0.0
         self.rejected = 0
         self.timeouts = 0
+        # The last load report the scheduler received (:mod:`sim.engine.reports`).
         self.util_published = 0.0
+        self.queue_published = 0
+        self.conns_published = 0
+        self.report_seq = 0
+        self.raced = 0  # connection attempts that lost a race to another node
+        self.changes: list[tuple[float, bool]] = []  # (time, up) of each state change
         self.win_arrivals = 0
         self.win_b_area = 0.0
         self.logins_ok = 0

@@ -79,7 +79,7 @@ class Recorder:
     def record(self, lg: Login, t_end: float, outcome: int, best_rtt_ms: float) -> None:
         """One finished login: ``outcome`` 0 ok, 1 failed, at ``t_end``."""
         (a_id, a_t0, a_site, a_user, a_access, a_node, a_dec, a_att, a_out, a_lat,
-         a_queue, a_svc, a_back, a_dns, a_best, a_lm, a_trig) = self._appenders
+         a_queue, a_svc, a_back, a_dns, a_probe, a_best, a_lm, a_trig) = self._appenders
         if outcome == 0:
             a_dec(self.decider(lg.tag if lg.attempts == 1 else "failover"))
             a_queue(lg.queue_ms)
@@ -100,6 +100,7 @@ class Recorder:
         a_out(outcome)
         a_lat(1000.0 * (t_end - lg.t0))
         a_dns(lg.dns_ms)
+        a_probe(lg.probe_ms)
         a_best(best_rtt_ms)
         a_lm(lg.last_mile_ms)
         a_trig(lg.trigger)

@@ -39,7 +39,8 @@ def decider_names(strategy_name: str, levels: tuple[str, ...] = ()) -> list[str]
 
 LOGIN_COLUMNS = ("login_id", "t_start_s", "site", "user", "access", "node", "decided_by",
                  "attempts", "outcome", "latency_ms", "connect_ms", "queue_ms", "service_ms",
-                 "backend_ms", "dns_ms", "rtt_ms", "best_rtt_ms", "last_mile_ms", "trigger")
+                 "backend_ms", "dns_ms", "probe_ms", "rtt_ms", "best_rtt_ms", "last_mile_ms",
+                 "trigger")
 TYPECODES = {"login_id": "q", "t_start_s": "d", "site": "i", "user": "q", "access": "b",
              "node": "h", "decided_by": "b", "attempts": "h", "outcome": "b", "trigger": "b"}
 """array typecodes of the columns; the rest are float32 ("f"): milliseconds to 0.1 us."""

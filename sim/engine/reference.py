@@ -71,6 +71,7 @@ class ReferenceEngine(Engine):
     def run(self, progress: Callable[[float], None] | None) -> ReplicationOutput:
         sc = self.world.scenario
         env = self.env
+        self.reports.start()
         self.sampler.start()
         env.process(self._arrivals())
         end = sc.duration + DRAIN_S

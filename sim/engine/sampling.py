@@ -1,7 +1,7 @@
 """Sampling: every ``outputs.sample_every`` the served nodes' connections, arrival rate, queue
 and utilisation go into the node-load table, and at the end of the arrival window each node's
-counters are taken for the summary. What the addressing sees of a node's load is published
-here too (``NodeState.util_published``)."""
+counters are taken for the summary. Nothing here is read by a login: what the addressing sees
+of a node's load comes from :mod:`sim.engine.reports`, on its own clock."""
 
 from __future__ import annotations
 
@@ -59,7 +59,6 @@ class Sampler:
             area = node.busy_area(now) if node.up else node.svc_total
             util = (area - node.win_b_area) / (node.workers * dt) if now > 0 else 0.0
             node.win_b_area = area
-            node.util_published = util
             if now > 0:
                 rows["t_s"].append(now)
                 rows["node"].append(node.idx)

@@ -21,26 +21,17 @@ from sim.config.messages import key_part, suggestion
 from sim.config.schema import REGIONS, Nodes, Scenario
 from sim.errors import ScenarioError, TopologyError
 from sim.model import latency
+from sim.model.resolvers import ResolverTables, build_resolvers
 from sim.model.topology import Topology, load_topology
 from sim.model.workload import CITIES_CSV, Sites, load_sites
 
-__all__ = ["NodeParams", "World", "build_world", "PUBLIC_RESOLVERS", "check_sites_on_land"]
+__all__ = ["NodeParams", "World", "build_world", "check_sites_on_land"]
 
 LAND_GEOJSON = Path(__file__).resolve().parents[1] / "data" / "ne_110m_land.geojson"
 COAST_KM = 150.0
 """A site this close to the 1:110m coastline counts as on land (coastal cities, large islands)."""
 CITY_KM = 100.0
 """A site this close to a city of the shipped cities file counts as on land (island cities)."""
-
-PUBLIC_RESOLVERS: tuple[tuple[str, float, float, str], ...] = (
-    ("resolver-ashburn", 39.0438, -77.4874, "north_america"),
-    ("resolver-san-jose", 37.3394, -121.8950, "north_america"),
-    ("resolver-frankfurt", 50.1109, 8.6821, "europe"),
-    ("resolver-singapore", 1.2897, 103.8501, "asia"),
-)
-"""Egress points of large public DNS resolvers. A terminal that uses one is mapped by geo-DNS
-to the resolver's region, wherever the terminal is."""
-
 
 @dataclass(frozen=True)
 class NodeParams:
@@ -69,7 +60,12 @@ class World:
     region_nodes: dict[str, tuple[int, ...]]
     site_region_order: tuple[dict[str, tuple[int, ...]], ...] = field(repr=False)
     site_global_order: tuple[tuple[int, ...], ...] = field(repr=False)
-    resolver_rtt_ms: NDArray[np.float64] = field(repr=False)
+    resolvers: ResolverTables = field(repr=False)
+    key_region: tuple[str, ...] = field(repr=False)
+    """The region geo-DNS answers for each resolver cache (:class:`ResolverTables` keys)."""
+    pop_region_order: tuple[dict[str, tuple[int, ...]], ...] = field(repr=False)
+    """For each public resolver point of presence, each region's nodes nearest it first:
+    the order of geo-DNS's answer to a query mapped there."""
 
     @property
     def node_dc_rtt_ms(self) -> NDArray[np.float64]:
@@ -184,16 +180,34 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
         own = sites.regions[s]
         # A region without nodes is served by the region of the site's nearest node.
         dns_region.append(own if own in region_nodes else topo.regions[int(order[0])])
-    res_lat = np.array([r[1] for r in PUBLIC_RESOLVERS])
-    res_lon = np.array([r[2] for r in PUBLIC_RESOLVERS])
-    resolver_rtt = latency.path_rtt_ms(sites.lat[:, None], sites.lon[:, None],
-                                       res_lat[None, :], res_lon[None, :], network="public")
+    dcs_idx = [topo.index[d] for d in dcs]
+    resolvers = build_resolvers(sites.lat, sites.lon, np.array([c == "CN" for c in
+                                                                sites.countries]),
+                                topo.lat[dcs_idx], topo.lon[dcs_idx],
+                                scenario.addressing.region.ecs)
+    # Geo-DNS maps a query by where it comes from: the site (ISP resolver, or a client
+    # subnet), else the point of presence, to the region of the node nearest to it.
+    pops = resolvers.pops
+    pop_rtt = latency.path_rtt_ms(np.array([p[3] for p in pops])[:, None],
+                                  np.array([p[4] for p in pops])[:, None],
+                                  topo.lat[None, edge_arr], topo.lon[None, edge_arr],
+                                  network="public")
+    pop_region = [topo.regions[int(edge_arr[i])] for i in np.argmin(pop_rtt, axis=1)]
+    pop_order = []
+    for q in range(len(pops)):
+        order = edge_arr[np.argsort(pop_rtt[q], kind="stable")]
+        pop_order.append({r: tuple(int(i) for i in order if topo.regions[i] == r)
+                          for r in region_nodes})
+    n_sites = len(sites)
+    key_region = tuple(dns_region[ks] if ks >= 0 else pop_region[kr - n_sites]
+                       for ks, kr in zip(resolvers.key_site.tolist(),
+                                         resolvers.key_resolver.tolist()))
     return World(
         scenario=scenario, source=source, topology=topo, sites=sites, params=params,
         edge_nodes=edge, home_dc=home, site_node_rtt_ms=rtt, site_node_km=km,
         backbone_rtt_ms=backbone, site_dns_region=tuple(dns_region), region_nodes=region_nodes,
         site_region_order=tuple(site_region), site_global_order=tuple(site_global),
-        resolver_rtt_ms=resolver_rtt,
+        resolvers=resolvers, key_region=key_region, pop_region_order=tuple(pop_order),
     )
 
 
