@@ -68,16 +68,26 @@ class GeoDns:
         self.spec = spec
         self.httpdns = httpdns
         self.ttl_s = spec.dns_ttl
+        self._isp_rtt = spec.resolver_rtt_ms
+        self._stretched = max(spec.dns_ttl, spec.stretched_ttl)
         res = world.resolvers
         n_sites = len(world.sites)
         n_users = int(users_per_site.sum())
         site_of_user = np.repeat(np.arange(n_sites), users_per_site)
-        # Each terminal's resolver: 0 its ISP's, p >= 1 public provider p, HTTPDNS.
+        # Each terminal's resolver: 0 its ISP's, p >= 1 public provider p, HTTPDNS. Sites
+        # share few distinct provider mixes (China, elsewhere): one draw per terminal.
         public = rng.random(n_users) < spec.public_resolver_share
-        cum = np.cumsum(res.provider_share[:, 1:], axis=1)[site_of_user]
-        provider = 1 + (rng.random(n_users)[:, None] * cum[:, -1:] >= cum).sum(axis=1)
-        provider = np.minimum(provider, len(res.providers))
-        code = np.where(public & (cum[:, -1] > 0), provider, 0)
+        u = rng.random(n_users)
+        code = np.zeros(n_users, dtype=np.int64)
+        mixes, mix_of_site = np.unique(res.provider_share[:, 1:], axis=0, return_inverse=True)
+        mix_of_user = mix_of_site.ravel()[site_of_user]
+        for m, shares in enumerate(mixes):
+            if shares.sum() <= 0:
+                continue
+            users = public & (mix_of_user == m)
+            cum = np.cumsum(shares)
+            pick = np.searchsorted(cum / cum[-1], u[users], side="right")
+            code[users] = 1 + np.minimum(pick, len(shares) - 1)
         if httpdns is not None:
             code = np.where(rng.random(n_users) < httpdns.share, HTTPDNS, code)
         self.resolver = bytes(code.astype(np.uint8))
@@ -120,7 +130,9 @@ class GeoDns:
         self.all_up = True
         self.epoch = 0
         self._up_at: list[tuple[bool, ...]] = [tuple(self.up)]
-        self._all_up_at: list[bool] = [True]
+        self.all_up_at: list[bool] = [True]
+        """Per authoritative epoch, whether every node was believed up (appended to; a
+        reader may keep a reference)."""
         self._views: dict[tuple[int, int, int], tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self._endpoint = [order[0] for order in world.site_global_order]
         self._rtt = world.site_node_rtt_ms.tolist()
@@ -148,7 +160,7 @@ class GeoDns:
         self.all_up = all(self.up)
         self.epoch += 1
         self._up_at.append(tuple(self.up))
-        self._all_up_at.append(self.all_up)
+        self.all_up_at.append(self.all_up)
 
     def set_reachable(self, node: int, up: bool) -> None:
         """A node really went down or came back (its HTTPDNS endpoint with it)."""
@@ -164,6 +176,50 @@ class GeoDns:
         mapped = np.array(self._key_code, dtype=np.int64)[keys]
         return np.where(http, np.array(self._site_code, dtype=np.int64)[sites], mapped)
 
+    def chunk_lookups(self, sites: np.ndarray, users: np.ndarray,
+                      last_mile_ms: np.ndarray) -> tuple[list[int], list[int], list[float]]:
+        """For a batch of logins, what :meth:`lookup_row` needs: each one's resolver cache
+        (-1 for HTTPDNS) and the cost of asking its resolver (last mile plus the round trip
+        to the resolver); also the answer codes (:meth:`fresh_codes`)."""
+        res = self.world.resolvers
+        code = np.frombuffer(self.resolver, dtype=np.uint8)[users].astype(np.int64)
+        http = code == HTTPDNS
+        col = np.where(http, 0, code)
+        keys = np.where(http, -1, res.site_key[sites, col])
+        rtt = np.where(col == 0, self._isp_rtt, res.site_rtt_ms[sites, col])
+        return (self.fresh_codes(sites, users).tolist(), keys.tolist(),
+                (last_mile_ms + rtt).tolist())
+
+    def lookup_row(self, site: int, user: int, now: float, last_mile_ms: float, key: int,
+                   ask_ms: float) -> tuple[float, int, int]:
+        """:meth:`lookup_fast` with the resolver cache ``key`` and the cost ``ask_ms`` of
+        asking the resolver precomputed (:meth:`chunk_lookups`)."""
+        if now < self.expiry[user]:
+            return 0.0, self.answer_code[user], self.answer_epoch[user]
+        if key < 0 or self._k > 1:
+            return self.lookup_fast(site, user, now, last_mile_ms)
+        self.lookups += 1
+        fresh = self._key_fresh[key]
+        ttl = self.ttl_s
+        if now < fresh:
+            until = fresh if fresh < now + ttl else now + ttl
+            if self._key_stretch[key] and now >= self._key_resolved[key] + ttl:
+                self.stretched_served += 1
+            epoch = self._key_epoch[key]
+        else:
+            self.auth_queries += 1
+            ask_ms += self._auth_rtt[key]
+            self._key_fresh[key] = now + (self._stretched if self._key_stretch[key] else ttl)
+            self._key_resolved[key] = now
+            self._key_epoch[key] = epoch = self.epoch
+            until = now + ttl
+        code = self._key_code[key]
+        if until > now:
+            self.expiry[user] = until
+            self.answer_code[user] = code
+            self.answer_epoch[user] = epoch
+        return ask_ms, code, epoch
+
     def complete_view(self, site: int, code: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """The view of an answer resolved while every node was up: the region's nodes (in
         geo-DNS's order) and the other regions' nodes (nearest the site first)."""
@@ -173,17 +229,9 @@ class GeoDns:
         """The region an answer code maps to."""
         return self.regions[code % len(self.regions)]
 
-    def lookup_fast(self, site: int, user: int, now: float,
-                    last_mile_ms: float) -> tuple[float, int, int]:
-        """The terminal's lookup as plain numbers: its cost in ms (0 from its own cache),
-        and the answer's code and authoritative epoch (see :meth:`answer`)."""
-        if now < self.expiry[user]:
-            return 0.0, self.answer_code[user], self.answer_epoch[user]
-        return self._resolve(site, user, now, last_mile_ms)
-
     def epoch_all_up(self, epoch: int) -> bool:
         """Whether the authoritative side believed every node up in ``epoch``."""
-        return self._all_up_at[epoch]
+        return self.all_up_at[epoch]
 
     def answer(self, site: int, code: int, epoch: int, dns_ms: float) -> DnsAnswer:
         """The answer of code ``code`` resolved in ``epoch``, as the SDK sees it: the
@@ -199,10 +247,13 @@ class GeoDns:
         cost, code, epoch = self.lookup_fast(site, user, now, last_mile_ms)
         return self.answer(site, code, epoch, cost)
 
-    def _resolve(self, site: int, user: int, now: float,
-                 last_mile_ms: float) -> tuple[float, int, int]:
-        """Resolve for a terminal whose cache has expired, and cache the answer: the cost in
-        ms, the answer's code and authoritative epoch."""
+    def lookup_fast(self, site: int, user: int, now: float,
+                    last_mile_ms: float) -> tuple[float, int, int]:
+        """The terminal's lookup as plain numbers: its cost in ms (0 from its own cache),
+        and the answer's code and authoritative epoch (see :meth:`answer`); an answer
+        resolved now is cached."""
+        if now < self.expiry[user]:
+            return 0.0, self.answer_code[user], self.answer_epoch[user]
         code = self.resolver[user]
         cost = 0.0
         if code == HTTPDNS:
@@ -220,8 +271,7 @@ class GeoDns:
             code = 0
         self.lookups += 1
         key = self._site_key[site][code]
-        cost += last_mile_ms + (self._site_rtt[site][code] if code else
-                                self.spec.resolver_rtt_ms)
+        cost += last_mile_ms + (self._site_rtt[site][code] if code else self._isp_rtt)
         fresh = self._key_fresh[key]
         ttl = self.ttl_s
         if self._k > 1:
@@ -232,17 +282,19 @@ class GeoDns:
             until = fresh if fresh < now + ttl else now + ttl
             if self._key_stretch[key] and now >= self._key_resolved[key] + ttl:
                 self.stretched_served += 1
+            epoch = self._key_epoch[key]
         else:
             self.auth_queries += 1
             cost += self._auth_rtt[key]
-            self._key_fresh[key] = now + (max(ttl, self.spec.stretched_ttl)
-                                          if self._key_stretch[key] else ttl)
+            self._key_fresh[key] = now + (self._stretched if self._key_stretch[key] else ttl)
             self._key_resolved[key] = now
-            self._key_epoch[key] = self.epoch
+            self._key_epoch[key] = epoch = self.epoch
             until = now + ttl
         region = self._key_code[key]
-        epoch = self._key_epoch[key]
-        self._keep(user, now, until, region, epoch)
+        if until > now:  # the terminal keeps what is left of the resolver's TTL
+            self.expiry[user] = until
+            self.answer_code[user] = region
+            self.answer_epoch[user] = epoch
         return cost, region, epoch
 
     def _unseen_refresh(self, key: int, now: float, fresh: float) -> float:

@@ -144,6 +144,12 @@ class Engine:
         self.x_connect = ExponentialDraws(streams[8])
         self._n_noise = max(1, self.strategy.race_k) if self.strategy.connect_noise_ms > 0 \
             else 0
+        self._chunk_noise = self.workload.noise_draws >= self._n_noise
+        self._all_up_at = self.dns.all_up_at
+        if type(self)._at_time is Engine._at_time:  # (the reference engine has its own)
+            self._at_time = self.env.call_at  # type: ignore[method-assign]
+        self._staleness_s = self.strategy.probe_staleness_s
+        self._race_k = self.strategy.race_k
         self._last_change = -math.inf
         self._reconnect_draws: list[tuple[float, float, float, float, float]] = []
         self._next_id = 0
@@ -160,6 +166,8 @@ class Engine:
         self._row = 0
         self._tokens: Sequence[Any] | None = ()  # prepared plans of the chunk; None: never
         self._fresh_region: list[int] = []
+        self._keys: list[int] = []
+        self._ask_ms: list[float] = []
 
     # ------------------------------------------------------------------ arrivals
 
@@ -181,9 +189,11 @@ class Engine:
             return False
         if self._tokens is not None:
             # The strategy plans the batch ahead, as far as it can without live state.
-            regions = self.dns.fresh_codes(c.site_array, c.user_array)
-            self._tokens = self.strategy.prepare(c.site_array, regions, self.dns.complete_view)
-            self._fresh_region = regions.tolist()
+            codes, self._keys, self._ask_ms = self.dns.chunk_lookups(
+                c.site_array, c.user_array, c.last_mile_array)
+            self._tokens = self.strategy.prepare(c.site_array, np.array(codes, dtype=np.int64),
+                                                 self.dns.complete_view)
+            self._fresh_region = codes
         return True
 
     def _arrive(self, i: int) -> None:
@@ -201,6 +211,8 @@ class Engine:
         lg.svc_node = c.service_node[i]
         lg.svc_dc = c.service_dc[i]
         lg.cache_u = c.cache_u[i]
+        if self._n_noise:
+            lg.noise = c.noise[i] if self._chunk_noise else self.x_connect.take(self._n_noise)
         self._start(lg, i)
 
     def _start(self, lg: Login, row: int = -1) -> None:
@@ -214,8 +226,6 @@ class Engine:
         lg.node = -1
         lg.rtt_ms = 0.0
         lg.queue_ms = lg.service_ms = lg.backend_ms = lg.probe_ms = 0.0
-        if self._n_noise:
-            lg.noise = self.x_connect.take(self._n_noise)
         self.counts["attempted"] += 1
         self._plan(lg, 0.0, row)
 
@@ -226,13 +236,17 @@ class Engine:
         in the current chunk when the strategy prepared it (arrivals), else -1."""
         now = self.env.now
         dns = self.dns
-        dns_ms, region, epoch = dns.lookup_fast(lg.site, lg.user, now, lg.last_mile_ms)
+        if row >= 0 and self._tokens is not None:
+            dns_ms, region, epoch = dns.lookup_row(lg.site, lg.user, now, lg.last_mile_ms,
+                                                   self._keys[row], self._ask_ms[row])
+        else:
+            dns_ms, region, epoch = dns.lookup_fast(lg.site, lg.user, now, lg.last_mile_ms)
         if lg.round == 0:
             lg.dns_ms = dns_ms
         strategy = self.strategy
         if row >= 0 and self._tokens is not None and not self.n_down and \
-                region == self._fresh_region[row] and dns.epoch_all_up(epoch) and \
-                now - self._last_change >= strategy.probe_staleness_s:
+                region == self._fresh_region[row] and self._all_up_at[epoch] and \
+                now - self._last_change >= self._staleness_s:
             # The answer lists every node of the region and every node is up (and was, as
             # far as the SDK's probes go back): the plan prepared for the batch holds.
             lg.candidates, lg.tag = strategy.plan_prepared(self._tokens[row], lg.site,
@@ -249,7 +263,22 @@ class Engine:
             if lg.round == 0:
                 lg.probe_ms = probe
             delay_s += probe / 1000.0
-        if lg.round == 0 and strategy.race_k > 1 and lg.tag != "sticky":
+        if self._race_k > 1 and lg.round == 0 and lg.tag != "sticky":
+            cands = lg.candidates
+            if not self.avoid and cands:
+                # The common case of the race: the first candidate connects before the
+                # second would start (what _race would find, without the call).
+                n = cands[0]
+                node = self.nodes[n]
+                if node.up and node.open_conns < node.conn_limit:
+                    noise = strategy.connect_noise_ms
+                    rtt = (self.rtt[lg.site][n] + lg.last_mile_ms) * lg.jitter + \
+                        (noise * lg.noise[0] if noise > 0 else 0.0)
+                    if rtt < 1000.0 * strategy.race_delay_s:
+                        lg.attempts = 1
+                        lg.pos = 1
+                        self._connect(lg, n, delay_s, rtt)
+                        return
             self._race(lg, delay_s)
         else:
             self._attempt(lg, delay_s)
@@ -264,8 +293,23 @@ class Engine:
         env = self.env
         now = env.now
         avoid = self.avoid.get(lg.user) if self.avoid else None
-        racers: list[int] = []
         cands = lg.candidates
+        gap = self.strategy.race_delay_s
+        noise = self.strategy.connect_noise_ms
+        if avoid is None and lg.attempts == 0 and cands:
+            # The common case: the first candidate connects before the second would start.
+            n = cands[0]
+            node = self.nodes[n]
+            if node.up and (node.open_conns < node.conn_limit or
+                            node.connections(now) < node.conn_limit):
+                rtt = (self.rtt[lg.site][n] + lg.last_mile_ms) * lg.jitter + \
+                    (noise * lg.noise[0] if noise > 0 else 0.0)
+                if rtt < 1000.0 * gap:
+                    lg.attempts = 1
+                    lg.pos = 1
+                    self._connect(lg, n, delay_s, rtt)
+                    return
+        racers: list[int] = []
         pos = 0
         k = self.strategy.race_k
         while pos < len(cands) and len(racers) < k:
@@ -276,8 +320,6 @@ class Engine:
         if len(racers) < 2 or lg.attempts + len(racers) > self.max_attempts:
             self._attempt(lg, delay_s)
             return
-        gap = self.strategy.race_delay_s
-        noise = self.strategy.connect_noise_ms
         nodes = self.nodes
         row = self.rtt[lg.site]
         best_t, best, started = math.inf, -1, 0
@@ -530,7 +572,9 @@ class Engine:
         node.logins_ok += 1
         self.strategy.on_success(lg.user, lg.node)
         self.counts["succeeded"] += 1
-        self._record(lg, t_end, 0)
+        site = lg.site
+        self.recorder.record(lg, t_end, 0, self._best_rtt(site) if self.n_down
+                             else self._best_when_all_up[site])
 
     def _finish_failed(self, lg: Login, t_end: float) -> None:
         if lg.node >= 0:
@@ -634,6 +678,8 @@ class Engine:
         lg.svc_node = svc_node
         lg.svc_dc = svc_dc
         lg.cache_u = cache_u
+        if self._n_noise:
+            lg.noise = self.x_connect.take(self._n_noise)
         self.env.timeout(u_delay * self.reconnect.first_delay, lg).callbacks.append(
             self._on_reconnect)
 

@@ -34,26 +34,39 @@ class UniformDraws:
         return buffer.pop()
 
 
-class ExponentialDraws(UniformDraws):
-    """Exponential draws with mean 1 from one stream, generated 4,096 at a time."""
+class ExponentialDraws:
+    """Exponential draws with mean 1 from one stream, generated 8,192 at a time.
 
-    __slots__ = ()
+    Parameters
+    ----------
+    seed : numpy.random.SeedSequence or numpy.random.Generator
+        This input's own seed, or its generator.
+    """
+
+    __slots__ = ("_rng", "_buf", "_pos")
+
+    def __init__(self, seed: np.random.SeedSequence | np.random.Generator):
+        self._rng = np.random.default_rng(seed)
+        self._buf: list[float] = []
+        self._pos = 0
 
     def next(self) -> float:
         """The next draw."""
-        buffer = self._buffer
-        if not buffer:
-            buffer.extend(self._rng.standard_exponential(4096).tolist())
-        return buffer.pop()
+        pos = self._pos
+        if pos >= len(self._buf):
+            self._buf = self._rng.standard_exponential(8192).tolist()
+            pos = 0
+        self._pos = pos + 1
+        return self._buf[pos]
 
     def take(self, n: int) -> list[float]:
         """The next ``n`` draws."""
-        buffer = self._buffer
-        if len(buffer) < n:
-            buffer.extend(self._rng.standard_exponential(max(4096, n)).tolist())
-        out = buffer[-n:]
-        del buffer[-n:]
-        return out
+        pos = self._pos
+        if pos + n > len(self._buf):
+            self._buf = self._rng.standard_exponential(max(8192, n)).tolist()
+            pos = 0
+        self._pos = pos + n
+        return self._buf[pos:pos + n]
 
 
 class NormalDraws:

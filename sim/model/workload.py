@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -147,6 +147,8 @@ class ArrivalChunk:
     """``site`` as a numpy array (for work on the whole batch)."""
     user_array: NDArray[np.int64]
     last_mile_array: NDArray[np.float64]
+    noise: list[list[float]] = field(default_factory=list)
+    """Per login, exponential draws (mean 1) for its connects' extra delay (empty: none)."""
 
     def __len__(self) -> int:
         return len(self.t_s)
@@ -160,7 +162,7 @@ class Workload:
     """
 
     STREAMS = ("arrivals", "users", "access", "last_mile", "jitter", "session", "service",
-               "cache")
+               "cache", "connect_noise")
 
     def __init__(self, scenario: Scenario, sites: Sites, seed: np.random.SeedSequence,
                  site_index: dict[str, int] | None = None, chunk_size: int = 50_000):
@@ -180,6 +182,11 @@ class Workload:
         self.access_p = mix / mix.sum()
         self._crowds = self._flash_crowds(site_index or {n: i for i, n in
                                                          enumerate(sites.names)})
+        nearest = scenario.addressing.level("nearest")
+        self.noise_draws = int(getattr(nearest, "probe_top_k", 0)) \
+            if nearest is not None and getattr(nearest, "probe_noise_ms", 0.0) > 0 else 0
+        """Exponential draws per login for its connects' extra delay (one per raced
+        connect; none without probe noise)."""
 
     def _flash_crowds(self, site_index: dict[str, int]) -> list[tuple[float, float,
                                                                       NDArray[np.float64]]]:
@@ -279,4 +286,6 @@ class Workload:
             access=access.tolist(), last_mile_ms=last_mile.tolist(), jitter=jitter.tolist(),
             session_s=session.tolist(), service_node=svc[0].tolist(),
             service_dc=svc[1].tolist(), cache_u=rng["cache"].random(n).tolist(),
-            site_array=site, user_array=user, last_mile_array=last_mile)
+            site_array=site, user_array=user, last_mile_array=last_mile,
+            noise=rng["connect_noise"].standard_exponential((n, self.noise_draws)).tolist()
+            if self.noise_draws else [])
