@@ -95,6 +95,7 @@ class GeoDns:
         # A 1-in-k sample simulates a k-th of the terminals behind each resolver: the rest
         # keep its cache warm too (see _unseen_refresh).
         self._k = world.scenario.population.sample_one_in
+        self._sampled = self._k > 1
         self._key_queries = array("i", [0]) * res.n_keys
         self._u = UniformDraws(rng.spawn(1)[0])
         self._key_stretch = stretch[res.key_resolver].tolist()
@@ -196,7 +197,7 @@ class GeoDns:
         asking the resolver precomputed (:meth:`chunk_lookups`)."""
         if now < self.expiry[user]:
             return 0.0, self.answer_code[user], self.answer_epoch[user]
-        if key < 0 or self._k > 1:
+        if key < 0 or self._sampled:
             return self.lookup_fast(site, user, now, last_mile_ms)
         self.lookups += 1
         fresh = self._key_fresh[key]

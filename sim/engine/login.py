@@ -52,8 +52,10 @@ class Login:
     dns_ms: float
     probe_ms: float
     noise: list[float]
-    """The exponential draws (mean 1) of its connects' extra delay, one per raced connect,
-    drawn when it starts (so no other login's path changes them)."""
+    noise_at: int
+    """``noise[noise_at:noise_at + race_k]`` are the exponential draws (mean 1) of its
+    connects' extra delay, one per raced connect, drawn before it starts (so no other
+    login's path changes them)."""
     """The SDK's synchronous probe round before its first connect (0: none)."""
     t_node: float
     queue_ms: float

@@ -144,12 +144,14 @@ class Engine:
         self.x_connect = ExponentialDraws(streams[8])
         self._n_noise = max(1, self.strategy.race_k) if self.strategy.connect_noise_ms > 0 \
             else 0
-        self._chunk_noise = self.workload.noise_draws >= self._n_noise
+        self._chunk_noise = self.workload.noise_draws == self._n_noise
         self._all_up_at = self.dns.all_up_at
         if type(self)._at_time is Engine._at_time:  # (the reference engine has its own)
             self._at_time = self.env.call_at  # type: ignore[method-assign]
         self._staleness_s = self.strategy.probe_staleness_s
         self._race_k = self.strategy.race_k
+        self._race_gap_ms = 1000.0 * self.strategy.race_delay_s
+        self._noise_ms = self.strategy.connect_noise_ms
         self._last_change = -math.inf
         self._reconnect_draws: list[tuple[float, float, float, float, float]] = []
         self._next_id = 0
@@ -212,7 +214,12 @@ class Engine:
         lg.svc_dc = c.service_dc[i]
         lg.cache_u = c.cache_u[i]
         if self._n_noise:
-            lg.noise = c.noise[i] if self._chunk_noise else self.x_connect.take(self._n_noise)
+            if self._chunk_noise:
+                lg.noise = c.noise
+                lg.noise_at = i * self._n_noise
+            else:
+                lg.noise = self.x_connect.take(self._n_noise)
+                lg.noise_at = 0
         self._start(lg, i)
 
     def _start(self, lg: Login, row: int = -1) -> None:
@@ -236,45 +243,48 @@ class Engine:
         in the current chunk when the strategy prepared it (arrivals), else -1."""
         now = self.env.now
         dns = self.dns
-        if row >= 0 and self._tokens is not None:
-            dns_ms, region, epoch = dns.lookup_row(lg.site, lg.user, now, lg.last_mile_ms,
-                                                   self._keys[row], self._ask_ms[row])
+        site = lg.site
+        user = lg.user
+        lm = lg.last_mile_ms
+        tokens = self._tokens if row >= 0 else None
+        if tokens is not None:
+            dns_ms, region, epoch = dns.lookup_row(site, user, now, lm, self._keys[row],
+                                                   self._ask_ms[row])
         else:
-            dns_ms, region, epoch = dns.lookup_fast(lg.site, lg.user, now, lg.last_mile_ms)
-        if lg.round == 0:
+            dns_ms, region, epoch = dns.lookup_fast(site, user, now, lm)
+        first_round = lg.round == 0
+        if first_round:
             lg.dns_ms = dns_ms
         strategy = self.strategy
-        if row >= 0 and self._tokens is not None and not self.n_down and \
-                region == self._fresh_region[row] and self._all_up_at[epoch] and \
-                now - self._last_change >= self._staleness_s:
+        if tokens is not None and not self.n_down and region == self._fresh_region[row] \
+                and self._all_up_at[epoch] and now - self._last_change >= self._staleness_s:
             # The answer lists every node of the region and every node is up (and was, as
             # far as the SDK's probes go back): the plan prepared for the batch holds.
-            lg.candidates, lg.tag = strategy.plan_prepared(self._tokens[row], lg.site,
-                                                           lg.user, now)
+            cands, tag = strategy.plan_prepared(tokens[row], site, user, now)
         else:
-            lg.candidates, lg.tag = strategy.plan(lg.site, lg.user, now,
-                                                  dns.answer(lg.site, region, epoch, dns_ms))
+            cands, tag = strategy.plan(site, user, now, dns.answer(site, region, epoch, dns_ms))
+        lg.candidates = cands
+        lg.tag = tag
         lg.pos = 0
         delay_s += dns_ms / 1000.0
         probe = strategy.probe_ms
         if probe > 0.0:  # the SDK waits for its probe round before connecting
             probe = strategy.probe_timeout_ms if probe == math.inf else \
-                min(strategy.probe_timeout_ms, (probe + lg.last_mile_ms) * lg.jitter)
-            if lg.round == 0:
+                min(strategy.probe_timeout_ms, (probe + lm) * lg.jitter)
+            if first_round:
                 lg.probe_ms = probe
             delay_s += probe / 1000.0
-        if self._race_k > 1 and lg.round == 0 and lg.tag != "sticky":
-            cands = lg.candidates
+        if self._race_k > 1 and first_round and tag != "sticky":
             if not self.avoid and cands:
                 # The common case of the race: the first candidate connects before the
                 # second would start (what _race would find, without the call).
                 n = cands[0]
                 node = self.nodes[n]
                 if node.up and node.open_conns < node.conn_limit:
-                    noise = strategy.connect_noise_ms
-                    rtt = (self.rtt[lg.site][n] + lg.last_mile_ms) * lg.jitter + \
-                        (noise * lg.noise[0] if noise > 0 else 0.0)
-                    if rtt < 1000.0 * strategy.race_delay_s:
+                    rtt = (self.rtt[site][n] + lm) * lg.jitter
+                    if self._n_noise:
+                        rtt += self._noise_ms * lg.noise[lg.noise_at]
+                    if rtt < self._race_gap_ms:
                         lg.attempts = 1
                         lg.pos = 1
                         self._connect(lg, n, delay_s, rtt)
@@ -303,7 +313,7 @@ class Engine:
             if node.up and (node.open_conns < node.conn_limit or
                             node.connections(now) < node.conn_limit):
                 rtt = (self.rtt[lg.site][n] + lg.last_mile_ms) * lg.jitter + \
-                    (noise * lg.noise[0] if noise > 0 else 0.0)
+                    (noise * lg.noise[lg.noise_at] if noise > 0 else 0.0)
                 if rtt < 1000.0 * gap:
                     lg.attempts = 1
                     lg.pos = 1
@@ -333,7 +343,7 @@ class Engine:
                                node.connections(now) >= node.conn_limit):
                 continue
             rtt = (row[n] + lg.last_mile_ms) * lg.jitter + \
-                (noise * lg.noise[j] if noise > 0 else 0.0)
+                (noise * lg.noise[lg.noise_at + j] if noise > 0 else 0.0)
             if start + rtt / 1000.0 < best_t:
                 best_t, best = start + rtt / 1000.0, n
         if best < 0:  # nothing connected: the next candidates after the last failure
@@ -397,7 +407,7 @@ class Engine:
             rtt_ms = (self.rtt[lg.site][n] + lg.last_mile_ms) * lg.jitter
             noise = self.strategy.connect_noise_ms
             if noise > 0.0:  # (a failover connect reuses the login's draws in turn)
-                rtt_ms += noise * lg.noise[lg.attempts % len(lg.noise)]
+                rtt_ms += noise * lg.noise[lg.noise_at + lg.attempts % self._n_noise]
         rtts = self.handshake_rtts
         if self.zero_rtt_share > 0 and self.u_zero_rtt.next() < self.zero_rtt_share:
             rtts = 0.0
@@ -680,6 +690,7 @@ class Engine:
         lg.cache_u = cache_u
         if self._n_noise:
             lg.noise = self.x_connect.take(self._n_noise)
+            lg.noise_at = 0
         self.env.timeout(u_delay * self.reconnect.first_delay, lg).callbacks.append(
             self._on_reconnect)
 

@@ -147,8 +147,9 @@ class ArrivalChunk:
     """``site`` as a numpy array (for work on the whole batch)."""
     user_array: NDArray[np.int64]
     last_mile_array: NDArray[np.float64]
-    noise: list[list[float]] = field(default_factory=list)
-    """Per login, exponential draws (mean 1) for its connects' extra delay (empty: none)."""
+    noise: list[float] = field(default_factory=list)
+    """Exponential draws (mean 1) for the connects' extra delay, ``noise_draws`` per login
+    in login order (empty: none)."""
 
     def __len__(self) -> int:
         return len(self.t_s)
@@ -287,5 +288,4 @@ class Workload:
             session_s=session.tolist(), service_node=svc[0].tolist(),
             service_dc=svc[1].tolist(), cache_u=rng["cache"].random(n).tolist(),
             site_array=site, user_array=user, last_mile_array=last_mile,
-            noise=rng["connect_noise"].standard_exponential((n, self.noise_draws)).tolist()
-            if self.noise_draws else [])
+            noise=rng["connect_noise"].standard_exponential(n * self.noise_draws).tolist())
