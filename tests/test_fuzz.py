@@ -77,15 +77,21 @@ BASE: dict[str, Any] = {
     "addressing": {
         "strategy": "multilevel",
         "levels": [
-            {"region": {"public_resolver_share": 0.1, "dns_ttl": "5m", "resolver_rtt_ms": 2.0}},
-            {"nearest": {"probe_top_k": 2, "probe_noise_ms": 5.0}},
+            {"region": {"public_resolver_share": 0.1, "dns_ttl": "5m", "resolver_rtt_ms": 2.0,
+                        "ecs": "auto", "ttl_stretch_share": 0.1, "stretched_ttl": "15m",
+                        "health_check_interval": "30s", "health_check_failures": 3}},
+            {"nearest": {"probe_top_k": 2, "probe_noise_ms": 5.0, "probe": "sync",
+                         "probe_interval": "5m", "probe_timeout": "1s", "probe_beyond": 1,
+                         "race_delay_ms": 250}},
             {"sticky": {"enabled": True}},
             {"spill": {"max_utilization": 0.85, "max_queue": 50,
-                       "max_connection_share": 0.95}},
+                       "max_connection_share": 0.95, "report_interval": "10s",
+                       "report_delay": "1s"}},
             {"failover": {"connect_timeout": "3s", "max_attempts": 4, "other_regions": True,
                           "avoid_for": "30s",
                           "backoff": {"base": "1s", "cap": "30s", "jitter": 0.5}}},
         ],
+        "httpdns": {"share": 0.5, "ttl": "5m", "timeout": "2s", "round_trips": 2},
     },
     "events": [
         {"at": "30s", "node_down": "access-tokyo", "for": "30s"},
@@ -430,6 +436,10 @@ POSITIVE = [
     "addressing.levels[4].failover.connect_timeout", "addressing.levels[4].failover.max_attempts",
     "addressing.levels[1].nearest.probe_top_k", "events[0].for", "events[1].for",
     "events[1].flash_crowd.multiplier", "replications",
+    "addressing.levels[0].region.health_check_interval",
+    "addressing.levels[0].region.health_check_failures",
+    "addressing.levels[1].nearest.probe_interval", "addressing.levels[1].nearest.probe_timeout",
+    "addressing.levels[3].spill.report_interval", "addressing.httpdns.timeout",
 ]
 NON_NEGATIVE = [
     "seed", "warmup", "events[0].at", "addressing.levels[0].region.dns_ttl",
@@ -439,6 +449,9 @@ NON_NEGATIVE = [
     "protocol.jitter_fraction", "events[2].link_degraded.extra_ms",
     "billing.groups.created_per_day", "billing.groups.initial",
     "billing.avchatrooms.removed_per_day", "population.min_population",
+    "addressing.levels[0].region.stretched_ttl", "addressing.levels[1].nearest.probe_beyond",
+    "addressing.levels[1].nearest.race_delay_ms", "addressing.levels[3].spill.report_delay",
+    "addressing.httpdns.ttl",
 ]
 
 
