@@ -211,3 +211,22 @@ def test_a_synchronous_probe_round_costs_time_and_a_silent_node_its_timeout() ->
     # ... and no connect goes to it: the probe said it is down.
     tokyo = world.topology.index["access-tokyo"]
     assert not (lg["node"][after] == tokyo).any()
+
+
+def test_the_oracle_counts_the_home_data_centers_wait_on_a_cache_miss() -> None:
+    """A busy home data center makes a cache node (which answers most logins itself) the
+    better choice over a nearer access node, which sends every login there."""
+    from sim.engine.loop import Engine
+
+    world = build_world(load_scenario(SCENARIOS / "tiny.yaml", {
+        "home_datacenter": "dc-frankfurt", "addressing.strategy": "oracle",
+        "population.sites": [{"name": "Frankfurt", "lat": 50.11, "lon": 8.68,
+                              "region": "europe"}], "population.source": "sites"}))
+    engine = Engine(world, 0, np.random.SeedSequence(1))
+    index = world.topology.index
+    answer = engine.dns.lookup(0, 0, 0.0, 10.0)
+    assert engine.strategy.plan(0, 0, 0.0, answer)[0][0] == index["access-frankfurt"]
+    home = engine.nodes[world.home_dc]
+    home.free = [1e9] * home.workers
+    home.waiting.extend([1e9] * 1000)  # a queue of 1,000 logins ahead at the data center
+    assert engine.strategy.plan(0, 0, 0.0, answer)[0][0] == index["cache-paris"]

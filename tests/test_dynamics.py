@@ -211,3 +211,24 @@ def test_node_load_and_figures_mark_the_events(tmp_path) -> None:
     assert (nl[(nl.t_s <= 120) | ((nl.t_s > 180) & (nl.t_s < 240))].events == "").all()
     names = [p.name for p in save_figures(res, tmp_path)]
     assert "decided_by.png" in names
+
+
+def test_a_login_beyond_its_node_when_the_node_dies_fails_over() -> None:
+    # A login on the backbone, at the data center or on its way back when its edge node goes
+    # down has lost its connection: it may not succeed through the dead node. (The home
+    # data center far away: many logins are on the backbone at any moment.)
+    world = _world(events=OUTAGE, home_datacenter="dc-frankfurt")
+    out = _run(world, trace=True)
+    lg = out.logins
+    down = world.topology.index["access-singapore"]
+    end = lg["t_start_s"] + lg["latency_ms"] / 1000.0
+    ok = lg["outcome"] == 0
+    through = ok & (lg["node"] == down)
+    # (An answer already on its way from the node to the terminal still arrives: allow one
+    # RTT of the path, more than its last half takes even with jitter.)
+    left_node = end - (lg["rtt_ms"] + lg["last_mile_ms"]) / 1000.0
+    assert not (through & (lg["t_start_s"] < 120.0) & (left_node > 120.0)).any()
+    # Some were caught there, and logged in through another node after failing over.
+    caught = {a[1] for a in out.attempts if a[3] == down and a[0] < 120.0}
+    moved = ok & np.isin(lg["login_id"], list(caught)) & (lg["node"] != down) & (end > 120.0)
+    assert moved.sum() > 0

@@ -80,7 +80,9 @@ class NearestGeo(Strategy):
 
 @register_strategy("oracle")
 class Oracle(Strategy):
-    """The lowest expected login time given true RTTs and the load right now."""
+    """The lowest expected login time given true RTTs and the load right now: handshakes and
+    request, the node's wait and service, and on a cache miss (by the node's hit ratio) the
+    backbone trip and the home data center's wait and service."""
 
     def __init__(self, world: World, spec: Addressing, nodes: Sequence[NodeView],
                  rng: np.random.Generator):
@@ -88,22 +90,31 @@ class Oracle(Strategy):
         rtts = world.scenario.protocol.handshake_rtts + 1.0
         edge = list(world.edge_nodes)
         dc = world.node_dc_rtt_ms
+        hits = world.params.cache_hit_ratio
+        dc_service_ms = 1000.0 * world.params.service_s[world.home_dc]
         self._edge = edge
+        self._home = world.home_dc
+        self._miss = [1.0 - hits[n] for n in edge]
         self._static = [[rtts * float(world.site_node_rtt_ms[s, n])
-                         + (1.0 - world.params.cache_hit_ratio[n]) * float(dc[n])
+                         + (1.0 - hits[n]) * (float(dc[n]) + dc_service_ms)
                          + 1000.0 * world.params.service_s[n] for n in edge]
                         for s in range(len(world.sites))]
 
+    @staticmethod
+    def _wait_ms(node: NodeView) -> float:
+        """Expected wait for a worker now (the M/M/c queue ahead, served c at a time)."""
+        waiting = node.busy + node.queue_len - node.workers + 1
+        return 1000.0 * node.service_s * waiting / node.workers if waiting > 0 else 0.0
+
     def plan(self, site: int, user: int, now: float, answer: DnsAnswer) -> tuple[list[int], str]:
         nodes = self.nodes
+        dc_wait_ms = self._wait_ms(nodes[self._home])
         cost = []
-        for n, base in zip(self._edge, self._static[site]):
+        for n, base, miss in zip(self._edge, self._static[site], self._miss):
             node = nodes[n]
             if not node.up or node.connections(now) >= node.conn_limit:
                 continue
-            waiting = node.busy + node.queue_len - node.workers + 1
-            wait_ms = 1000.0 * node.service_s * waiting / node.workers if waiting > 0 else 0.0
-            cost.append((base + wait_ms, n))
+            cost.append((base + self._wait_ms(node) + miss * dc_wait_ms, n))
         if not cost:
             return list(self.world.site_global_order[site]), "oracle"
         cost.sort()

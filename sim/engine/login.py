@@ -71,5 +71,8 @@ class Login:
     """When it started to wait for the home data center (queue mode)."""
     t_finish: float
     """When its service at the current node ends."""
+    leg: int
+    """0 at its edge node; 1 beyond it (the backbone, the data center, the way back), where
+    its edge node going down still loses it."""
     seq: int
     """Bumped when what was scheduled for it becomes void (its node went down)."""

@@ -231,6 +231,7 @@ class Engine:
         lg.round = 0
         lg.seq = 0
         lg.node = -1
+        lg.leg = 0
         lg.rtt_ms = 0.0
         lg.queue_ms = lg.service_ms = lg.backend_ms = lg.probe_ms = 0.0
         self.counts["attempted"] += 1
@@ -430,6 +431,7 @@ class Engine:
             return
         node.open_conns += 1
         lg.node = n
+        lg.leg = 0
         lg.gen = node.gen
         lg.rtt_ms = rtt_ms
         self._at_time(env.now + delay_s + (rtts + 0.5) * rtt_ms / 1000.0,
@@ -504,6 +506,8 @@ class Engine:
             if node.can_fail:
                 node.pending[lg.id] = lg
                 self._at_time(finish, self._on_dc_done, (lg, lg.seq))
+            elif self.nodes[lg.node].can_fail:  # the answer goes back through the edge node
+                self._at_time(finish + lg.dc_half_s, self._on_back, (lg, lg.seq))
             else:
                 self._finish_ok(lg, finish + self._return_s(lg))
             return
@@ -526,6 +530,7 @@ class Engine:
             half = trip_s / 2
         lg.backend_ms = 2000.0 * half
         lg.dc_half_s = half
+        lg.leg = 1  # (a node that can fail keeps it pending until the answer is back)
         self._at_time(finish + half, self._on_dc_arrival, (lg, lg.seq))
 
     def _on_node_done(self, value: tuple[Login, int]) -> None:
@@ -540,7 +545,18 @@ class Engine:
         if lg.seq != seq:
             return  # lost when the data center went down
         self.home.pending.pop(lg.id, None)
-        self._finish_ok(lg, self.env.now + self._return_s(lg))
+        if self.nodes[lg.node].can_fail:
+            self._at_time(self.env.now + lg.dc_half_s, self._on_back, (lg, lg.seq))
+        else:
+            self._finish_ok(lg, self.env.now + self._return_s(lg))
+
+    def _on_back(self, value: tuple[Login, int]) -> None:
+        """The data center's answer is back at the edge node (one that can fail)."""
+        lg, seq = value
+        if lg.seq != seq:
+            return  # its edge node went down meanwhile; already failing over
+        self.nodes[lg.node].pending.pop(lg.id, None)
+        self._finish_ok(lg, self.env.now + lg.rtt_ms / 2000.0)
 
     def _return_s(self, lg: Login) -> float:
         """From the end of data-center service back to the terminal."""
@@ -550,9 +566,6 @@ class Engine:
         lg, seq = value
         if lg.seq != seq:
             return  # lost with its node; already failing over
-        node = self.nodes[lg.node]
-        if node.can_fail:
-            node.pending.pop(lg.id, None)
         home = self.home
         if not home.up:
             if self.disruptions.dc_mode == "queue":
@@ -588,6 +601,7 @@ class Engine:
 
     def _finish_failed(self, lg: Login, t_end: float) -> None:
         if lg.node >= 0:
+            self.nodes[lg.node].pending.pop(lg.id, None)
             self._drop_connection(lg)
         self.counts["failed"] += 1
         self._record(lg, t_end, 1)
@@ -641,11 +655,16 @@ class Engine:
         node.wait_total -= sum(st - now for st in node.waiting)
         node.waiting.clear()
         node.free = [math.inf] * node.workers
-        lost = [lg for lg in node.pending.values() if lg.t_finish > now]
+        lost = list(node.pending.values())
         node.pending.clear()
         for lg in lost:
-            node.served -= 1
-            self._node_lost(node, lg)
+            if lg.leg and node is not self.home:
+                # Past its service here (on the backbone, at the data center or on the way
+                # back): the connection through this node is gone all the same.
+                self._node_lost(node, lg)
+            elif lg.t_finish > now:
+                node.served -= 1
+                self._node_lost(node, lg)
         node.connections(now)
         dropped = sorted(node.sessions)
         node.dropped_sessions += len(dropped)
@@ -665,6 +684,11 @@ class Engine:
             else:
                 self._finish_failed(lg, self.env.now + self.connect_timeout_s)
         else:
+            if lg.leg:  # it was beyond the node: no longer wanted at the data center
+                self.home.pending.pop(lg.id, None)
+                if lg in self.dc_held:
+                    self.dc_held.remove(lg)
+                lg.leg = 0
             lg.node = -1
             self.env.timeout(self.connect_timeout_s, lg).callbacks.append(self._on_retry)
 
