@@ -78,3 +78,18 @@ def test_shed_share_grows_with_the_offered_load_and_a_down_node_is_not_overloade
     node.report_seq += 1
     node.up = False
     assert not any(strategy._overloaded(n, 0.0) for _ in range(100))
+
+
+def test_sessions_start_in_steady_state() -> None:
+    # Sessions are M/G/infinity: a run that starts empty takes several session lifetimes to
+    # fill up. Started in the stationary state, connections at minute 1 are those at the end.
+    world = build_world(load_scenario(SCENARIOS / "tiny.yaml", {
+        "duration": "40m", "warmup": "0s", "population.diurnal.amplitude": 0.0,
+        "population.session.mean_duration": "20m"}))
+    out = run_replication(world, 0, np.random.SeedSequence(2))
+    nl = out.node_load
+    edge = np.isin(nl["node"], world.edge_nodes)
+    early = nl["connections"][edge & (nl["t_s"] >= 60) & (nl["t_s"] < 70)].sum()
+    late = nl["connections"][edge & (nl["t_s"] >= 2350) & (nl["t_s"] < 2360)].sum()
+    assert early > 1000
+    assert abs(early / late - 1.0) < 0.05, (early, late)

@@ -170,8 +170,44 @@ class Engine:
         self._fresh_region: list[int] = []
         self._keys: list[int] = []
         self._ask_ms: list[float] = []
+        self._open_sessions()
 
     # ------------------------------------------------------------------ arrivals
+
+    def _open_sessions(self) -> None:
+        """Start in steady state: the sessions a stationary run holds at t = 0
+        (:meth:`Workload.open_sessions`), each at the node the addressing gives its terminal
+        now (the batch plan when the strategy has one), which the terminal's SDK also
+        remembers as its last node."""
+        site, user, access, lm, remaining = self.workload.open_sessions()
+        if not len(site):
+            return
+        codes = self.dns.fresh_codes(site, user)
+        strategy = self.strategy
+        tokens = strategy.prepare(site, codes, self.dns.complete_view)
+        sites, users = site.tolist(), user.tolist()
+        if tokens is not None:
+            first = [strategy.plan_prepared(t, s, u, 0.0)[0][0]
+                     for t, s, u in zip(tokens, sites, users)]
+        else:
+            first = [strategy.plan(s, u, 0.0, self.dns.answer(s, c, 0, 0.0))[0][0]
+                     for s, u, c in zip(sites, users, codes.tolist())]
+        strategy.probe_ms = 0.0
+        nodes = self.nodes
+        for n, s, u, a, m, r in zip(first, sites, users, access.tolist(), lm.tolist(),
+                                    remaining.tolist()):
+            node = nodes[n]
+            if node.can_fail:
+                self._session_seq += 1
+                node.sessions.append((r, self._session_seq, u, s, a, m))
+            else:
+                node.sessions.append(r)
+            node.open_conns += 1
+            strategy.on_success(u, n)
+        for node in nodes:
+            if node.sessions:
+                heapq.heapify(node.sessions)
+                node.peak_conns = node.open_conns
 
     @staticmethod
     def _nodes_that_can_fail(world: World) -> set[int]:

@@ -163,7 +163,7 @@ class Workload:
     """
 
     STREAMS = ("arrivals", "users", "access", "last_mile", "jitter", "session", "service",
-               "cache", "connect_noise")
+               "cache", "connect_noise", "open_sessions")
 
     def __init__(self, scenario: Scenario, sites: Sites, seed: np.random.SeedSequence,
                  site_index: dict[str, int] | None = None, chunk_size: int = 50_000):
@@ -217,6 +217,45 @@ class Workload:
             if start <= t_s < end:
                 rate = rate * mult
         return rate
+
+    def open_sessions(self) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64],
+                                     NDArray[np.float64], NDArray[np.float64]]:
+        """The sessions a stationary run holds open at t = 0: sites, terminals, access
+        types, last miles and remaining lifetimes.
+
+        Sessions are an M/G/infinity system: with logins at rate ``rate_per_s(0)`` and
+        sessions of mean ``E[S]``, the number open is Poisson with mean ``rate x E[S]``
+        (Little's law) and each one's remaining lifetime follows the equilibrium (residual)
+        distribution of ``S``: exponential with the same mean for exponential sessions,
+        uniform on ``[0, S]`` of a length-biased draw otherwise.
+        """
+        rng = self.rng["open_sessions"]
+        pop = self.scenario.population
+        mean = pop.session.mean_duration
+        k = rng.poisson(self.rate_per_s(0.0) * mean)
+        site = np.repeat(np.arange(len(k)), k)
+        n = len(site)
+        user = self.user_offset[site] + np.floor(
+            rng.random(n) * self.users_per_site[site]).astype(np.int64)
+        access = rng.choice(len(self.access_names), size=n, p=self.access_p)
+        last_mile = np.empty(n)
+        regions = np.array(self.sites.regions)[site]
+        for a, name in enumerate(self.access_names):
+            for region in REGIONS:
+                mask = (access == a) & (regions == region)
+                m = int(mask.sum())
+                if m:
+                    last_mile[mask] = sample_last_mile_ms(rng, name, region, m)
+        dist = pop.session.distribution
+        if dist == "exponential":
+            remaining = rng.exponential(mean, n)
+        elif dist == "lognormal":  # length-biased lognormal: mu + sigma^2
+            sigma = 1.0
+            length = mean * np.exp(sigma * rng.standard_normal(n) + sigma ** 2 / 2)
+            remaining = length * rng.random(n)
+        else:
+            remaining = mean * rng.random(n)
+        return site, user, access, last_mile, remaining
 
     def bin_edges(self) -> NDArray[np.float64]:
         """Edges of the constant-rate bins: a <= 60 s grid plus every event boundary."""
