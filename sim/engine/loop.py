@@ -187,8 +187,15 @@ class Engine:
         tokens = strategy.prepare(site, codes, self.dns.complete_view)
         sites, users = site.tolist(), user.tolist()
         if tokens is not None:
-            first = [strategy.plan_prepared(t, s, u, 0.0)[0][0]
-                     for t, s, u in zip(tokens, sites, users)]
+            # At t = 0 no node has reported load and no terminal has a last node, so a
+            # prepared plan's first node depends on its token alone.
+            memo: dict[int, int] = {}
+            first = []
+            for t, s, u in zip(tokens, sites, users):
+                n = memo.get(id(t))
+                if n is None:
+                    n = memo[id(t)] = strategy.plan_prepared(t, s, u, 0.0)[0][0]
+                first.append(n)
         else:
             first = [strategy.plan(s, u, 0.0, self.dns.answer(s, c, 0, 0.0))[0][0]
                      for s, u, c in zip(sites, users, codes.tolist())]
