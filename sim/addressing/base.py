@@ -137,3 +137,9 @@ class Strategy(ABC):
 
     def on_success(self, user: int, node: int) -> None:  # noqa: B027 - optional hook
         """Called when a terminal logged in through ``node``."""
+
+    def on_success_many(self, users: np.ndarray, nodes: np.ndarray) -> None:
+        """:meth:`on_success` for many terminals at once (the sessions a run starts with);
+        override it to do the same in numpy."""
+        for user, node in zip(users.tolist(), nodes.tolist()):
+            self.on_success(user, node)

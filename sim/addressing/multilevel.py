@@ -369,3 +369,8 @@ class MultiLevel(Strategy):
     def on_success(self, user: int, node: int) -> None:
         if self.sticky:
             self.last_good[user] = node
+
+    def on_success_many(self, users: np.ndarray, nodes: np.ndarray) -> None:
+        if self.sticky:
+            last = np.frombuffer(self.last_good, dtype=np.int32)
+            last[users] = nodes  # (a terminal listed twice keeps its last entry)

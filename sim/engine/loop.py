@@ -200,21 +200,26 @@ class Engine:
             first = [strategy.plan(s, u, 0.0, self.dns.answer(s, c, 0, 0.0))[0][0]
                      for s, u, c in zip(sites, users, codes.tolist())]
         strategy.probe_ms = 0.0
-        nodes = self.nodes
-        for n, s, u, a, m, r in zip(first, sites, users, access.tolist(), lm.tolist(),
-                                    remaining.tolist()):
-            node = nodes[n]
+        node_of = np.array(first, dtype=np.int64)
+        order = np.argsort(node_of, kind="stable")
+        bounds = np.searchsorted(node_of[order], np.arange(len(self.nodes) + 1))
+        for node in self.nodes:
+            rows = order[bounds[node.idx]:bounds[node.idx + 1]]
+            if not len(rows):
+                continue
             if node.can_fail:
-                self._session_seq += 1
-                node.sessions.append((r, self._session_seq, u, s, a, m))
+                seq = self._session_seq
+                node.sessions.extend(zip(remaining[rows].tolist(),
+                                         range(seq + 1, seq + 1 + len(rows)),
+                                         user[rows].tolist(), site[rows].tolist(),
+                                         access[rows].tolist(), lm[rows].tolist()))
+                self._session_seq = seq + len(rows)
             else:
-                node.sessions.append(r)
-            node.open_conns += 1
-            strategy.on_success(u, n)
-        for node in nodes:
-            if node.sessions:
-                heapq.heapify(node.sessions)
-                node.peak_conns = node.open_conns
+                node.sessions.extend(remaining[rows].tolist())
+            heapq.heapify(node.sessions)
+            node.open_conns += len(rows)
+            node.peak_conns = node.open_conns
+        strategy.on_success_many(user, node_of)
 
     @staticmethod
     def _nodes_that_can_fail(world: World) -> set[int]:
