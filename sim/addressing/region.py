@@ -62,6 +62,15 @@ class GeoDns:
         TTLs.
     """
 
+    __slots__ = (
+        "_auth_rtt", "_endpoint", "_isp_rtt", "_k", "_key_code", "_key_epoch",
+        "_key_fresh", "_key_queries", "_key_resolved", "_key_stretch", "_region_code",
+        "_rtt", "_sampled", "_site_code", "_site_key", "_site_rtt", "_stretched", "_u",
+        "_up_at", "_views", "all_up", "all_up_at", "answer_code", "answer_epoch",
+        "auth_queries", "epoch", "expiry", "httpdns", "httpdns_fallbacks",
+        "httpdns_queries", "lookups", "reachable", "regions", "resolver", "spec",
+        "stretched_served", "ttl_s", "up", "world")
+
     def __init__(self, world: World, spec: RegionLevelSpec, httpdns: HttpDns | None,
                  users_per_site: np.ndarray, rng: np.random.Generator):
         self.world = world
@@ -195,7 +204,8 @@ class GeoDns:
                    ask_ms: float) -> tuple[float, int, int]:
         """:meth:`lookup_fast` with the resolver cache ``key`` and the cost ``ask_ms`` of
         asking the resolver precomputed (:meth:`chunk_lookups`)."""
-        if now < self.expiry[user]:
+        expiry = self.expiry
+        if now < expiry[user]:
             return 0.0, self.answer_code[user], self.answer_epoch[user]
         if key < 0 or self._sampled:
             return self.lookup_fast(site, user, now, last_mile_ms)
@@ -216,7 +226,7 @@ class GeoDns:
             until = now + ttl
         code = self._key_code[key]
         if until > now:
-            self.expiry[user] = until
+            expiry[user] = until
             self.answer_code[user] = code
             self.answer_epoch[user] = epoch
         return ask_ms, code, epoch
