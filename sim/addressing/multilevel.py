@@ -253,21 +253,25 @@ class MultiLevel(Strategy):
     def plan_prepared(self, token: _Prepared | tuple[_Prepared, float], site: int, user: int,
                       now: float) -> tuple[Sequence[int], str]:
         if type(token) is tuple:  # (token, probe round): probe: sync
-            prepared, self.probe_ms = cast("tuple[_Prepared, float]", token)
+            token, self.probe_ms = token  # type: ignore[misc]
         else:
-            prepared = cast(_Prepared, token)
             self.probe_ms = 0.0
-        token = prepared
-        order = prepared.order
+        order = token.order  # type: ignore[union-attr]
         for i, step in enumerate(self._live_steps):
             if step == "sticky":  # (a live step only when enabled)
                 last = self.last_good[user]
-                if last < 0 or last == order[0] or last not in token.region_nodes:
+                if last < 0 or last == order[0] or \
+                        last not in token.region_nodes:  # type: ignore[union-attr]
                     continue
-            elif not self._overloaded(order[0], now):
-                continue
+            else:  # spill: _overloaded(order[0]), inline on the hot path
+                first = order[0]
+                if self.nodes[first].report_seq != self._seen[first]:
+                    self._update_shed(first)
+                shed = self._shed[first]
+                if shed <= 0.0 or self._u_shed.next() >= shed:
+                    continue
             # This level changes the order: from here on, the general path.
-            n = token.n_region
+            n = token.n_region  # type: ignore[union-attr]
             return self._levels(self._live_steps[i:], list(order[:n]), list(order[n:]), site,
                                 user, now, self._prepared_tag)
         return order, self._prepared_tag

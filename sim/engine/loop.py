@@ -540,7 +540,10 @@ class Engine:
         """A login arrives at a node's queue now; its service there is settled at once
         (:meth:`NodeState.admit`)."""
         now = self.env.now
-        start, finish = node.admit(now, self._service_s(node, lg))
+        # (_service_s, inline on the hot path)
+        service = node.service_s if node.svc_dist == "deterministic" else \
+            node.service_s * (lg.svc_dc if node is self.home else lg.svc_node)
+        start, finish = node.admit(now, service)
         self._after_service(node, lg, now, start, finish)
 
     def _after_service(self, node: NodeState, lg: Login, now: float, start: float,

@@ -81,7 +81,8 @@ class Recorder:
         (a_id, a_t0, a_site, a_user, a_access, a_node, a_dec, a_att, a_out, a_lat,
          a_queue, a_svc, a_back, a_dns, a_probe, a_best, a_lm, a_trig) = self._appenders
         if outcome == 0:
-            a_dec(self.decider(lg.tag if lg.attempts == 1 else "failover"))
+            a_dec(self.decider_code.get(lg.tag if lg.attempts == 1 else "failover",
+                                        self._own_level))
             a_queue(lg.queue_ms)
             a_svc(lg.service_ms)
             a_back(lg.backend_ms)
