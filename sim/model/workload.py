@@ -218,6 +218,19 @@ class Workload:
                 rate = rate * mult
         return rate
 
+    def _last_miles(self, rng: np.random.Generator, access: NDArray[np.int64],
+                    site: NDArray[np.int64]) -> NDArray[np.float64]:
+        """A last-mile RTT for each terminal, by its access type and its site's region."""
+        last_mile = np.empty(len(site))
+        regions = np.array(self.sites.regions)[site]
+        for a, name in enumerate(self.access_names):
+            for region in REGIONS:
+                mask = (access == a) & (regions == region)
+                m = int(mask.sum())
+                if m:
+                    last_mile[mask] = sample_last_mile_ms(rng, name, region, m)
+        return last_mile
+
     def open_sessions(self) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64],
                                      NDArray[np.float64], NDArray[np.float64]]:
         """The sessions a stationary run holds open at t = 0: sites, terminals, access
@@ -238,14 +251,7 @@ class Workload:
         user = self.user_offset[site] + np.floor(
             rng.random(n) * self.users_per_site[site]).astype(np.int64)
         access = rng.choice(len(self.access_names), size=n, p=self.access_p)
-        last_mile = np.empty(n)
-        regions = np.array(self.sites.regions)[site]
-        for a, name in enumerate(self.access_names):
-            for region in REGIONS:
-                mask = (access == a) & (regions == region)
-                m = int(mask.sum())
-                if m:
-                    last_mile[mask] = sample_last_mile_ms(rng, name, region, m)
+        last_mile = self._last_miles(rng, access, site)
         dist = pop.session.distribution
         if dist == "exponential":
             remaining = rng.exponential(mean, n)
@@ -300,15 +306,7 @@ class Workload:
         user = self.user_offset[site] + np.floor(
             rng["users"].random(n) * self.users_per_site[site]).astype(np.int64)
         access = rng["access"].choice(len(self.access_names), size=n, p=self.access_p)
-        last_mile = np.empty(n)
-        regions = np.array(self.sites.regions)[site]
-        lm_rng = rng["last_mile"]
-        for a, name in enumerate(self.access_names):
-            for region in REGIONS:
-                mask = (access == a) & (regions == region)
-                m = int(mask.sum())
-                if m:
-                    last_mile[mask] = sample_last_mile_ms(lm_rng, name, region, m)
+        last_mile = self._last_miles(rng["last_mile"], access, site)
         jf = self.scenario.protocol.jitter_fraction
         jitter = 1.0 + (rng["jitter"].exponential(jf, n) if jf > 0 else np.zeros(n))
         mean_session = pop.session.mean_duration
