@@ -124,8 +124,10 @@ class Strategy(ABC):
         while every node was up. A strategy that can do part of
         its planning in numpy returns one token per login; the engine then calls
         :meth:`plan_prepared` with a login's token instead of :meth:`plan`, but only while
-        every node is up and the terminal's answer was resolved while every node was up (so
-        the answer is ``view(site, region)``). The default does nothing (returns None).
+        every node is up and none changed state for :attr:`probe_staleness_s`, and the
+        terminal's answer was resolved while every node was believed up (so the answer is
+        ``view(site, code)``). The engine also calls it at t = 0 for the sessions a run
+        starts with. The default does nothing (returns None).
         """
         return None
 
