@@ -81,7 +81,7 @@ def test_a_resolver_cache_is_shared_by_the_terminals_behind_it() -> None:
     dns.set_up(node, False)
     cost, _, epoch = dns.lookup_fast(0, isp[0], 400.0, 20.0)
     dns.set_up(node, True)
-    assert cost > 0 and not dns.epoch_all_up(epoch)
+    assert cost > 0 and not dns.all_up_at[epoch]
     assert dns.lookup_fast(0, isp[1], 401.0, 20.0)[2] == epoch  # shared: stale for both
 
 

@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 import numpy as np
 
 from sim.config.schema import Addressing
-from sim.model.draws import NormalDraws
 
 if TYPE_CHECKING:
     from sim.model.world import World
 
-__all__ = ["NodeView", "DnsAnswer", "Strategy", "NormalDraws"]
+__all__ = ["NodeView", "DnsAnswer", "Strategy"]
 
 
 class NodeView(Protocol):

@@ -115,7 +115,6 @@ class MultiLevel(Strategy):
         self._live_steps = [s for s in live if s != "sticky" or self.sticky]
         self._max_util = self.max_util if self.max_util is not None else float("inf")
         # Batch planning (prepare): probe width, and caches by site and region.
-        n_nodes = len(world.topology.node_ids)
         self._width = min(self.top_k + 2 + self.beyond, n_nodes) \
             if self.steps[:1] == ["nearest"] else 1
         self._prepared_tag = "nearest" if self.steps[:1] == ["nearest"] else "region"

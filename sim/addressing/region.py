@@ -63,11 +63,11 @@ class GeoDns:
     """
 
     __slots__ = (
-        "_auth_rtt", "_endpoint", "_isp_rtt", "_k", "_key_code", "_key_epoch",
-        "_key_fresh", "_key_queries", "_key_resolved", "_key_stretch", "_region_code",
-        "_rtt", "_sampled", "_site_code", "_site_key", "_site_rtt", "_stretched", "_u",
-        "_up_at", "_views", "all_up", "all_up_at", "answer_code", "answer_epoch",
-        "auth_queries", "epoch", "expiry", "httpdns", "httpdns_fallbacks",
+        "_auth_rtt", "_endpoint", "_isp_rtt", "_k", "_key_code", "_key_code_arr",
+        "_key_epoch", "_key_fresh", "_key_queries", "_key_resolved", "_key_stretch",
+        "_region_code", "_rtt", "_sampled", "_site_code", "_site_code_arr", "_site_key",
+        "_site_rtt", "_stretched", "_u", "_up_at", "_views", "all_up_at", "answer_code",
+        "answer_epoch", "auth_queries", "epoch", "expiry", "httpdns", "httpdns_fallbacks",
         "httpdns_queries", "lookups", "reachable", "regions", "resolver", "spec",
         "stretched_served", "ttl_s", "up", "world")
 
@@ -132,12 +132,13 @@ class GeoDns:
                           for r, ks, kr in zip(world.key_region, res.key_site.tolist(),
                                                res.key_resolver.tolist())]
         self._site_code = [code_of[r] for r in world.site_dns_region]
+        self._key_code_arr = np.array(self._key_code, dtype=np.int64)
+        self._site_code_arr = np.array(self._site_code, dtype=np.int64)
         n_nodes = len(world.topology.node_ids)
         self.up: list[bool] = [True] * n_nodes
         """The authoritative side's view (from its health checks)."""
         self.reachable: list[bool] = [True] * n_nodes
         """Whether each node really answers (for the HTTPDNS endpoints at access nodes)."""
-        self.all_up = True
         self.epoch = 0
         self._up_at: list[tuple[bool, ...]] = [tuple(self.up)]
         self.all_up_at: list[bool] = [True]
@@ -167,69 +168,48 @@ class GeoDns:
         if self.up[node] == up:
             return
         self.up[node] = up
-        self.all_up = all(self.up)
         self.epoch += 1
         self._up_at.append(tuple(self.up))
-        self.all_up_at.append(self.all_up)
+        self.all_up_at.append(all(self.up))
 
     def set_reachable(self, node: int, up: bool) -> None:
         """A node really went down or came back (its HTTPDNS endpoint with it)."""
         self.reachable[node] = up
 
-    def fresh_codes(self, sites: np.ndarray, users: np.ndarray) -> np.ndarray:
-        """The answer codes the terminals' lookups give (the same from any cache: a cache
-        holds one mapping), for a batch of logins: see :meth:`answer`."""
-        res = self.world.resolvers
-        code = np.frombuffer(self.resolver, dtype=np.uint8)[users].astype(np.int64)
-        http = code == HTTPDNS
-        keys = res.site_key[sites, np.where(http, 0, code)]
-        mapped = np.array(self._key_code, dtype=np.int64)[keys]
-        return np.where(http, np.array(self._site_code, dtype=np.int64)[sites], mapped)
-
-    def chunk_lookups(self, sites: np.ndarray, users: np.ndarray,
-                      last_mile_ms: np.ndarray) -> tuple[list[int], list[int], list[float]]:
-        """For a batch of logins, what :meth:`lookup_row` needs: each one's resolver cache
-        (-1 for HTTPDNS) and the cost of asking its resolver (last mile plus the round trip
-        to the resolver); also the answer codes (:meth:`fresh_codes`)."""
-        res = self.world.resolvers
+    def _mapping(self, sites: np.ndarray, users: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For a batch of logins: each one's answer code, resolver cache (-1 for HTTPDNS)
+        and resolver column (0: the ISP's, p: public provider p)."""
         code = np.frombuffer(self.resolver, dtype=np.uint8)[users].astype(np.int64)
         http = code == HTTPDNS
         col = np.where(http, 0, code)
-        keys = np.where(http, -1, res.site_key[sites, col])
-        rtt = np.where(col == 0, self._isp_rtt, res.site_rtt_ms[sites, col])
-        return (self.fresh_codes(sites, users).tolist(), keys.tolist(),
-                (last_mile_ms + rtt).tolist())
+        keys = self.world.resolvers.site_key[sites, col]
+        codes = np.where(http, self._site_code_arr[sites], self._key_code_arr[keys])
+        return codes, np.where(http, -1, keys), col
+
+    def fresh_codes(self, sites: np.ndarray, users: np.ndarray) -> np.ndarray:
+        """The answer codes the terminals' lookups give (the same from any cache: a cache
+        holds one mapping), for a batch of logins: see :meth:`answer`."""
+        return self._mapping(sites, users)[0]
+
+    def chunk_lookups(self, sites: np.ndarray, users: np.ndarray,
+                      last_mile_ms: np.ndarray) -> tuple[list[int], list[int], list[float]]:
+        """For a batch of logins, the answer codes (:meth:`fresh_codes`) and what
+        :meth:`lookup_row` needs: each one's resolver cache (-1 for HTTPDNS) and the cost of
+        asking its resolver (last mile plus the round trip to the resolver)."""
+        codes, keys, col = self._mapping(sites, users)
+        rtt = np.where(col == 0, self._isp_rtt, self.world.resolvers.site_rtt_ms[sites, col])
+        return codes.tolist(), keys.tolist(), (last_mile_ms + rtt).tolist()
 
     def lookup_row(self, site: int, user: int, now: float, last_mile_ms: float, key: int,
                    ask_ms: float) -> tuple[float, int, int]:
         """:meth:`lookup_fast` with the resolver cache ``key`` and the cost ``ask_ms`` of
         asking the resolver precomputed (:meth:`chunk_lookups`)."""
-        expiry = self.expiry
-        if now < expiry[user]:
+        if now < self.expiry[user]:
             return 0.0, self.answer_code[user], self.answer_epoch[user]
-        if key < 0 or self._sampled:
+        if key < 0:  # HTTPDNS
             return self.lookup_fast(site, user, now, last_mile_ms)
-        self.lookups += 1
-        fresh = self._key_fresh[key]
-        ttl = self.ttl_s
-        if now < fresh:
-            until = fresh if fresh < now + ttl else now + ttl
-            if self._key_stretch[key] and now >= self._key_resolved[key] + ttl:
-                self.stretched_served += 1
-            epoch = self._key_epoch[key]
-        else:
-            self.auth_queries += 1
-            ask_ms += self._auth_rtt[key]
-            self._key_fresh[key] = now + (self._stretched if self._key_stretch[key] else ttl)
-            self._key_resolved[key] = now
-            self._key_epoch[key] = epoch = self.epoch
-            until = now + ttl
-        code = self._key_code[key]
-        if until > now:
-            expiry[user] = until
-            self.answer_code[user] = code
-            self.answer_epoch[user] = epoch
-        return ask_ms, code, epoch
+        return self._ask(user, now, key, ask_ms)
 
     def complete_view(self, site: int, code: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """The view of an answer resolved while every node was up: the region's nodes (in
@@ -239,10 +219,6 @@ class GeoDns:
     def region_of(self, code: int) -> str:
         """The region an answer code maps to."""
         return self.regions[code % len(self.regions)]
-
-    def epoch_all_up(self, epoch: int) -> bool:
-        """Whether the authoritative side believed every node up in ``epoch``."""
-        return self.all_up_at[epoch]
 
     def answer(self, site: int, code: int, epoch: int, dns_ms: float) -> DnsAnswer:
         """The answer of code ``code`` resolved in ``epoch``, as the SDK sees it: the
@@ -280,12 +256,19 @@ class GeoDns:
             self.httpdns_fallbacks += 1  # no answer: the SDK falls back to DNS
             cost = 1000.0 * h.timeout
             code = 0
-        self.lookups += 1
         key = self._site_key[site][code]
-        cost += last_mile_ms + (self._site_rtt[site][code] if code else self._isp_rtt)
+        return self._ask(user, now, key, cost + last_mile_ms + (
+            self._site_rtt[site][code] if code else self._isp_rtt))
+
+    def _ask(self, user: int, now: float, key: int, cost: float) -> tuple[float, int, int]:
+        """The terminal asks its resolver (cache ``key``), having spent ``cost`` ms so far:
+        answered from the resolver's shared cache while fresh, else from the authoritative
+        side (one more round trip); the terminal keeps the answer for what is left of the
+        resolver's TTL. Returns the cost, the answer's code and its authoritative epoch."""
+        self.lookups += 1
         fresh = self._key_fresh[key]
         ttl = self.ttl_s
-        if self._k > 1:
+        if self._sampled:
             self._key_queries[key] += 1
             if now >= fresh and ttl > 0:
                 fresh = self._unseen_refresh(key, now, fresh)
@@ -301,12 +284,9 @@ class GeoDns:
             self._key_resolved[key] = now
             self._key_epoch[key] = epoch = self.epoch
             until = now + ttl
-        region = self._key_code[key]
-        if until > now:  # the terminal keeps what is left of the resolver's TTL
-            self.expiry[user] = until
-            self.answer_code[user] = region
-            self.answer_epoch[user] = epoch
-        return cost, region, epoch
+        code = self._key_code[key]
+        self._keep(user, now, until, code, epoch)
+        return cost, code, epoch
 
     def _unseen_refresh(self, key: int, now: float, fresh: float) -> float:
         """In a 1-in-k sample, whether a terminal not simulated asked the resolver since its
@@ -325,6 +305,7 @@ class GeoDns:
         return fresh
 
     def _keep(self, user: int, now: float, until: float, code: int, epoch: int) -> None:
+        """The terminal keeps the answer until ``until`` (not at all with a TTL of 0)."""
         if until > now:
             self.expiry[user] = until
             self.answer_code[user] = code

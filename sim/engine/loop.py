@@ -355,19 +355,6 @@ class Engine:
         cands = lg.candidates
         gap = self.strategy.race_delay_s
         noise = self.strategy.connect_noise_ms
-        if avoid is None and lg.attempts == 0 and cands:
-            # The common case: the first candidate connects before the second would start.
-            n = cands[0]
-            node = self.nodes[n]
-            if node.up and (node.open_conns < node.conn_limit or
-                            node.connections(now) < node.conn_limit):
-                rtt = (self.rtt[lg.site][n] + lg.last_mile_ms) * lg.jitter + \
-                    (noise * lg.noise[lg.noise_at] if noise > 0 else 0.0)
-                if rtt < 1000.0 * gap:
-                    lg.attempts = 1
-                    lg.pos = 1
-                    self._connect(lg, n, delay_s, rtt)
-                    return
         racers: list[int] = []
         pos = 0
         k = self.strategy.race_k
@@ -398,22 +385,9 @@ class Engine:
         if best < 0:  # nothing connected: the next candidates after the last failure
             lg.attempts += started
             lg.pos = pos
-            last = 0.0
-            for j, n in enumerate(racers):
-                t = delay_s + j * gap
-                node = nodes[n]
-                if self.trace is not None:
-                    self.trace.append((now + t, lg.id, lg.user, n,
-                                       "timeout" if not node.up else "rejected"))
-                if not node.up:
-                    node.timeouts += 1
-                    self.avoid.setdefault(lg.user, {})[n] = now + t + self.connect_timeout_s \
-                        + self.avoid_for_s
-                    t += self.connect_timeout_s
-                else:
-                    node.rejected += 1
-                    t += (row[n] + lg.last_mile_ms) * lg.jitter / 1000.0
-                last = t if t > last else last
+            last = max(self._failed_connect(lg, n, delay_s + j * gap,
+                                            (row[n] + lg.last_mile_ms) * lg.jitter)
+                       for j, n in enumerate(racers))
             env.timeout(last, lg).callbacks.append(self._on_retry)
             return
         for n in racers[:started]:
@@ -463,20 +437,13 @@ class Engine:
         if self.degraded_pairs:
             rtt_ms, extra_s = self._degrade(lg.site, n, rtt_ms, rtts + 1.0)
             delay_s += extra_s
+        if not node.up or (node.open_conns >= node.conn_limit and
+                           node.connections(env.now) >= node.conn_limit):
+            seen_s = self._failed_connect(lg, n, delay_s, rtt_ms)
+            env.timeout(seen_s, lg).callbacks.append(self._on_retry)
+            return
         if self.trace is not None:
-            self.trace.append((env.now + delay_s, lg.id, lg.user, n, "timeout" if not node.up
-                               else "rejected" if node.connections(env.now) >= node.conn_limit
-                               else "connected"))
-        if not node.up:
-            node.timeouts += 1
-            self.avoid.setdefault(lg.user, {})[n] = env.now + delay_s + self.connect_timeout_s \
-                + self.avoid_for_s
-            env.timeout(delay_s + self.connect_timeout_s, lg).callbacks.append(self._on_retry)
-            return
-        if node.open_conns >= node.conn_limit and node.connections(env.now) >= node.conn_limit:
-            node.rejected += 1
-            env.timeout(delay_s + rtt_ms / 1000.0, lg).callbacks.append(self._on_retry)
-            return
+            self.trace.append((env.now + delay_s, lg.id, lg.user, n, "connected"))
         node.open_conns += 1
         lg.node = n
         lg.leg = 0
@@ -484,6 +451,23 @@ class Engine:
         lg.rtt_ms = rtt_ms
         self._at_time(env.now + delay_s + (rtts + 0.5) * rtt_ms / 1000.0,
                       self._on_node_arrival, lg)
+
+    def _failed_connect(self, lg: Login, n: int, delay_s: float, rtt_ms: float) -> float:
+        """A connect to node ``n``, sent ``delay_s`` from now, fails: a down node never
+        answers (the terminal sees a timeout and avoids the node for a while), a full one
+        refuses at once (one round trip). Returns when the terminal sees it (s from now)."""
+        now = self.env.now
+        node = self.nodes[n]
+        if self.trace is not None:
+            self.trace.append((now + delay_s, lg.id, lg.user, n,
+                               "timeout" if not node.up else "rejected"))
+        if not node.up:
+            node.timeouts += 1
+            self.avoid.setdefault(lg.user, {})[n] = now + delay_s + self.connect_timeout_s \
+                + self.avoid_for_s
+            return delay_s + self.connect_timeout_s
+        node.rejected += 1
+        return delay_s + rtt_ms / 1000.0
 
     def _degrade(self, site: int, node: int, rtt_ms: float,
                  round_trips: float) -> tuple[float, float]:
@@ -558,7 +542,7 @@ class Engine:
                 node.pending[lg.id] = lg
                 self._at_time(finish, self._on_dc_done, (lg, lg.seq))
             elif self.nodes[lg.node].can_fail:  # the answer goes back through the edge node
-                self._at_time(finish + lg.dc_half_s, self._on_back, (lg, lg.seq))
+                self._at_time(finish + lg.dc_half_s, self._on_node_done, (lg, lg.seq))
             else:
                 self._finish_ok(lg, finish + self._return_s(lg))
             return
@@ -585,6 +569,8 @@ class Engine:
         self._at_time(finish + half, self._on_dc_arrival, (lg, lg.seq))
 
     def _on_node_done(self, value: tuple[Login, int]) -> None:
+        """The answer leaves a node that can fail for the terminal: its own (a cache hit)
+        or the data center's, back from the backbone."""
         lg, seq = value
         if lg.seq != seq:
             return  # lost when the node went down; already failing over
@@ -597,17 +583,9 @@ class Engine:
             return  # lost when the data center went down
         self.home.pending.pop(lg.id, None)
         if self.nodes[lg.node].can_fail:
-            self._at_time(self.env.now + lg.dc_half_s, self._on_back, (lg, lg.seq))
+            self._at_time(self.env.now + lg.dc_half_s, self._on_node_done, (lg, lg.seq))
         else:
             self._finish_ok(lg, self.env.now + self._return_s(lg))
-
-    def _on_back(self, value: tuple[Login, int]) -> None:
-        """The data center's answer is back at the edge node (one that can fail)."""
-        lg, seq = value
-        if lg.seq != seq:
-            return  # its edge node went down meanwhile; already failing over
-        self.nodes[lg.node].pending.pop(lg.id, None)
-        self._finish_ok(lg, self.env.now + lg.rtt_ms / 2000.0)
 
     def _return_s(self, lg: Login) -> float:
         """From the end of data-center service back to the terminal."""

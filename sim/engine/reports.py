@@ -45,7 +45,6 @@ class LoadReports:
         self.delay_s = delay_s
         self.end_s = end_s
         self._area = [0.0] * len(self.nodes)
-        self.reports = 0
 
     def start(self) -> None:
         """Schedule the first measurement one interval from now."""
@@ -64,7 +63,6 @@ class LoadReports:
             util = (area - self._area[i]) / (node.workers * dt)
             self._area[i] = area
             report.append((node, util, node.queue_len, node.connections(now)))
-        self.reports += 1
         env.call_at(now + self.delay_s, self._publish, report)
         if now + dt <= self.end_s:
             env.call_at(now + dt, self._measure, None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["UniformDraws", "NormalDraws", "ExponentialDraws"]
+__all__ = ["UniformDraws", "ExponentialDraws"]
 
 
 class UniformDraws:
@@ -64,30 +64,6 @@ class ExponentialDraws:
         pos = self._pos
         if pos + n > len(self._buf):
             self._buf = self._rng.standard_exponential(max(8192, n)).tolist()
-            pos = 0
-        self._pos = pos + n
-        return self._buf[pos:pos + n]
-
-
-class NormalDraws:
-    """Standard normal draws from one stream, in blocks (cheap one or a few at a time)."""
-    __slots__ = ("_rng", "_buf", "_pos", "_block")
-
-    def __init__(self, rng: np.random.Generator, block: int = 8192):
-        self._rng = rng
-        self._block = block
-        self._buf: list[float] = []
-        self._pos = 0
-
-    def next(self) -> float:
-        """The next draw."""
-        return self.take(1)[0]
-
-    def take(self, n: int) -> list[float]:
-        """The next ``n`` draws."""
-        pos = self._pos
-        if pos + n > len(self._buf):
-            self._buf = self._rng.standard_normal(max(self._block, n)).tolist()
             pos = 0
         self._pos = pos + n
         return self._buf[pos:pos + n]
