@@ -285,7 +285,10 @@ class GeoDns:
             self._key_epoch[key] = epoch = self.epoch
             until = now + ttl
         code = self._key_code[key]
-        self._keep(user, now, until, code, epoch)
+        if until > now:  # (_keep, inline on the hot path)
+            self.expiry[user] = until
+            self.answer_code[user] = code
+            self.answer_epoch[user] = epoch
         return cost, code, epoch
 
     def _unseen_refresh(self, key: int, now: float, fresh: float) -> float:
