@@ -126,9 +126,10 @@ def test_flash_crowd_multiplies_only_its_regions_arrivals() -> None:
 @pytest.mark.parametrize("short,long", [("30s", "1m"), ("1m", "2m"), ("2m", "3m")])
 def test_a_longer_outage_never_lowers_failed_logins(short: str, long: str) -> None:
     # No other candidate and one attempt: a login that meets the down node fails.
+    # Enough workers that the reconnects after the outage never queue past a deadline.
     strict = {"addressing.levels": [{"region": {"dns_ttl": "10m"}},
                                     {"failover": {"max_attempts": 1, "other_regions": False}}],
-              "population.regions": ["asia"]}
+              "population.regions": ["asia"], "nodes.access.workers": 64}
 
     def failed(length: str) -> int:
         world = _world(events=[{"at": "1m", "node_down": "access-singapore", "for": length}],
@@ -155,15 +156,29 @@ def test_more_capacity_on_the_spill_target_never_raises_its_queue() -> None:
 
 
 def test_datacenter_down_fail_or_queue() -> None:
-    ev = {"at": "2m", "datacenter_down": "dc-singapore", "for": "1m"}
+    # Shorter than the SDK's 60-s deadline: a queued login waits for the data center.
+    ev = {"at": "2m", "datacenter_down": "dc-singapore", "for": "30s"}
     failing = sim.run(SCENARIOS / "tiny.yaml", overrides={
         "duration": "5m", "warmup": "0s", "events": [ev]})
     queued = sim.run(SCENARIOS / "tiny.yaml", overrides={
         "duration": "5m", "warmup": "0s", "events": [{**ev, "mode": "queue"}]})
     assert failing.summary["logins"]["failed"] > 0
     assert queued.summary["logins"]["failed"] == 0
-    slow = queued.logins[(queued.logins.t_start_s > 125) & (queued.logins.t_start_s < 170)]
-    assert slow.backend_ms.median() > 10_000  # they waited for the data center to return
+    slow = queued.logins[(queued.logins.t_start_s > 122) & (queued.logins.t_start_s < 140)]
+    assert slow.backend_ms.median() > 5_000  # they waited for the data center to return
+
+
+def test_a_queued_login_fails_at_its_deadline() -> None:
+    # Longer than the deadline: logins held for the data center give up when their answer
+    # timeout (12-15 s) has passed on every attempt, or at the 60-s deadline.
+    ev = {"at": "2m", "datacenter_down": "dc-singapore", "for": "3m", "mode": "queue"}
+    res = sim.run(SCENARIOS / "tiny.yaml", overrides={
+        "duration": "6m", "warmup": "0s", "events": [ev]})
+    L = res.logins
+    assert res.summary["logins"]["whole_run"]["deadline_failures"] > 0
+    assert L.latency_ms.max() <= 60_000 + 1e-6
+    failed = L[(L.outcome != "ok") & (L.t_start_s > 125) & (L.t_start_s < 230)]
+    assert len(failed) > 0 and failed.latency_ms.min() > 12_000
 
 
 def test_region_link_degradation_adds_latency_only_on_that_pair() -> None:

@@ -90,7 +90,7 @@ class Oracle(Strategy):
         rtts = world.scenario.protocol.handshake_rtts + 1.0
         edge = list(world.edge_nodes)
         dc = world.node_dc_rtt_ms
-        hits = world.params.cache_hit_ratio
+        hits = world.expected_hit_ratio
         dc_service_ms = 1000.0 * world.params.service_s[world.home_dc]
         self._edge = edge
         self._home = world.home_dc

@@ -47,6 +47,9 @@ def describe_event(event: dict[str, Any]) -> str:
         fc = event["flash_crowd"]
         target = fc.get("region") or fc.get("site")
         return f"flash_crowd {target} x{fc.get('multiplier')}"
+    if "slowdown" in event:
+        sd = event["slowdown"]
+        return f"slowdown {sd['node']} x{sd.get('factor')}"
     if "link_degraded" in event:
         ld = event["link_degraded"]
         where = "-".join(ld["regions"]) if ld.get("regions") else f"{ld['a']}-{ld['b']}"

@@ -562,6 +562,9 @@ def _node_stats(world: World, outputs: Sequence[ReplicationOutput]) -> dict[str,
             "timeouts": int(total["timeouts"][i]),
             "dropped_sessions": int(total["dropped_sessions"][i]),
             "raced": int(total["raced"][i]),
+            "expired": int(total["expired"][i]),
+            "budget_refused": int(total["budget_refused"][i]),
+            "ticket_hits": int(total["ticket_hits"][i]),
         }
     return stats
 

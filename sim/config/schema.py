@@ -222,6 +222,23 @@ class NodeCapacity(StrictModel):
     service_ms: PosFloat | None = None
     service_distribution: Literal["exponential", "deterministic"] | None = None
     cache_hit_ratio: Fraction | None = None
+    """A fixed share of logins the node answers itself, whatever the terminal did before (a
+    modelling shortcut for theory checks; ``ticket_ttl`` is the mechanism). Setting it
+    replaces the kind's tickets."""
+    ticket_ttl: PositiveDuration | None = None
+    """The node keeps a login ticket for each terminal that logged in through it, for this
+    long: a terminal whose last login through a ticket-keeping node was here, within the TTL,
+    logs in without the home data center. Cache nodes default to 2 h, OpenSSL's default
+    session lifetime (``tls1_default_timeout``). Setting it replaces ``cache_hit_ratio``."""
+    registration: Literal["async", "sync"] | None = None
+    """A ticket login still registers the session at the home data center (a request on its
+    workers): ``async`` answers the terminal at once, ``sync`` waits for the registration."""
+
+    @model_validator(mode="after")
+    def _one_hit_model(self) -> NodeCapacity:
+        if self.cache_hit_ratio is not None and self.ticket_ttl is not None:
+            raise ValueError("set either cache_hit_ratio or ticket_ttl, not both")
+        return self
 
 
 class Nodes(StrictModel):
@@ -229,14 +246,16 @@ class Nodes(StrictModel):
 
     Precedence: kind defaults here < the node's keys in the topology file < ``overrides``.
     The defaults describe the login capacity one app sees: an access node's 4 login workers
-    at 20 ms each handle 200 logins/s; a cache node answers 80% of logins itself; the data
-    center's 16 workers handle 800 logins/s.
+    at 20 ms each handle 200 logins/s; a cache node answers a terminal itself when it holds a
+    login ticket for it (``ticket_ttl``); the data center's 16 workers handle 800 logins/s.
     """
 
     access: NodeCapacity = NodeCapacity(workers=4, connection_limit=400_000, service_ms=20.0,
-                                        service_distribution="exponential", cache_hit_ratio=0.0)
+                                        service_distribution="exponential", cache_hit_ratio=0.0,
+                                        registration="async")
     cache: NodeCapacity = NodeCapacity(workers=4, connection_limit=400_000, service_ms=8.0,
-                                       service_distribution="exponential", cache_hit_ratio=0.8)
+                                       service_distribution="exponential", ticket_ttl=7200.0,
+                                       registration="async")
     datacenter: NodeCapacity = NodeCapacity(workers=16, connection_limit=None, service_ms=20.0,
                                             service_distribution="exponential",
                                             cache_hit_ratio=None)
@@ -357,22 +376,65 @@ class SpillLevelSpec(StrictModel):
 
 
 class Backoff(StrictModel):
-    """Exponential backoff between rounds of attempts, with jitter."""
+    """Exponential backoff with jitter before a retry: the ``n``-th waits
+    ``min(cap, base * multiplier ** (n - 1))``, spread uniformly by ``+-jitter`` of itself.
+    The defaults are gRPC's connection backoff (``doc/connection-backoff.md``:
+    INITIAL_BACKOFF 1 s, MULTIPLIER 1.6, JITTER 0.2, MAX_BACKOFF 120 s)."""
     base: Duration = 1.0
-    cap: Duration = 30.0
-    jitter: Fraction = 0.5
+    """Wait before the first retry (0: retry at once)."""
+    multiplier: Annotated[float, Field(ge=1.0, le=10.0, allow_inf_nan=False)] = 1.6
+    """Growth of the wait from one retry to the next."""
+    cap: Duration = 120.0
+    """Longest wait."""
+    jitter: Fraction = 0.2
+    """Spread of each wait, as a share of it either way."""
+
+
+class RetryBudget(StrictModel):
+    """Each edge node forwards a retry (an attempt after the login's first) only while its
+    budget allows: retries within ``ttl`` may reach ``percent`` of the first attempts within
+    it plus a reserve of ``min_per_s`` per second; a retry over budget is refused at once.
+    The defaults are Finagle's ``RetryBudget`` (20% of requests on top of 10 retries a
+    second, deposits expiring after 10 s)."""
+    percent: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = 0.2
+    """Retries allowed per first attempt."""
+    min_per_s: NonNegFloat = 10.0
+    """Retries allowed per second whatever the traffic."""
+    ttl: Annotated[float, Field(ge=1.0, le=60.0, allow_inf_nan=False)] = 10.0
+    """How long a first attempt counts towards the budget (s)."""
 
 
 class FailoverLevelSpec(StrictModel):
     """Level 4: a connect to a down node times out and the next candidate is tried; the
     terminal then avoids that node for ``avoid_for``; after every candidate failed, it backs
-    off (``backoff``) and starts again, up to ``max_attempts`` connects."""
+    off (``backoff``) and starts again, up to ``max_attempts`` connects. An attempt whose
+    answer does not come within its ``attempt_timeout`` is abandoned (the node still does the
+    work) and retried after a backoff; the login fails when ``deadline`` has passed since it
+    started. Defaults of the timeouts: Tencent Mars, the network component of WeChat
+    (``mars/stn/config.h``)."""
 
     connect_timeout: PositiveDuration = 3.0
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 4
     other_regions: bool = True
     avoid_for: Duration = 30.0
     backoff: Backoff = Backoff()
+    attempt_timeout: PositiveDuration = 12.0
+    """How long the SDK waits for the answer to a login request sent on Wi-Fi or a fixed line
+    (Mars ``kBaseFirstPackageWifiTimeout``, 12 s)."""
+    attempt_timeout_mobile: PositiveDuration = 15.0
+    """The same on a mobile network (Mars ``kBaseFirstPackageGPRSTimeout``, 15 s)."""
+    deadline: PositiveDuration = 60.0
+    """The login's total deadline from its start, retries included (Mars
+    ``DEF_TASK_TIME_OUT``, 60 s)."""
+    retry_budget: RetryBudget | None = RetryBudget()
+    """Retry budget at each edge node (null: none, every retry goes through)."""
+
+    @model_validator(mode="after")
+    def _timeouts_fit(self) -> FailoverLevelSpec:
+        if self.connect_timeout > self.deadline:
+            raise ValueError(f"connect_timeout ({self.connect_timeout:g} s) is longer than "
+                             f"deadline ({self.deadline:g} s)")
+        return self
 
 
 class StickyLevelSpec(StrictModel):
@@ -507,14 +569,21 @@ class LinkDegraded(StrictModel):
         return self
 
 
+class Slowdown(StrictModel):
+    """A node's logins take ``factor`` times their service time (a slow dependency, a
+    garbage-collection storm, a bad deploy): work arriving while it lasts is slower."""
+    node: str
+    factor: Annotated[float, Field(gt=0.0, le=1000.0, allow_inf_nan=False)] = 4.0
+
+
 EVENT_KINDS = ("node_down", "node_up", "region_outage", "datacenter_down", "link_degraded",
-               "flash_crowd")
+               "flash_crowd", "slowdown")
 
 
 class Event(StrictModel):
     """A scheduled event: exactly one of ``node_down``, ``node_up``, ``region_outage``,
-    ``datacenter_down``, ``link_degraded``, ``flash_crowd``; ``for`` makes it last (a down
-    node comes back up, a crowd ends). ``mode`` applies to ``datacenter_down``: ``fail``
+    ``datacenter_down``, ``link_degraded``, ``flash_crowd``, ``slowdown``; ``for`` makes it
+    last (a down node comes back up, a crowd ends). ``mode`` applies to ``datacenter_down``: ``fail``
     (logins that need the data center fail) or ``queue`` (they wait at the node until it is
     back)."""
 
@@ -526,6 +595,7 @@ class Event(StrictModel):
     datacenter_down: str | None = None
     link_degraded: LinkDegraded | None = None
     flash_crowd: FlashCrowd | None = None
+    slowdown: Slowdown | None = None
     mode: Literal["fail", "queue"] | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -537,7 +607,7 @@ class Event(StrictModel):
             raise ValueError(f"each event names exactly one of {', '.join(EVENT_KINDS)}")
         if kinds[0] == "node_up" and self.for_ is not None:
             raise ValueError("node_up takes no 'for'")
-        if kinds[0] in ("flash_crowd", "link_degraded") and self.for_ is None:
+        if kinds[0] in ("flash_crowd", "link_degraded", "slowdown") and self.for_ is None:
             raise ValueError(f"{kinds[0]} needs 'for'")
         if self.mode is not None and kinds[0] != "datacenter_down":
             raise ValueError("'mode' only applies to datacenter_down")
@@ -562,12 +632,26 @@ class Event(StrictModel):
 
 
 class Reconnect(StrictModel):
-    """How terminals whose session dropped (their node failed) reconnect: after a first
-    delay drawn uniformly in ``[0, first_delay]``, through addressing again; retries back off
-    as ``addressing`` failover says."""
+    """How terminals whose session dropped (their node failed) reconnect. A terminal notices
+    the drop at once when the node resets its connection (``reset_share`` of drops), else at
+    the first heartbeat left unanswered: after the time to its next heartbeat (uniform over
+    ``heartbeat_interval``), ``heartbeat_misses - 1`` more intervals and the answer's timeout
+    (``failover.attempt_timeout``). It then waits a uniform ``[0, first_delay]`` and logs in
+    again through addressing, with the login's retries and backoff. Heartbeat default: Mars'
+    ``MinHeartInterval`` (4.5 min, WeChat's foreground heartbeat); one missed answer drops
+    the long link."""
 
     enabled: bool = True
-    first_delay: Duration = 5.0
+    first_delay: Duration = 1.0
+    """Spread of the first reconnect after the drop is noticed (gRPC's INITIAL_BACKOFF)."""
+    heartbeat_interval: PositiveDuration = 270.0
+    """Time between a connected terminal's heartbeats."""
+    heartbeat_misses: Annotated[int, Field(ge=1, le=100)] = 1
+    """Unanswered heartbeats before the terminal gives the connection up."""
+    reset_share: Fraction = 0.0
+    """Share of drops the terminal learns at once from a connection reset (a crashed process
+    on a live host resets; a host or network that fails, as the events model, sends
+    nothing)."""
 
 
 # --------------------------------------------------------------------------- outputs

@@ -75,4 +75,11 @@ class Login:
     """0 at its edge node; 1 beyond it (the backbone, the data center, the way back), where
     its edge node going down still loses it."""
     seq: int
-    """Bumped when what was scheduled for it becomes void (its node went down)."""
+    """Bumped when what was scheduled for it becomes void (its node went down, its attempt
+    was abandoned)."""
+    deadline: float
+    """When the SDK abandons the current attempt (its answer timeout, or the login's total
+    deadline if sooner), absolute s."""
+    backoffs: int
+    """Backoff waits so far (rounds over the candidates, retries after a timeout or a
+    refusal): the next wait grows with it."""

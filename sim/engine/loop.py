@@ -16,13 +16,23 @@ and a process per login; a test checks that both give the same per-login results
 
 ``connection_limit`` caps open connections (a login over the limit is rejected and the SDK
 moves on); a connection stays open for the session after the login. When a node goes down,
-its queued and in-service logins fail over, and its sessions are dropped.
+its queued and in-service logins fail over, and its sessions are dropped; their terminals
+notice at their next unanswered heartbeat and log in again.
+
+Deadlines: the SDK abandons an attempt whose answer has not come within its answer timeout
+(``failover.attempt_timeout``) and retries after a backoff; the nodes do the work all the same
+(nothing tells them the terminal left). The login fails when its ``deadline`` or its attempts
+run out. Because a node's FIFO settles a login's service the moment it arrives, an attempt
+that will miss its deadline is known then, and the abandonment costs one event at the
+deadline. Each edge node forwards retries only within its retry budget
+(``failover.retry_budget``).
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+from array import array
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -43,6 +53,7 @@ from sim.engine.records import ReplicationOutput, decider_names
 from sim.engine.reports import LoadReports
 from sim.engine.sampling import Sampler
 from sim.engine.streams import ExponentialDraws, UniformDraws
+from sim.model.lastmile import ACCESS_PROFILES
 from sim.model.workload import ArrivalChunk, Workload
 from sim.model.world import World
 
@@ -96,6 +107,17 @@ class Engine:
                                 p.service_distribution[i], p.cache_hit_ratio[i],
                                 p.connection_limit[i], i in can_fail)
                       for i, k in enumerate(world.topology.kinds)]
+        for node, ttl in zip(self.nodes, p.ticket_ttl):
+            node.ticket_ttl = ttl
+        self._register_sync = p.register_sync
+        n_users = self.workload.n_users
+        self.ticket_node: array[int] | None = None
+        """Per terminal, the ticket-keeping node of its last login there (-1: none)..."""
+        self.ticket_t = array("d")
+        """... and when that login ended (s; negative: before the run)."""
+        if any(p.ticket_ttl):
+            self.ticket_node = array("i", [-1]) * n_users
+            self.ticket_t = array("d", [-math.inf]) * n_users
         self.dns = GeoDns(world, sc.addressing.region, sc.addressing.httpdns,
                           self.workload.users_per_site, np.random.default_rng(streams[2]))
         region = sc.addressing.region
@@ -113,6 +135,11 @@ class Engine:
         self.connect_timeout_s = fo.connect_timeout
         self.max_attempts = fo.max_attempts
         self.backoff = fo.backoff
+        self.deadline_s = fo.deadline
+        self.budget = fo.retry_budget
+        self._timeout_s = [fo.attempt_timeout_mobile if ACCESS_PROFILES[a].mobile
+                           else fo.attempt_timeout for a in self.workload.access_names]
+        """The SDK's answer timeout by access type code."""
         self.handshake_rtts = sc.protocol.handshake_rtts
         self.zero_rtt_share = sc.protocol.quic_0rtt_share if sc.protocol.transport == "quic" \
             else 0.0
@@ -126,7 +153,9 @@ class Engine:
         self._global_order = world.site_global_order
         self._best_when_all_up = [self.rtt[s][order[0]]
                                   for s, order in enumerate(world.site_global_order)]
-        self.counts = {"attempted": 0, "succeeded": 0, "failed": 0, "reconnects": 0}
+        self.counts = {"attempted": 0, "succeeded": 0, "failed": 0, "reconnects": 0,
+                       "expired_attempts": 0, "deadline_failures": 0, "budget_refusals": 0,
+                       "ticket_hits": 0, "registrations": 0}
         self.sampler = Sampler(self.env, self.nodes, sc.outputs.sample_every, sc.duration)
         spill = cast(SpillLevelSpec, sc.addressing.level("spill") or SpillLevelSpec())
         self.reports = LoadReports(self.env, self.nodes, spill.report_interval,
@@ -158,7 +187,7 @@ class Engine:
         self._session_seq = 0
         self.site_region = list(world.sites.regions)
         self.node_region = list(world.topology.regions)
-        self.disruptions = Disruptions(self.env, world, self.set_node)
+        self.disruptions = Disruptions(self.env, world, self.set_node, self.slow_node)
         # The disruptions' state the hot path reads, by reference.
         self.degraded_pairs = self.disruptions.degraded_pairs
         self.dc_extra_s = self.disruptions.dc_extra_s
@@ -175,32 +204,56 @@ class Engine:
     # ------------------------------------------------------------------ arrivals
 
     def _open_sessions(self) -> None:
-        """Start in steady state: the sessions a stationary run holds at t = 0
-        (:meth:`Workload.open_sessions`), each at the node the addressing gives its terminal
-        now (the batch plan when the strategy has one), which the terminal's SDK also
-        remembers as its last node."""
-        site, user, access, lm, remaining = self.workload.open_sessions()
+        """Start in steady state.
+
+        Every terminal remembers the node of its last login (for ``sticky``) and, at a
+        ticket-keeping node, holds a ticket from a login ``A`` seconds before the start,
+        ``A`` exponential at the terminal's login rate (the time back to the last event of a
+        Poisson process). The sessions a stationary run holds at t = 0
+        (:meth:`Workload.open_sessions`) are open at that node. The node is the one the
+        addressing gives the terminal now: for a strategy that plans batches, its prepared
+        plan (at t = 0 no node has reported load and no terminal has a last node, so the
+        first node depends on the terminal's site and DNS answer alone); otherwise its
+        :meth:`Strategy.plan`, for the terminals with an open session only (the others start
+        with no memory).
+        """
+        wl = self.workload
+        strategy = self.strategy
+        dns = self.dns
+        site, user, access, lm, remaining = wl.open_sessions()
+        many = type(strategy).on_success_many is not Strategy.on_success_many
+        all_site = wl.terminal_site
+        all_user = np.arange(len(all_site), dtype=np.int64)
+        codes = dns.fresh_codes(all_site, all_user)
+        key = all_site * 65536 + codes
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        tokens = strategy.prepare(all_site[first], codes[first], dns.complete_view)
+        if tokens is not None:
+            nodes_u = [strategy.plan_prepared(t, s, u, 0.0)[0][0] for t, s, u in
+                       zip(tokens, all_site[first].tolist(), all_user[first].tolist())]
+            node_of_user: np.ndarray | None = np.array(nodes_u, dtype=np.int64)[inverse]
+            node_of = node_of_user[user]
+        else:
+            node_of_user = None
+            node_of = np.array([strategy.plan(s, u, 0.0, dns.answer(s, c, 0, 0.0))[0][0]
+                                for s, u, c in zip(site.tolist(), user.tolist(),
+                                                   codes[user].tolist())], dtype=np.int64)
+        strategy.probe_ms = 0.0
+        if node_of_user is not None and many:
+            strategy.on_success_many(all_user, node_of_user)
+        if self.ticket_node is not None:
+            rate = wl.rate_per_s(0.0) / np.maximum(wl.users_per_site, 1)  # per terminal
+            since = wl.rng["open_sessions"].exponential(1.0, len(all_site)) / rate[all_site]
+            nodes = node_of_user
+            if nodes is None:  # only the terminals with an open session are known
+                nodes = np.full(len(all_site), -1, dtype=np.int64)
+                nodes[user] = node_of
+            ttl = np.array([n.ticket_ttl for n in self.nodes])
+            keeps = (nodes >= 0) & (ttl[np.maximum(nodes, 0)] > 0)
+            self.ticket_node = array("i", np.where(keeps, nodes, -1).astype(np.int32).tobytes())
+            self.ticket_t = array("d", (-since).tobytes())
         if not len(site):
             return
-        codes = self.dns.fresh_codes(site, user)
-        strategy = self.strategy
-        tokens = strategy.prepare(site, codes, self.dns.complete_view)
-        sites, users = site.tolist(), user.tolist()
-        if tokens is not None:
-            # At t = 0 no node has reported load and no terminal has a last node, so a
-            # prepared plan's first node depends on its token alone.
-            memo: dict[int, int] = {}
-            first = []
-            for t, s, u in zip(tokens, sites, users):
-                n = memo.get(id(t))
-                if n is None:
-                    n = memo[id(t)] = strategy.plan_prepared(t, s, u, 0.0)[0][0]
-                first.append(n)
-        else:
-            first = [strategy.plan(s, u, 0.0, self.dns.answer(s, c, 0, 0.0))[0][0]
-                     for s, u, c in zip(sites, users, codes.tolist())]
-        strategy.probe_ms = 0.0
-        node_of = np.array(first, dtype=np.int64)
         order = np.argsort(node_of, kind="stable")
         bounds = np.searchsorted(node_of[order], np.arange(len(self.nodes) + 1))
         for node in self.nodes:
@@ -219,7 +272,8 @@ class Engine:
             heapq.heapify(node.sessions)
             node.open_conns += len(rows)
             node.peak_conns = node.open_conns
-        strategy.on_success_many(user, node_of)
+        if node_of_user is None or not many:
+            strategy.on_success_many(user, node_of)
 
     @staticmethod
     def _nodes_that_can_fail(world: World) -> set[int]:
@@ -280,6 +334,9 @@ class Engine:
         lg.seq = 0
         lg.node = -1
         lg.leg = 0
+        lg.backoffs = 0
+        lg.dc_half_s = 0.0
+        lg.deadline = lg.t0 + self.deadline_s
         lg.rtt_ms = 0.0
         lg.queue_ms = lg.service_ms = lg.backend_ms = lg.probe_ms = 0.0
         self.counts["attempted"] += 1
@@ -404,12 +461,17 @@ class Engine:
     def _attempt(self, lg: Login, delay_s: float) -> None:
         """Try the next candidate; ``delay_s`` is time already spent before the try."""
         env = self.env
-        if lg.attempts >= self.max_attempts:
-            self._finish_failed(lg, env.now + delay_s)
+        give_up = lg.t0 + self.deadline_s
+        if lg.attempts >= self.max_attempts or env.now + delay_s >= give_up:
+            self._give_up(lg, env.now + delay_s)
             return
         if lg.pos >= len(lg.candidates):
             lg.round += 1
-            wait = self._backoff_s(lg.round)
+            lg.backoffs += 1
+            wait = self._backoff_s(lg.backoffs)
+            if env.now + delay_s + wait >= give_up:
+                self._give_up(lg, give_up)
+                return
             env.timeout(delay_s + wait, lg).callbacks.append(self._on_replan)
             return
         n = lg.candidates[lg.pos]
@@ -482,10 +544,54 @@ class Engine:
                     extra_s += lost * TCP_RTO_S
         return rtt_ms, extra_s
 
-    def _backoff_s(self, round_: int) -> float:
+    def _backoff_s(self, n: int) -> float:
+        """The ``n``-th backoff wait of a login (gRPC's connection backoff)."""
         b = self.backoff
-        base = min(b.cap, b.base * 2.0 ** (round_ - 1))
-        return base * (1.0 - b.jitter * self.u_backoff.next())
+        base = min(b.cap, b.base * b.multiplier ** (n - 1))
+        return base * (1.0 + b.jitter * (2.0 * self.u_backoff.next() - 1.0))
+
+    def _give_up(self, lg: Login, t: float) -> None:
+        """The login fails at ``t``, or at its deadline if that comes first."""
+        give_up = lg.t0 + self.deadline_s
+        if t >= give_up:
+            self.counts["deadline_failures"] += 1
+            t = give_up
+        self._finish_failed(lg, t)
+
+    def _retry_later(self, lg: Login, delay_s: float) -> None:
+        """The attempt failed and the terminal learns it ``delay_s`` from now: it backs off,
+        then tries again (the next candidate)."""
+        lg.backoffs += 1
+        wait = delay_s + self._backoff_s(lg.backoffs)
+        if self.env.now + wait >= lg.t0 + self.deadline_s:
+            self._give_up(lg, self.env.now + wait)
+            return
+        self.env.timeout(wait, lg).callbacks.append(self._on_retry)
+
+    def _budget_allows(self, node: NodeState, now: float) -> bool:
+        """Whether the node's retry budget lets one more retry through now (and spend it).
+
+        A Finagle-style budget: each first attempt deposits ``percent`` of a retry and the
+        deposits fade with time constant ``ttl``; a reserve refills at ``min_per_s`` up to
+        ``min_per_s * ttl``; a retry takes one from the deposits, else from the reserve."""
+        b = self.budget
+        assert b is not None
+        st = node.budget
+        dt = now - st[0]
+        balance = st[1] * math.exp(-dt / b.ttl) + b.percent * (node.first_attempts - st[3])
+        reserve = min(b.min_per_s * b.ttl, st[2] + b.min_per_s * dt)
+        st[0] = now
+        st[3] = node.first_attempts
+        ok = True
+        if balance >= 1.0:
+            balance -= 1.0
+        elif reserve >= 1.0:
+            reserve -= 1.0
+        else:
+            ok = False
+        st[1] = balance
+        st[2] = reserve
+        return ok
 
     def _on_replan(self, ev: simpy.Event) -> None:
         self._plan(cast(Login, ev.value), 0.0)
@@ -507,12 +613,30 @@ class Engine:
         self.env.call_at(t, handler, value)
 
     def _on_node_arrival(self, lg: Login) -> None:
+        """The login request reaches the node (sent half a round trip ago: the SDK's answer
+        timeout runs from then)."""
         node = self.nodes[lg.node]
         if node.gen != lg.gen:  # the node went down while the handshake was under way
             lg.node = -1
             self.env.timeout(self.connect_timeout_s, lg).callbacks.append(self._on_retry)
             return
-        lg.t_node = self.env.now
+        now = self.env.now
+        lg.t_node = now
+        t = now - lg.rtt_ms / 2000.0 + self._timeout_s[lg.access]
+        give_up = lg.t0 + self.deadline_s
+        lg.deadline = t if t < give_up else give_up
+        if lg.attempts == 1:
+            node.first_attempts += 1
+        elif self.budget is not None and node is not self.home and \
+                not self._budget_allows(node, now):
+            # A retry over the node's budget: refused at once, the terminal backs off.
+            node.budget_refused += 1
+            self.counts["budget_refusals"] += 1
+            if self.trace is not None:
+                self.trace.append((now, lg.id, lg.user, lg.node, "refused"))
+            self._drop_connection(lg)
+            self._retry_later(lg, lg.rtt_ms / 2000.0)
+            return
         self._serve(node, lg)
 
     def _service_s(self, node: NodeState, lg: Login) -> float:
@@ -534,10 +658,14 @@ class Engine:
                        finish: float) -> None:
         """Move a login on from a node where it arrived at ``now``, started service at
         ``start`` and finished at ``finish`` (absolute times; the clock may be at any of
-        them)."""
+        them). An answer that cannot reach the terminal before its deadline is abandoned
+        (:meth:`_abandon`); the work goes on without it."""
         lg.t_finish = finish
         if node is self.home:
             lg.backend_ms += 1000.0 * (finish - now)
+            if finish + lg.dc_half_s + lg.rtt_ms / 2000.0 > lg.deadline:
+                self._abandon(lg)
+                return
             if node.can_fail:
                 node.pending[lg.id] = lg
                 self._at_time(finish, self._on_dc_done, (lg, lg.seq))
@@ -548,13 +676,33 @@ class Engine:
             return
         lg.queue_ms = 1000.0 * (start - now)
         lg.service_ms = 1000.0 * (finish - start)
-        if node.can_fail:
-            node.pending[lg.id] = lg
-        if lg.cache_u < node.hit_ratio:
-            if node.can_fail:  # it completes only if the node is still up at the end
+        if node.ticket_ttl:
+            tickets = self.ticket_node
+            assert tickets is not None
+            user = lg.user
+            hit = tickets[user] == node.idx and now - self.ticket_t[user] <= node.ticket_ttl
+        else:
+            hit = lg.cache_u < node.hit_ratio
+        if hit:
+            node.ticket_hits += 1
+            self.counts["ticket_hits"] += 1
+            if node.ticket_ttl:
+                # The session is registered at the home data center all the same.
+                self.counts["registrations"] += 1
+                if self._register_sync[node.idx]:
+                    hit = False  # the answer waits for the registration's round trip
+                else:
+                    self._at_time(finish + self.dc_rtt_s[node.idx] / 2, self._on_ghost_dc,
+                                  lg.svc_dc)
+        if hit:
+            t_end = finish + lg.rtt_ms / 2000.0
+            if t_end > lg.deadline:
+                self._abandon(lg)
+            elif node.can_fail:  # it completes only if the node is still up at the end
+                node.pending[lg.id] = lg
                 self._at_time(finish, self._on_node_done, (lg, lg.seq))
             else:
-                self._finish_ok(lg, finish + lg.rtt_ms / 2000.0)
+                self._finish_ok(lg, t_end)
             return
         half = self.dc_rtt_s[lg.node] / 2
         if self.dc_extra_s[lg.node] or self.dc_loss[lg.node]:
@@ -563,10 +711,55 @@ class Engine:
             while loss > 0 and self.u_loss.next() < loss:
                 trip_s += BACKBONE_RETRY_S
             half = trip_s / 2
+        if finish + 2 * half + lg.rtt_ms / 2000.0 > lg.deadline:
+            # Too late whatever the data center does; the node forwards it all the same.
+            self._at_time(finish + half, self._on_ghost_dc, lg.svc_dc)
+            self._abandon(lg)
+            return
+        if node.can_fail:
+            node.pending[lg.id] = lg
         lg.backend_ms = 2000.0 * half
         lg.dc_half_s = half
         lg.leg = 1  # (a node that can fail keeps it pending until the answer is back)
         self._at_time(finish + half, self._on_dc_arrival, (lg, lg.seq))
+
+    def _abandon(self, lg: Login) -> None:
+        """The login's answer will come after its deadline: the SDK gives the attempt up at
+        the deadline (:meth:`_on_expired`); whatever is scheduled for it is void."""
+        lg.seq += 1
+        self.nodes[lg.node].pending.pop(lg.id, None)
+        self.home.pending.pop(lg.id, None)
+        self._at_time(max(lg.deadline, self.env.now), self._on_expired, (lg, lg.seq))
+
+    def _on_expired(self, value: tuple[Login, int]) -> None:
+        """The SDK's answer timeout (or the login's deadline) fires: it closes the
+        connection and retries after a backoff, or fails if the deadline is reached."""
+        lg, seq = value
+        if lg.seq != seq:
+            return
+        now = self.env.now
+        if lg in self.dc_held:
+            self.dc_held.remove(lg)
+            self.nodes[lg.node].pending.pop(lg.id, None)
+        self.nodes[lg.node].expired += 1
+        self.counts["expired_attempts"] += 1
+        if self.trace is not None:
+            self.trace.append((now, lg.id, lg.user, lg.node, "expired"))
+        self._drop_connection(lg)
+        lg.leg = 0
+        if now >= lg.t0 + self.deadline_s:
+            self._give_up(lg, now)
+        else:
+            self._retry_later(lg, 0.0)
+
+    def _on_ghost_dc(self, svc_draw: float) -> None:
+        """Work reaches the home data center that no terminal waits for: a login whose
+        terminal gave up, or the registration of a ticket login."""
+        home = self.home
+        if home.up:
+            service = home.service_s if home.svc_dist == "deterministic" else \
+                home.service_s * svc_draw
+            home.admit(self.env.now, service)
 
     def _on_node_done(self, value: tuple[Login, int]) -> None:
         """The answer leaves a node that can fail for the terminal: its own (a cache hit)
@@ -598,8 +791,7 @@ class Engine:
         home = self.home
         if not home.up:
             if self.disruptions.dc_mode == "queue":
-                lg.t_held = self.env.now
-                self.dc_held.append(lg)
+                self._hold(lg)
             else:
                 self._drop_connection(lg)
                 self._finish_failed(lg, self.env.now + self.connect_timeout_s)
@@ -622,6 +814,11 @@ class Engine:
                     node.connections(self.env.now) > node.peak_conns:
                 node.peak_conns = node.open_conns
         node.logins_ok += 1
+        if node.ticket_ttl:
+            tickets = self.ticket_node
+            assert tickets is not None
+            tickets[lg.user] = lg.node
+            self.ticket_t[lg.user] = t_end
         self.strategy.on_success(lg.user, lg.node)
         self.counts["succeeded"] += 1
         site = lg.site
@@ -656,7 +853,9 @@ class Engine:
 
         Going down, the node's waiting and in-service logins fail over after the connect
         timeout (at the home data center: they fail, or wait for it in ``queue`` mode), and
-        its sessions drop: those terminals reconnect (a reconnect storm). Coming back up, the
+        its sessions drop: those terminals reconnect once they notice (a reset at once, else
+        their next unanswered heartbeat: :class:`~sim.config.schema.Reconnect`). Coming back
+        up, the
         home data center takes the logins that waited for it.
         """
         node = self.nodes[idx]
@@ -674,6 +873,7 @@ class Engine:
             if node is self.home and self.dc_held:
                 held, self.dc_held = self.dc_held, []
                 for lg in held:
+                    lg.seq += 1  # (its expiry is void)
                     lg.backend_ms += 1000.0 * (now - lg.t_held)  # waited for the data center
                     self._serve(node, lg)
             return
@@ -703,13 +903,16 @@ class Engine:
             for end, _, user, site, access, lm in dropped:
                 self._schedule_reconnect(user, site, access, lm, end - now)
 
+    def slow_node(self, idx: int, factor: float) -> None:
+        """Multiply a node's service time by ``factor`` from now (a slowdown event)."""
+        self.nodes[idx].service_s *= factor
+
     def _node_lost(self, node: NodeState, lg: Login) -> None:
         """A login was at a node that went down."""
         lg.seq += 1  # whatever was scheduled for it is void
         if node is self.home:
             if self.disruptions.dc_mode == "queue":
-                lg.t_held = self.env.now
-                self.dc_held.append(lg)
+                self._hold(lg)
             else:
                 self._finish_failed(lg, self.env.now + self.connect_timeout_s)
         else:
@@ -721,15 +924,29 @@ class Engine:
             lg.node = -1
             self.env.timeout(self.connect_timeout_s, lg).callbacks.append(self._on_retry)
 
+    def _hold(self, lg: Login) -> None:
+        """The login waits for the home data center to come back (``queue`` mode), until its
+        deadline."""
+        lg.t_held = self.env.now
+        self.dc_held.append(lg)
+        self._at_time(max(lg.deadline, self.env.now), self._on_expired, (lg, lg.seq))
+
     def _schedule_reconnect(self, user: int, site: int, access: int, lm: float,
                             remaining_s: float) -> None:
         if not self._reconnect_draws:
-            d = self.rng_reconnect.random((4096, 5))
+            d = self.rng_reconnect.random((4096, 7))
             d[:, 1] = 1.0 + self.world.scenario.protocol.jitter_fraction * -np.log1p(-d[:, 1])
             d[:, 2] = -np.log1p(-d[:, 2])  # exponential service draws, mean 1
             d[:, 3] = -np.log1p(-d[:, 3])
             self._reconnect_draws = [tuple(row) for row in d.tolist()]
-        u_delay, jitter, svc_node, svc_dc, cache_u = self._reconnect_draws.pop()
+        u_delay, jitter, svc_node, svc_dc, cache_u, u_reset, u_beat = \
+            self._reconnect_draws.pop()
+        rc = self.reconnect
+        if u_reset < rc.reset_share:
+            noticed_s = 0.0  # the node reset the connection
+        else:  # the next heartbeat goes unanswered, then the misses that follow
+            noticed_s = rc.heartbeat_interval * (u_beat + rc.heartbeat_misses - 1) \
+                + self._timeout_s[access]
         lg = Login()
         lg.trigger = 1
         lg.site = site
@@ -744,7 +961,7 @@ class Engine:
         if self._n_noise:
             lg.noise = self.x_connect.take(self._n_noise)
             lg.noise_at = 0
-        self.env.timeout(u_delay * self.reconnect.first_delay, lg).callbacks.append(
+        self.env.timeout(noticed_s + u_delay * rc.first_delay, lg).callbacks.append(
             self._on_reconnect)
 
     def _on_reconnect(self, ev: simpy.Event) -> None:
@@ -807,6 +1024,9 @@ class Engine:
             "timeouts": np.array([n.timeouts for n in ns]),
             "dropped_sessions": np.array([n.dropped_sessions for n in ns]),
             "raced": np.array([n.raced for n in ns]),
+            "expired": np.array([n.expired for n in ns]),
+            "budget_refused": np.array([n.budget_refused for n in ns]),
+            "ticket_hits": np.array([n.ticket_hits for n in ns]),
             "workers": np.array([n.workers for n in ns]),
         }
         counts = dict(self.counts)

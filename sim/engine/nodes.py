@@ -31,7 +31,8 @@ class NodeState:
                  "pending", "can_fail", "svc_total", "wait_total", "arrivals", "served",
                  "wait_sum", "rejected", "timeouts", "util_published", "queue_published",
                  "conns_published", "report_seq", "raced", "changes", "win_arrivals",
-                 "win_b_area", "logins_ok", "dropped_sessions", "_env")
+                 "win_b_area", "logins_ok", "dropped_sessions", "ticket_ttl", "expired",
+                 "budget_refused", "ticket_hits", "first_attempts", "budget", "_env")
 
     def __init__(self, env: SimEnvironment, idx: int, kind: str, workers: int,
                  service_s: float, svc_dist: str, hit_ratio: float, conn_limit: float,
@@ -74,6 +75,15 @@ class NodeState:
         self.win_b_area = 0.0
         self.logins_ok = 0
         self.dropped_sessions = 0
+        self.ticket_ttl = 0.0
+        """How long a login ticket issued here lets a terminal log in without the home data
+        center (0: the node keeps none; ``hit_ratio`` decides)."""
+        self.expired = 0  # attempts connected here that the SDK abandoned at their deadline
+        self.budget_refused = 0  # retries refused here for want of retry budget
+        self.ticket_hits = 0
+        self.first_attempts = 0  # logins' first attempts that reached the node (deposits)
+        self.budget = [0.0, 0.0, 0.0, 0.0]
+        """The retry budget's state: [last update (s), balance, reserve, deposits counted]."""
 
     @property
     def queue_len(self) -> int:

@@ -25,6 +25,8 @@ class ReferenceEngine(Engine):
     that requests a worker, holds it for the service time and releases it. Scenarios with
     events (failures) and load-aware spill on utilisation are not supported: it exists to show
     that the fast path's FIFO recursion and light calendar give the same per-login results.
+    A login learns that it missed its deadline at the end of its service here, not when it
+    arrives; with no attempt near its deadline (the scenarios it is checked on) both agree.
     """
 
     def __init__(self, world: World, replication: int, seed: np.random.SeedSequence,
@@ -44,7 +46,7 @@ class ReferenceEngine(Engine):
     def _serve(self, node: NodeState, lg: Login) -> None:
         self.env.process(self._serve_process(node, lg))
 
-    def _serve_process(self, node: NodeState, lg: Login) -> Any:
+    def _serve_process(self, node: NodeState, lg: Login | None, svc_draw: float = 1.0) -> Any:
         env = self.env
         arrived = env.now
         res = self.resources[node.idx]
@@ -53,12 +55,21 @@ class ReferenceEngine(Engine):
         with res.request() as req:
             yield req
             start = env.now
-            service = self._service_s(node, lg)
+            if lg is not None:
+                service = self._service_s(node, lg)
+            else:
+                service = node.service_s if node.svc_dist == "deterministic" else \
+                    node.service_s * svc_draw
             node.served += 1
             node.wait_sum += start - arrived
             node.svc_total += service
             yield env.timeout(service)
-        self._after_service(node, lg, arrived, start, env.now)
+        if lg is not None:
+            self._after_service(node, lg, arrived, start, env.now)
+
+    def _on_ghost_dc(self, svc_draw: float) -> None:
+        if self.home.up:
+            self.env.process(self._serve_process(self.home, None, svc_draw))
 
     def _arrivals(self) -> Any:
         env = self.env

@@ -9,7 +9,9 @@ so the process is exact for the piecewise-constant rate.
 
 Each login belongs to a terminal (user) of its site. A site has a fixed pool of users; each
 login picks one uniformly, and the pool is sized so that the expected number of distinct users
-a day equals ``dau`` (repeat logins do not add DAU).
+a day equals ``dau`` (repeat logins do not add DAU). A terminal keeps its access type and last
+mile across its logins (:attr:`Workload.terminal_access`, :attr:`Workload.terminal_last_mile`);
+what varies from one login to the next is the path's jitter.
 """
 
 from __future__ import annotations
@@ -181,6 +183,17 @@ class Workload:
         self.access_names = access_types(scenario)
         mix = np.array([pop.access_mix[a] for a in self.access_names])
         self.access_p = mix / mix.sum()
+        # Each terminal's network, drawn once: it keeps it across its logins of the day.
+        rng_t = self.rng["access"]
+        site_of = np.repeat(np.arange(len(sites)), self.users_per_site)
+        self.terminal_access = rng_t.choice(len(self.access_names), size=self.n_users,
+                                            p=self.access_p).astype(np.int8)
+        """Access type code of each terminal (an index into :attr:`access_names`)."""
+        self.terminal_last_mile = self._last_miles(self.rng["last_mile"], self.terminal_access,
+                                                   site_of).astype(np.float32)
+        """Last-mile RTT of each terminal, ms."""
+        self.terminal_site = site_of
+        """Site of each terminal."""
         self._crowds = self._flash_crowds(site_index or {n: i for i, n in
                                                          enumerate(sites.names)})
         nearest = scenario.addressing.level("nearest")
@@ -250,8 +263,8 @@ class Workload:
         n = len(site)
         user = self.user_offset[site] + np.floor(
             rng.random(n) * self.users_per_site[site]).astype(np.int64)
-        access = rng.choice(len(self.access_names), size=n, p=self.access_p)
-        last_mile = self._last_miles(rng, access, site)
+        access = self.terminal_access[user].astype(np.int64)
+        last_mile = self.terminal_last_mile[user].astype(np.float64)
         dist = pop.session.distribution
         if dist == "exponential":
             remaining = rng.exponential(mean, n)
@@ -305,8 +318,8 @@ class Workload:
         pop = self.scenario.population
         user = self.user_offset[site] + np.floor(
             rng["users"].random(n) * self.users_per_site[site]).astype(np.int64)
-        access = rng["access"].choice(len(self.access_names), size=n, p=self.access_p)
-        last_mile = self._last_miles(rng["last_mile"], access, site)
+        access = self.terminal_access[user]
+        last_mile = self.terminal_last_mile[user].astype(np.float64)
         jf = self.scenario.protocol.jitter_fraction
         jitter = 1.0 + (rng["jitter"].exponential(jf, n) if jf > 0 else np.zeros(n))
         mean_session = pop.session.mean_duration

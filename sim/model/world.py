@@ -23,7 +23,7 @@ from sim.errors import ScenarioError, TopologyError
 from sim.model import latency
 from sim.model.resolvers import ResolverTables, build_resolvers
 from sim.model.topology import Topology, load_topology
-from sim.model.workload import CITIES_CSV, Sites, load_sites
+from sim.model.workload import CITIES_CSV, Sites, load_sites, user_pool_size
 
 __all__ = ["NodeParams", "World", "build_world", "check_sites_on_land"]
 
@@ -41,6 +41,10 @@ class NodeParams:
     service_s: tuple[float, ...]
     service_distribution: tuple[str, ...]
     cache_hit_ratio: tuple[float, ...]
+    ticket_ttl: tuple[float, ...]
+    """How long each node's login tickets last (0: it keeps none)."""
+    register_sync: tuple[bool, ...]
+    """Whether a ticket login waits for its registration at the home data center."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,20 @@ class World:
     def node_dc_rtt_ms(self) -> NDArray[np.float64]:
         """Backbone RTT from each node to the home data center."""
         return self.backbone_rtt_ms[:, self.home_dc]
+
+    @property
+    def expected_hit_ratio(self) -> tuple[float, ...]:
+        """The share of each node's logins it answers without waiting for the home data
+        center: ``cache_hit_ratio``, or for a ticket-keeping node ``1 - exp(-r * ttl)``, the
+        chance that a terminal logging in at the mean rate ``r`` logged in (there) within the
+        ticket's lifetime; 0 when a ticket login waits for its registration."""
+        p = self.params
+        pop = self.scenario.population
+        n_users = user_pool_size(pop.dau, pop.logins_per_user_per_day)
+        rate = pop.dau * pop.logins_per_user_per_day / 86400.0 / n_users
+        return tuple(0.0 if sync else (1.0 - math.exp(-rate * ttl)) if ttl else hit
+                     for hit, ttl, sync in zip(p.cache_hit_ratio, p.ticket_ttl,
+                                               p.register_sync))
 
     def nodes_routed_through(self, a: str, b: str) -> list[int]:
         """Nodes whose backbone route to the home data center uses the link ``a``-``b``."""
@@ -129,6 +147,10 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
             raise ScenarioError(f"unknown data center {ev.datacenter_down!r}"
                                 f"{suggestion(ev.datacenter_down, dcs)}", file=source,
                                 path=f"events[{i}].datacenter_down")
+        if ev.slowdown is not None and ev.slowdown.node not in servable:
+            name = ev.slowdown.node
+            raise ScenarioError(f"unknown node {name!r}{suggestion(name, servable)}",
+                                file=source, path=f"events[{i}].slowdown.node")
         ld = ev.link_degraded
         if ld is not None and ld.a is not None and ld.b is not None:
             for end in ("a", "b"):
@@ -288,18 +310,18 @@ def _city_km(lat: float, lon: float) -> float:
 
 
 def _node_params(scenario: Scenario, topo: Topology) -> NodeParams:
-    workers, limits, service, dists, hits = [], [], [], [], []
+    workers, limits, service, dists, hits, ttls, sync = [], [], [], [], [], [], []
     for i, node_id in enumerate(topo.node_ids):
         kind = topo.kinds[i]
         merged: dict[str, object] = {}
         if kind != "hub":
             # Built-in kind defaults, then the scenario's kind section, key by key.
             for layer in (Nodes.model_fields[kind].default, getattr(scenario.nodes, kind)):
-                merged.update({k: v for k, v in layer.model_dump().items() if v is not None})
-        merged.update(topo.attrs[i])
+                _merge(merged, layer.model_dump())
+        _merge(merged, topo.attrs[i])
         override = scenario.nodes.overrides.get(node_id)
         if override is not None:
-            merged.update({k: v for k, v in override.model_dump().items() if v is not None})
+            _merge(merged, override.model_dump())
         k = scenario.population.sample_one_in  # a 1-in-k sample gets 1/k of the capacity
         workers.append(max(1, round(int(merged.get("workers", 1)) / k)))  # type: ignore
         limit = merged.get("connection_limit")
@@ -307,4 +329,19 @@ def _node_params(scenario: Scenario, topo: Topology) -> NodeParams:
         service.append(float(merged.get("service_ms", 1.0)) / 1000.0)  # type: ignore[arg-type]
         dists.append(str(merged.get("service_distribution", "exponential")))
         hits.append(float(merged.get("cache_hit_ratio") or 0.0))  # type: ignore[arg-type]
-    return NodeParams(tuple(workers), tuple(limits), tuple(service), tuple(dists), tuple(hits))
+        ttls.append(float(merged.get("ticket_ttl") or 0.0))  # type: ignore[arg-type]
+        sync.append(merged.get("registration") == "sync")
+    return NodeParams(tuple(workers), tuple(limits), tuple(service), tuple(dists), tuple(hits),
+                      tuple(ttls), tuple(sync))
+
+
+def _merge(merged: dict[str, object], layer: dict[str, object]) -> None:
+    """Lay one layer of node settings over the ones below it: the keys it sets win, and a
+    layer that sets one model of local answers (``cache_hit_ratio`` or ``ticket_ttl``)
+    replaces the other."""
+    layer = {k: v for k, v in layer.items() if v is not None}
+    if "cache_hit_ratio" in layer:
+        merged.pop("ticket_ttl", None)
+    if "ticket_ttl" in layer:
+        merged.pop("cache_hit_ratio", None)
+    merged.update(layer)

@@ -79,6 +79,7 @@ _EVENT_COLOURS = {
     "node_up": "#2ca02c",
     "region_outage": "#9467bd",
     "flash_crowd": "#ff7f0e",
+    "slowdown": "#8c564b",
 }
 _EVENT_KINDS = tuple(_EVENT_COLOURS)
 _LAND_COLOUR = "#d9d9d9"
