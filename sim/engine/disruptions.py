@@ -1,5 +1,5 @@
 """Disruptions: the scenario's scheduled events put on the calendar (nodes, regions and data
-centers going down and up, slowed down, degraded links and region pairs) and the state they leave for the
+centers going down and up, degraded links and region pairs) and the state they leave for the
 login lifecycle to read (extra delay and loss on backbone trips and public paths, what logins
 do while the home data center is down)."""
 
@@ -28,18 +28,13 @@ class Disruptions:
     set_node : callable
         ``set_node(index, up)``: what bringing a node down or up does to the logins and
         sessions at it (the login lifecycle's).
-    slow_node : callable
-        ``slow_node(index, factor)``: multiply a node's service time by ``factor`` (and by
-        ``1 / factor`` when the slowdown ends), so that overlapping slowdowns compose.
     """
 
     def __init__(self, env: SimEnvironment, world: World,
-                 set_node: Callable[[int, bool], None],
-                 slow_node: Callable[[int, float], None]):
+                 set_node: Callable[[int, bool], None]):
         self.env = env
         self.world = world
         self.set_node = set_node
-        self.slow_node = slow_node
         self.home_dc = world.home_dc
         n = len(world.topology.node_ids)
         self.degraded_pairs: list[tuple[frozenset[str], float, float]] = []
@@ -70,11 +65,7 @@ class Disruptions:
                 if ev.for_ is not None:
                     self._at(ev.at + ev.for_, partial(self.set_nodes, targets, not up, mode))
             elif kind == "slowdown":
-                sd = ev.slowdown
-                assert sd is not None and ev.for_ is not None
-                self._at(ev.at, partial(self.slow_node, index[sd.node], sd.factor))
-                self._at(ev.at + ev.for_, partial(self.slow_node, index[sd.node],
-                                                  1.0 / sd.factor))
+                pass  # a node's slow windows are known in advance: NodeState.slow
             elif kind == "link_degraded":
                 ld = ev.link_degraded
                 assert ld is not None and ev.for_ is not None

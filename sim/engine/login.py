@@ -80,6 +80,8 @@ class Login:
     deadline: float
     """When the SDK abandons the current attempt (its answer timeout, or the login's total
     deadline if sooner), absolute s."""
+    give_up: float
+    """When the login fails if it has not succeeded: its start plus the SDK's deadline."""
     backoffs: int
     """Backoff waits so far (rounds over the candidates, retries after a timeout or a
     refusal): the next wait grows with it."""

@@ -109,6 +109,11 @@ class Engine:
                       for i, k in enumerate(world.topology.kinds)]
         for node, ttl in zip(self.nodes, p.ticket_ttl):
             node.ticket_ttl = ttl
+        for ev in sc.events:
+            if ev.slowdown is not None:
+                assert ev.end is not None
+                self.nodes[world.topology.index[ev.slowdown.node]].slow.append(
+                    (ev.at, ev.end, ev.slowdown.factor))
         self._register_sync = p.register_sync
         n_users = self.workload.n_users
         self.ticket_node: array[int] | None = None
@@ -187,7 +192,7 @@ class Engine:
         self._session_seq = 0
         self.site_region = list(world.sites.regions)
         self.node_region = list(world.topology.regions)
-        self.disruptions = Disruptions(self.env, world, self.set_node, self.slow_node)
+        self.disruptions = Disruptions(self.env, world, self.set_node)
         # The disruptions' state the hot path reads, by reference.
         self.degraded_pairs = self.disruptions.degraded_pairs
         self.dc_extra_s = self.disruptions.dc_extra_s
@@ -336,10 +341,9 @@ class Engine:
         lg.leg = 0
         lg.backoffs = 0
         lg.dc_half_s = 0.0
-        lg.deadline = lg.t0 + self.deadline_s
+        lg.deadline = lg.give_up = lg.t0 + self.deadline_s
         lg.rtt_ms = 0.0
         lg.queue_ms = lg.service_ms = lg.backend_ms = lg.probe_ms = 0.0
-        self.counts["attempted"] += 1
         self._plan(lg, 0.0, row)
 
     # ------------------------------------------------------------------ addressing
@@ -623,8 +627,7 @@ class Engine:
         now = self.env.now
         lg.t_node = now
         t = now - lg.rtt_ms / 2000.0 + self._timeout_s[lg.access]
-        give_up = lg.t0 + self.deadline_s
-        lg.deadline = t if t < give_up else give_up
+        lg.deadline = t if t < lg.give_up else lg.give_up
         if lg.attempts == 1:
             node.first_attempts += 1
         elif self.budget is not None and node is not self.home and \
@@ -820,7 +823,6 @@ class Engine:
             tickets[lg.user] = lg.node
             self.ticket_t[lg.user] = t_end
         self.strategy.on_success(lg.user, lg.node)
-        self.counts["succeeded"] += 1
         site = lg.site
         self.recorder.record(lg, t_end, 0, self._best_rtt(site) if self.n_down
                              else self._best_when_all_up[site])
@@ -902,10 +904,6 @@ class Engine:
         if self.reconnect.enabled:
             for end, _, user, site, access, lm in dropped:
                 self._schedule_reconnect(user, site, access, lm, end - now)
-
-    def slow_node(self, idx: int, factor: float) -> None:
-        """Multiply a node's service time by ``factor`` from now (a slowdown event)."""
-        self.nodes[idx].service_s *= factor
 
     def _node_lost(self, node: NodeState, lg: Login) -> None:
         """A login was at a node that went down."""
@@ -1030,6 +1028,8 @@ class Engine:
             "workers": np.array([n.workers for n in ns]),
         }
         counts = dict(self.counts)
+        counts["attempted"] = self._next_id  # (every login started is numbered)
+        counts["succeeded"] = sum(n.logins_ok for n in ns)
         counts["in_flight"] = counts["attempted"] - counts["succeeded"] - counts["failed"]
         return ReplicationOutput(self.replication, logins, node_load, node_stats, counts,
                                  self.world.scenario.duration, list(self.workload.access_names),

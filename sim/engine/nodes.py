@@ -32,7 +32,7 @@ class NodeState:
                  "wait_sum", "rejected", "timeouts", "util_published", "queue_published",
                  "conns_published", "report_seq", "raced", "changes", "win_arrivals",
                  "win_b_area", "logins_ok", "dropped_sessions", "ticket_ttl", "expired",
-                 "budget_refused", "ticket_hits", "first_attempts", "budget", "_env")
+                 "budget_refused", "ticket_hits", "first_attempts", "budget", "slow", "_env")
 
     def __init__(self, env: SimEnvironment, idx: int, kind: str, workers: int,
                  service_s: float, svc_dist: str, hit_ratio: float, conn_limit: float,
@@ -82,6 +82,9 @@ class NodeState:
         self.budget_refused = 0  # retries refused here for want of retry budget
         self.ticket_hits = 0
         self.first_attempts = 0  # logins' first attempts that reached the node (deposits)
+        self.slow: list[tuple[float, float, float]] = []
+        """Slowdowns, (start, end, factor): a login whose service starts in one takes
+        ``factor`` times as long."""
         self.budget = [0.0, 0.0, 0.0, 0.0]
         """The retry budget's state: [last update (s), balance, reserve, deposits counted]."""
 
@@ -122,6 +125,14 @@ class NodeState:
                 self.open_conns -= 1
         return self.open_conns
 
+    def slow_factor(self, t: float) -> float:
+        """How much slower than usual a service starting at ``t`` is (slowdowns compose)."""
+        f = 1.0
+        for a, b, factor in self.slow:
+            if a <= t < b:
+                f *= factor
+        return f
+
     def admit(self, now: float, service_s: float) -> tuple[float, float]:
         """A login joins the queue now with ``service_s`` of work: its service start and end.
 
@@ -131,6 +142,8 @@ class NodeState:
         free = self.free
         first = free[0]
         start = now if first <= now else first
+        if self.slow:
+            service_s *= self.slow_factor(start)
         finish = start + service_s
         heapq.heapreplace(free, finish)
         if start > now:

@@ -60,6 +60,8 @@ class ReferenceEngine(Engine):
             else:
                 service = node.service_s if node.svc_dist == "deterministic" else \
                     node.service_s * svc_draw
+            if node.slow:
+                service *= node.slow_factor(start)
             node.served += 1
             node.wait_sum += start - arrived
             node.svc_total += service

@@ -183,6 +183,7 @@ class Workload:
         self.access_names = access_types(scenario)
         mix = np.array([pop.access_mix[a] for a in self.access_names])
         self.access_p = mix / mix.sum()
+        self._region_code = np.array([REGIONS.index(r) for r in sites.regions], dtype=np.int64)
         # Each terminal's network, drawn once: it keeps it across its logins of the day.
         rng_t = self.rng["access"]
         site_of = np.repeat(np.arange(len(sites)), self.users_per_site)
@@ -235,13 +236,18 @@ class Workload:
                     site: NDArray[np.int64]) -> NDArray[np.float64]:
         """A last-mile RTT for each terminal, by its access type and its site's region."""
         last_mile = np.empty(len(site))
-        regions = np.array(self.sites.regions)[site]
+        # Group the terminals by (access type, region) in one sort, in the order the nested
+        # loop over access types and regions visits them.
+        combo = access.astype(np.int64) * len(REGIONS) + self._region_code[site]
+        order = np.argsort(combo, kind="stable")
+        bounds = np.searchsorted(combo[order], np.arange(len(self.access_names)
+                                                         * len(REGIONS) + 1))
         for a, name in enumerate(self.access_names):
-            for region in REGIONS:
-                mask = (access == a) & (regions == region)
-                m = int(mask.sum())
-                if m:
-                    last_mile[mask] = sample_last_mile_ms(rng, name, region, m)
+            for r, region in enumerate(REGIONS):
+                k = a * len(REGIONS) + r
+                rows = order[bounds[k]:bounds[k + 1]]
+                if len(rows):
+                    last_mile[rows] = sample_last_mile_ms(rng, name, region, len(rows))
         return last_mile
 
     def open_sessions(self) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64],
