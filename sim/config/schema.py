@@ -405,7 +405,8 @@ class RetryBudget(StrictModel):
     percent: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = 0.2
     """Retries allowed per first attempt."""
     min_per_s: NonNegFloat = 10.0
-    """Retries allowed per second whatever the traffic."""
+    """Retries allowed per second whatever the traffic (of the full population: a 1-in-k
+    sample gets ``1/k``)."""
     ttl: Annotated[float, Field(ge=1.0, le=60.0, allow_inf_nan=False)] = 10.0
     """How long a first attempt counts towards the budget (s)."""
 

@@ -142,6 +142,9 @@ class Engine:
         self.backoff = fo.backoff
         self.deadline_s = fo.deadline
         self.budget = fo.retry_budget
+        self._reserve_per_s = 0.0 if self.budget is None else \
+            self.budget.min_per_s / sc.population.sample_one_in
+        """The budget's reserve per second (a 1-in-k sample gets 1/k, like the workers)."""
         self._timeout_s = [fo.attempt_timeout_mobile if ACCESS_PROFILES[a].mobile
                            else fo.attempt_timeout for a in self.workload.access_names]
         """The SDK's answer timeout by access type code."""
@@ -218,7 +221,7 @@ class Engine:
         (:meth:`Workload.open_sessions`) are open at that node. The node is the one the
         addressing gives the terminal now: for a strategy that plans batches, its prepared
         plan (at t = 0 no node has reported load and no terminal has a last node, so the
-        first node depends on the terminal's site and DNS answer alone); otherwise its
+        first node depends on the plan's token alone); otherwise its
         :meth:`Strategy.plan`, for the terminals with an open session only (the others start
         with no memory).
         """
@@ -230,13 +233,17 @@ class Engine:
         all_site = wl.terminal_site
         all_user = np.arange(len(all_site), dtype=np.int64)
         codes = dns.fresh_codes(all_site, all_user)
-        key = all_site * 65536 + codes
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        tokens = strategy.prepare(all_site[first], codes[first], dns.complete_view)
+        tokens = strategy.prepare(all_site, codes, dns.complete_view)
         if tokens is not None:
-            nodes_u = [strategy.plan_prepared(t, s, u, 0.0)[0][0] for t, s, u in
-                       zip(tokens, all_site[first].tolist(), all_user[first].tolist())]
-            node_of_user: np.ndarray | None = np.array(nodes_u, dtype=np.int64)[inverse]
+            # Each terminal's own plan (its own probe draws); at t = 0 a token's first node
+            # is the same for every terminal that has it.
+            # (with ``probe: sync`` a token is a (plan, probe round) pair: the plan decides)
+            same = (lambda t: id(t[0])) if tokens and type(tokens[0]) is tuple else id
+            ids = np.fromiter(map(same, tokens), dtype=np.int64, count=len(tokens))
+            _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+            firsts = [strategy.plan_prepared(tokens[i], 0, 0, 0.0)[0][0]
+                      for i in first.tolist()]
+            node_of_user: np.ndarray | None = np.array(firsts, dtype=np.int64)[inverse]
             node_of = node_of_user[user]
         else:
             node_of_user = None
@@ -583,7 +590,8 @@ class Engine:
         st = node.budget
         dt = now - st[0]
         balance = st[1] * math.exp(-dt / b.ttl) + b.percent * (node.first_attempts - st[3])
-        reserve = min(b.min_per_s * b.ttl, st[2] + b.min_per_s * dt)
+        per_s = self._reserve_per_s
+        reserve = min(per_s * b.ttl, st[2] + per_s * dt)
         st[0] = now
         st[3] = node.first_attempts
         ok = True
