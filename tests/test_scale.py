@@ -32,7 +32,11 @@ def test_sampled_percentiles_agree_with_the_full_run(full, k: int, replications:
     sampled = _run(k, replications)
     for figure in ("latency_ms.p50", "latency_ms.p95"):
         a, b = full.summary["ci95"][figure], sampled.summary["ci95"][figure]
-        assert a["low"] <= b["high"] and b["low"] <= a["high"], (figure, a, b)
+        # Rounding workers to k-fold fewer is a small bias of its own: 1 in 100 leaves the
+        # data center one worker instead of 16, and an M/M/1 queue waits longer than an
+        # M/M/16 one at the same load (a few ms here). Allow 1% of the figure for it.
+        slack = 0.01 * a["mean"]
+        assert a["low"] - slack <= b["high"] and b["low"] <= a["high"] + slack, (figure, a, b)
     per_rep_full = full.summary["logins"]["attempted"] / 3
     per_rep = sampled.summary["logins"]["attempted"] / replications
     expected = per_rep_full / k

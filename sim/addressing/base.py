@@ -136,6 +136,15 @@ class Strategy(ABC):
         raise NotImplementedError(f"{type(self).__name__}.prepare returned tokens but "
                                   "plan_prepared is not implemented")
 
+    def first_nodes(self, sites: np.ndarray, regions: np.ndarray,
+                    view: Callable[[int, int], tuple[tuple[int, ...], tuple[int, ...]]]
+                    ) -> np.ndarray | None:
+        """Optional: the first node each of many terminals' plans would give at t = 0 (no
+        load reported, no last node), in numpy; the same inputs as :meth:`prepare`. The
+        engine uses it to start every terminal's memory in steady state; None (the
+        default) makes it take the prepared plans' first nodes instead."""
+        return None
+
     def on_success(self, user: int, node: int) -> None:  # noqa: B027 - optional hook
         """Called when a terminal logged in through ``node``."""
 

@@ -217,6 +217,27 @@ class MultiLevel(Strategy):
         out = list(map(tokens.__getitem__, token_of.ravel().tolist()))
         return out if probe_ms is None else list(zip(out, probe_ms))
 
+    def first_nodes(self, sites: np.ndarray, regions: np.ndarray,
+                    view: Callable[[int, int], tuple[tuple[int, ...], tuple[int, ...]]]
+                    ) -> np.ndarray | None:
+        """The first node of each terminal's prepared plan at t = 0 (:meth:`prepare`'s
+        probe draws, without building the tokens): the probed node with the smallest noisy
+        RTT."""
+        if "nearest" in self.steps and self.steps[0] != "nearest":
+            return None
+        width = self._width
+        keys = sites.astype(np.int64) * 65536 + regions
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        info = [self._key_info(key, view) for key in uniq.tolist()]
+        probed = np.array([(i[0][:i[2]] + [-1] * width)[:width] for i in info],
+                          dtype=np.int64)
+        if width == 1:
+            return probed[inverse, 0]
+        true = np.array([i[3] for i in info])[inverse]
+        est = true + self.noise_ms * self._batch_rng.standard_exponential(true.shape) \
+            if self.noise_ms > 0 else true
+        return probed[inverse, est.argmin(axis=1)]
+
     def _key_info(self, key: int, view: Callable[[int, int], tuple[tuple[int, ...],
                                                                tuple[int, ...]]]
                   ) -> tuple[list[int], list[int], int, np.ndarray]:

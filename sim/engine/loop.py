@@ -233,8 +233,13 @@ class Engine:
         all_site = wl.terminal_site
         all_user = np.arange(len(all_site), dtype=np.int64)
         codes = dns.fresh_codes(all_site, all_user)
-        tokens = strategy.prepare(all_site, codes, dns.complete_view)
-        if tokens is not None:
+        node_of_user: np.ndarray | None = strategy.first_nodes(all_site, codes,
+                                                               dns.complete_view)
+        tokens = strategy.prepare(all_site, codes, dns.complete_view) \
+            if node_of_user is None else None
+        if node_of_user is not None:
+            node_of = node_of_user[user]
+        elif tokens is not None:
             # Each terminal's own plan (its own probe draws); at t = 0 a token's first node
             # is the same for every terminal that has it.
             # (with ``probe: sync`` a token is a (plan, probe round) pair: the plan decides)
@@ -243,7 +248,7 @@ class Engine:
             _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
             firsts = [strategy.plan_prepared(tokens[i], 0, 0, 0.0)[0][0]
                       for i in first.tolist()]
-            node_of_user: np.ndarray | None = np.array(firsts, dtype=np.int64)[inverse]
+            node_of_user = np.array(firsts, dtype=np.int64)[inverse]
             node_of = node_of_user[user]
         else:
             node_of_user = None
