@@ -148,6 +148,10 @@ class Strategy(ABC):
     def on_success(self, user: int, node: int) -> None:  # noqa: B027 - optional hook
         """Called when a terminal logged in through ``node``."""
 
+    def on_failure(self, user: int, node: int) -> None:  # noqa: B027 - optional hook
+        """Called when a terminal saw ``node`` fail: a connect to it timed out, or its
+        session there dropped."""
+
     def on_success_many(self, users: np.ndarray, nodes: np.ndarray) -> None:
         """:meth:`on_success` for many terminals at once (the sessions a run starts with);
         override it to do the same in numpy."""

@@ -15,7 +15,8 @@ Levels apply in the order the scenario lists them:
   silent). The engine then races the top k (:attr:`MultiLevel.race_k`): connects start
   ``race_delay_ms`` apart and the first to connect, on the RTTs the login really sees, wins
   (RFC 8305).
-- ``sticky``: the node the terminal last logged in through goes first, if DNS still lists it.
+- ``sticky``: the node the terminal last logged in through goes first, if DNS still lists it
+  and the terminal has not seen it fail since (a connect that timed out, a dropped session).
 - ``spill``: from each node's last load report (utilisation, queue, connection share; see
   :mod:`sim.engine.reports`) the level keeps a shed share that grows with the overload,
   ``1 - threshold / offered`` where ``offered`` is the reported figure over the share that was
@@ -393,6 +394,10 @@ class MultiLevel(Strategy):
     def on_success(self, user: int, node: int) -> None:
         if self.sticky:
             self.last_good[user] = node
+
+    def on_failure(self, user: int, node: int) -> None:
+        if self.sticky and self.last_good[user] == node:
+            self.last_good[user] = -1  # the SDK does not go back to a node that failed it
 
     def on_success_many(self, users: np.ndarray, nodes: np.ndarray) -> None:
         if self.sticky:

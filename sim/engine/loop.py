@@ -543,6 +543,7 @@ class Engine:
             node.timeouts += 1
             self.avoid.setdefault(lg.user, {})[n] = now + delay_s + self.connect_timeout_s \
                 + self.avoid_for_s
+            self.strategy.on_failure(lg.user, n)
             return delay_s + self.connect_timeout_s
         node.rejected += 1
         return delay_s + rtt_ms / 1000.0
@@ -916,7 +917,7 @@ class Engine:
         node.open_conns = 0
         if self.reconnect.enabled:
             for end, _, user, site, access, lm in dropped:
-                self._schedule_reconnect(user, site, access, lm, end - now)
+                self._schedule_reconnect(idx, user, site, access, lm, end - now)
 
     def _node_lost(self, node: NodeState, lg: Login) -> None:
         """A login was at a node that went down."""
@@ -942,8 +943,10 @@ class Engine:
         self.dc_held.append(lg)
         self._at_time(max(lg.deadline, self.env.now), self._on_expired, (lg, lg.seq))
 
-    def _schedule_reconnect(self, user: int, site: int, access: int, lm: float,
+    def _schedule_reconnect(self, node: int, user: int, site: int, access: int, lm: float,
                             remaining_s: float) -> None:
+        """The session of ``user`` at ``node`` dropped now: once the terminal notices, it
+        avoids the node for ``failover.avoid_for`` and logs in again."""
         if not self._reconnect_draws:
             d = self.rng_reconnect.random((4096, 7))
             d[:, 1] = 1.0 + self.world.scenario.protocol.jitter_fraction * -np.log1p(-d[:, 1])
@@ -958,6 +961,9 @@ class Engine:
         else:  # the next heartbeat goes unanswered, then the misses that follow
             noticed_s = rc.heartbeat_interval * (u_beat + rc.heartbeat_misses - 1) \
                 + self._timeout_s[access]
+        start_s = noticed_s + u_delay * rc.first_delay
+        self.avoid.setdefault(user, {})[node] = self.env.now + start_s + self.avoid_for_s
+        self.strategy.on_failure(user, node)
         lg = Login()
         lg.trigger = 1
         lg.site = site
@@ -972,8 +978,7 @@ class Engine:
         if self._n_noise:
             lg.noise = self.x_connect.take(self._n_noise)
             lg.noise_at = 0
-        self.env.timeout(noticed_s + u_delay * rc.first_delay, lg).callbacks.append(
-            self._on_reconnect)
+        self.env.timeout(start_s, lg).callbacks.append(self._on_reconnect)
 
     def _on_reconnect(self, ev: simpy.Event) -> None:
         self.counts["reconnects"] += 1
