@@ -185,7 +185,7 @@ def test_a_terminal_whose_session_dropped_does_not_go_back_to_the_dead_node() ->
     timeouts, reconnect p50 3.65 s). A terminal whose session dropped avoids that node and
     forgets it as its sticky choice."""
     res = sim.run(SCENARIOS / "tiny.yaml", overrides={
-        "duration": "8m", "warmup": "0s", "population.dau": 1_500_000,
+        "duration": "8m", "warmup": "0s", "population.dau": 400_000,
         "addressing.levels": ["region", "nearest", "sticky", "failover"],
         "events": [{"at": "1m", "node_down": "access-singapore", "for": "7m"}]})
     L = res.logins
