@@ -591,9 +591,9 @@ EVENT_KINDS = ("node_down", "node_up", "region_outage", "datacenter_down", "link
 class Event(StrictModel):
     """A scheduled event: exactly one of ``node_down``, ``node_up``, ``region_outage``,
     ``datacenter_down``, ``link_degraded``, ``flash_crowd``, ``slowdown``; ``for`` makes it
-    last (a down node comes back up, a crowd ends). ``mode`` applies to ``datacenter_down``: ``fail``
-    (logins that need the data center fail) or ``queue`` (they wait at the node until it is
-    back)."""
+    last (a down node comes back up, a crowd ends). ``mode`` applies to ``datacenter_down``:
+    ``fail`` (logins that need the data center fail) or ``queue`` (they wait at the node
+    until it is back or the SDK gives them up)."""
 
     at: Duration
     for_: PositiveDuration | None = Field(None, alias="for")

@@ -190,7 +190,7 @@ class Engine:
         self._race_gap_ms = 1000.0 * self.strategy.race_delay_s
         self._noise_ms = self.strategy.connect_noise_ms
         self._last_change = -math.inf
-        self._reconnect_draws: list[tuple[float, float, float, float, float]] = []
+        self._reconnect_draws: list[tuple[float, ...]] = []
         self._next_id = 0
         self._session_seq = 0
         self.site_region = list(world.sites.regions)

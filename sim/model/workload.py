@@ -21,6 +21,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -232,7 +233,7 @@ class Workload:
                 rate = rate * mult
         return rate
 
-    def _last_miles(self, rng: np.random.Generator, access: NDArray[np.int64],
+    def _last_miles(self, rng: np.random.Generator, access: NDArray[np.integer[Any]],
                     site: NDArray[np.int64]) -> NDArray[np.float64]:
         """A last-mile RTT for each terminal, by its access type and its site's region."""
         last_mile = np.empty(len(site))
