@@ -157,7 +157,9 @@ class Engine:
         if per_login is None:
             per_login = sc.outputs.per_login
         self.recorder = Recorder(world.site_node_rtt_ms, per_login,
-                                 decider_names(strategy_cls.name, strategy_cls.LEVELS), sink)
+                                 decider_names(strategy_cls.name, strategy_cls.LEVELS), sink,
+                                 self.workload.terminal_access,
+                                 self.workload.terminal_last_mile)
         self._global_order = world.site_global_order
         self._best_when_all_up = [self.rtt[s][order[0]]
                                   for s, order in enumerate(world.site_global_order)]
@@ -345,7 +347,7 @@ class Engine:
         """A login (an arrival or a reconnect) starts now: number it and address it."""
         lg.id = self._next_id
         self._next_id += 1
-        lg.t0 = self.env.now
+        lg.t0 = self.env._now
         lg.attempts = 0
         lg.round = 0
         lg.seq = 0
@@ -363,7 +365,7 @@ class Engine:
     def _plan(self, lg: Login, delay_s: float, row: int = -1) -> None:
         """Look the terminal's answer up and plan its candidates; ``row`` is the login's row
         in the current chunk when the strategy prepared it (arrivals), else -1."""
-        now = self.env.now
+        now = self.env._now
         dns = self.dns
         site = lg.site
         user = lg.user
@@ -423,7 +425,7 @@ class Engine:
         the login goes on with the next candidate once the last raced connect has failed.
         """
         env = self.env
-        now = env.now
+        now = env._now
         avoid = self.avoid.get(lg.user) if self.avoid else None
         cands = lg.candidates
         gap = self.strategy.race_delay_s
@@ -478,14 +480,14 @@ class Engine:
         """Try the next candidate; ``delay_s`` is time already spent before the try."""
         env = self.env
         give_up = lg.t0 + self.deadline_s
-        if lg.attempts >= self.max_attempts or env.now + delay_s >= give_up:
-            self._give_up(lg, env.now + delay_s)
+        if lg.attempts >= self.max_attempts or env._now + delay_s >= give_up:
+            self._give_up(lg, env._now + delay_s)
             return
         if lg.pos >= len(lg.candidates):
             lg.round += 1
             lg.backoffs += 1
             wait = self._backoff_s(lg.backoffs)
-            if env.now + delay_s + wait >= give_up:
+            if env._now + delay_s + wait >= give_up:
                 self._give_up(lg, give_up)
                 return
             env.timeout(delay_s + wait, lg).callbacks.append(self._on_replan)
@@ -493,7 +495,7 @@ class Engine:
         n = lg.candidates[lg.pos]
         lg.pos += 1
         avoid = self.avoid.get(lg.user) if self.avoid else None
-        if avoid is not None and avoid.get(n, -1.0) > env.now:
+        if avoid is not None and avoid.get(n, -1.0) > env._now:
             self._attempt(lg, delay_s)  # this terminal saw the node time out: skip it
             return
         lg.attempts += 1
@@ -516,25 +518,25 @@ class Engine:
             rtt_ms, extra_s = self._degrade(lg.site, n, rtt_ms, rtts + 1.0)
             delay_s += extra_s
         if not node.up or (node.open_conns >= node.conn_limit and
-                           node.connections(env.now) >= node.conn_limit):
+                           node.connections(env._now) >= node.conn_limit):
             seen_s = self._failed_connect(lg, n, delay_s, rtt_ms)
             env.timeout(seen_s, lg).callbacks.append(self._on_retry)
             return
         if self.trace is not None:
-            self.trace.append((env.now + delay_s, lg.id, lg.user, n, "connected"))
+            self.trace.append((env._now + delay_s, lg.id, lg.user, n, "connected"))
         node.open_conns += 1
         lg.node = n
         lg.leg = 0
         lg.gen = node.gen
         lg.rtt_ms = rtt_ms
-        self._at_time(env.now + delay_s + (rtts + 0.5) * rtt_ms / 1000.0,
+        self._at_time(env._now + delay_s + (rtts + 0.5) * rtt_ms / 1000.0,
                       self._on_node_arrival, lg)
 
     def _failed_connect(self, lg: Login, n: int, delay_s: float, rtt_ms: float) -> float:
         """A connect to node ``n``, sent ``delay_s`` from now, fails: a down node never
         answers (the terminal sees a timeout and avoids the node for a while), a full one
         refuses at once (one round trip). Returns when the terminal sees it (s from now)."""
-        now = self.env.now
+        now = self.env._now
         node = self.nodes[n]
         if self.trace is not None:
             self.trace.append((now + delay_s, lg.id, lg.user, n,
@@ -580,8 +582,8 @@ class Engine:
         then tries again (the next candidate)."""
         lg.backoffs += 1
         wait = delay_s + self._backoff_s(lg.backoffs)
-        if self.env.now + wait >= lg.t0 + self.deadline_s:
-            self._give_up(lg, self.env.now + wait)
+        if self.env._now + wait >= lg.t0 + self.deadline_s:
+            self._give_up(lg, self.env._now + wait)
             return
         self.env.timeout(wait, lg).callbacks.append(self._on_retry)
 
@@ -638,7 +640,7 @@ class Engine:
             lg.node = -1
             self.env.timeout(self.connect_timeout_s, lg).callbacks.append(self._on_retry)
             return
-        now = self.env.now
+        now = self.env._now
         lg.t_node = now
         t = now - lg.rtt_ms / 2000.0 + self._timeout_s[lg.access]
         lg.deadline = t if t < lg.give_up else lg.give_up
@@ -664,7 +666,7 @@ class Engine:
     def _serve(self, node: NodeState, lg: Login) -> None:
         """A login arrives at a node's queue now; its service there is settled at once
         (:meth:`NodeState.admit`)."""
-        now = self.env.now
+        now = self.env._now
         # (_service_s, inline on the hot path)
         service = node.service_s if node.svc_dist == "deterministic" else \
             node.service_s * (lg.svc_dc if node is self.home else lg.svc_node)
@@ -746,7 +748,7 @@ class Engine:
         lg.seq += 1
         self.nodes[lg.node].pending.pop(lg.id, None)
         self.home.pending.pop(lg.id, None)
-        self._at_time(max(lg.deadline, self.env.now), self._on_expired, (lg, lg.seq))
+        self._at_time(max(lg.deadline, self.env._now), self._on_expired, (lg, lg.seq))
 
     def _on_expired(self, value: tuple[Login, int]) -> None:
         """The SDK's answer timeout (or the login's deadline) fires: it closes the
@@ -754,7 +756,7 @@ class Engine:
         lg, seq = value
         if lg.seq != seq:
             return
-        now = self.env.now
+        now = self.env._now
         if lg in self.dc_held:
             self.dc_held.remove(lg)
             self.nodes[lg.node].pending.pop(lg.id, None)
@@ -776,7 +778,7 @@ class Engine:
         if home.up:
             service = home.service_s if home.svc_dist == "deterministic" else \
                 home.service_s * svc_draw
-            home.admit(self.env.now, service)
+            home.admit(self.env._now, service)
 
     def _on_node_done(self, value: tuple[Login, int]) -> None:
         """The answer leaves a node that can fail for the terminal: its own (a cache hit)
@@ -785,7 +787,7 @@ class Engine:
         if lg.seq != seq:
             return  # lost when the node went down; already failing over
         self.nodes[lg.node].pending.pop(lg.id, None)
-        self._finish_ok(lg, self.env.now + lg.rtt_ms / 2000.0)
+        self._finish_ok(lg, self.env._now + lg.rtt_ms / 2000.0)
 
     def _on_dc_done(self, value: tuple[Login, int]) -> None:
         lg, seq = value
@@ -793,9 +795,9 @@ class Engine:
             return  # lost when the data center went down
         self.home.pending.pop(lg.id, None)
         if self.nodes[lg.node].can_fail:
-            self._at_time(self.env.now + lg.dc_half_s, self._on_node_done, (lg, lg.seq))
+            self._at_time(self.env._now + lg.dc_half_s, self._on_node_done, (lg, lg.seq))
         else:
-            self._finish_ok(lg, self.env.now + self._return_s(lg))
+            self._finish_ok(lg, self.env._now + self._return_s(lg))
 
     def _return_s(self, lg: Login) -> float:
         """From the end of data-center service back to the terminal."""
@@ -811,7 +813,7 @@ class Engine:
                 self._hold(lg)
             else:
                 self._drop_connection(lg)
-                self._finish_failed(lg, self.env.now + self.connect_timeout_s)
+                self._finish_failed(lg, self.env._now + self.connect_timeout_s)
             return
         self._serve(home, lg)
 
@@ -828,7 +830,7 @@ class Engine:
                 heapq.heappush(node.sessions, t_end + lg.session_s)
             # open_conns may still count sessions that ended: tidy up before a new peak
             if node.open_conns > node.peak_conns and \
-                    node.connections(self.env.now) > node.peak_conns:
+                    node.connections(self.env._now) > node.peak_conns:
                 node.peak_conns = node.open_conns
         node.logins_ok += 1
         if node.ticket_ttl:
@@ -877,7 +879,7 @@ class Engine:
         node = self.nodes[idx]
         if node.up == up:
             return
-        now = self.env.now
+        now = self.env._now
         node.up = up
         node.changes.append((now, up))
         self._last_change = now
@@ -926,7 +928,7 @@ class Engine:
             if self.disruptions.dc_mode == "queue":
                 self._hold(lg)
             else:
-                self._finish_failed(lg, self.env.now + self.connect_timeout_s)
+                self._finish_failed(lg, self.env._now + self.connect_timeout_s)
         else:
             if lg.leg:  # it was beyond the node: no longer wanted at the data center
                 self.home.pending.pop(lg.id, None)
@@ -939,9 +941,9 @@ class Engine:
     def _hold(self, lg: Login) -> None:
         """The login waits for the home data center to come back (``queue`` mode), until its
         deadline."""
-        lg.t_held = self.env.now
+        lg.t_held = self.env._now
         self.dc_held.append(lg)
-        self._at_time(max(lg.deadline, self.env.now), self._on_expired, (lg, lg.seq))
+        self._at_time(max(lg.deadline, self.env._now), self._on_expired, (lg, lg.seq))
 
     def _schedule_reconnect(self, node: int, user: int, site: int, access: int, lm: float,
                             remaining_s: float) -> None:
@@ -962,7 +964,7 @@ class Engine:
             noticed_s = rc.heartbeat_interval * (u_beat + rc.heartbeat_misses - 1) \
                 + self._timeout_s[access]
         start_s = noticed_s + u_delay * rc.first_delay
-        self.avoid.setdefault(user, {})[node] = self.env.now + start_s + self.avoid_for_s
+        self.avoid.setdefault(user, {})[node] = self.env._now + start_s + self.avoid_for_s
         self.strategy.on_failure(user, node)
         lg = Login()
         lg.trigger = 1

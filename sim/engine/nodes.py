@@ -92,7 +92,7 @@ class NodeState:
     def queue_len(self) -> int:
         """Logins waiting for a worker now."""
         waiting = self.waiting
-        now = self._env.now
+        now = self._env._now
         while waiting and waiting[0] <= now:
             heapq.heappop(waiting)
         return len(waiting)
@@ -100,7 +100,7 @@ class NodeState:
     @property
     def busy(self) -> int:
         """Workers serving a login now."""
-        now = self._env.now
+        now = self._env._now
         return sum(1 for f in self.free if f > now)
 
     def busy_area(self, now: float) -> float:

@@ -46,12 +46,19 @@ class Recorder:
         a level name not among them is recorded as the last (the strategy's own name).
     sink : callable, optional
         Hand every column of every login to ``sink(columns)`` in login order, in batches.
+    terminal_access, terminal_last_mile : numpy.ndarray, optional
+        Each terminal's access type code and last mile (ms), for the derived ``access`` and
+        ``last_mile_ms`` columns (required when every column is kept).
     """
 
     def __init__(self, site_node_rtt_ms: NDArray[np.float64], per_login: bool,
                  deciders: list[str],
-                 sink: Callable[[dict[str, np.ndarray]], None] | None = None):
+                 sink: Callable[[dict[str, np.ndarray]], None] | None = None,
+                 terminal_access: NDArray[np.int8] | None = None,
+                 terminal_last_mile: NDArray[np.float32] | None = None):
         self.site_node_rtt_ms = site_node_rtt_ms
+        self.terminal_access = terminal_access
+        self.terminal_last_mile = terminal_last_mile
         self.sink = sink
         self.kept = LOGIN_COLUMNS if per_login or sink is not None else SUMMARY_COLUMNS
         self.cols: dict[str, array[Any]] = {c: array(TYPECODES.get(c, "f")) for c in self.kept
@@ -78,8 +85,8 @@ class Recorder:
 
     def record(self, lg: Login, t_end: float, outcome: int, best_rtt_ms: float) -> None:
         """One finished login: ``outcome`` 0 ok, 1 failed, at ``t_end``."""
-        (a_id, a_t0, a_site, a_user, a_access, a_node, a_dec, a_att, a_out, a_lat,
-         a_queue, a_svc, a_back, a_dns, a_probe, a_best, a_lm, a_trig) = self._appenders
+        (a_id, a_t0, a_site, a_user, a_node, a_dec, a_att, a_out, a_lat,
+         a_queue, a_svc, a_back, a_dns, a_probe, a_best, a_trig) = self._appenders
         if outcome == 0:
             a_dec(self.decider_code.get(lg.tag if lg.attempts == 1 else "failover",
                                         self._own_level))
@@ -95,7 +102,6 @@ class Recorder:
         a_t0(lg.t0)
         a_site(lg.site)
         a_user(lg.user)
-        a_access(lg.access)
         a_node(lg.node)
         a_att(lg.attempts)
         a_out(outcome)
@@ -103,7 +109,6 @@ class Recorder:
         a_dns(lg.dns_ms)
         a_probe(lg.probe_ms)
         a_best(best_rtt_ms)
-        a_lm(lg.last_mile_ms)
         a_trig(lg.trigger)
 
     def sorted_rows(self, upto: int | None) -> dict[str, np.ndarray]:
@@ -143,6 +148,10 @@ class Recorder:
             del node
             rtt[failed] = np.nan
             logins["rtt_ms"] = rtt
+        if "access" in self.kept:  # a terminal keeps its network: from the user column
+            assert self.terminal_access is not None and self.terminal_last_mile is not None
+            logins["access"] = self.terminal_access[logins["user"]]
+            logins["last_mile_ms"] = self.terminal_last_mile[logins["user"]]
         if "connect_ms" in self.kept:  # the rest of the latency: DNS, handshakes, legs
             connect = logins["latency_ms"].copy()
             for c in ("queue_ms", "service_ms", "backend_ms"):

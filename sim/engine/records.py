@@ -48,8 +48,9 @@ NUMPY_TYPES = {"q": np.int64, "i": np.int32, "h": np.int16, "b": np.int8, "d": n
                "f": np.float32}
 LOGIN_DTYPES = {c: np.dtype(NUMPY_TYPES[TYPECODES.get(c, "f")]) for c in LOGIN_COLUMNS}
 """The numpy type of every per-login column."""
-DERIVED = ("connect_ms", "rtt_ms")
-"""Columns computed from the others when the run ends (not recorded login by login)."""
+DERIVED = ("connect_ms", "rtt_ms", "access", "last_mile_ms")
+"""Columns computed from the others when the run ends (not recorded login by login): a
+terminal keeps its access type and last mile, so they follow from ``user``."""
 SUMMARY_COLUMNS = ("login_id", "t_start_s", "site", "node", "decided_by", "outcome",
                    "latency_ms", "rtt_ms", "best_rtt_ms", "trigger")
 """The columns kept when per-login records are off: what the summary and figures need."""
