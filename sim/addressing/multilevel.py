@@ -181,21 +181,14 @@ class MultiLevel(Strategy):
         if "nearest" in self.steps and self.steps[0] != "nearest":
             return None
         width = self._width
-        keys = sites.astype(np.int64) * 65536 + regions  # answer codes fit in 16 bits
-        uniq, inverse = np.unique(keys, return_inverse=True)
-        info = [self._key_info(key, view) for key in uniq.tolist()]
+        keys, uniq, inverse, info, est = self._probe_batch(sites, regions, view)
         probe_ms = None
-        if width > 1 or self.sync:
-            # Probe RTTs of the probed nodes (padding: +inf, never first).
-            true = np.array([i[3] for i in info])[inverse]
-            est = true + self.noise_ms * self._batch_rng.standard_exponential(true.shape) \
-                if self.noise_ms > 0 else true
-            perm = np.argsort(est, axis=1, kind="stable") if width > 1 else \
-                np.zeros((len(keys), 1), dtype=np.int64)
-            if self.sync:
-                probe_ms = np.where(np.isfinite(est), est, 0.0).max(axis=1).tolist()
+        if est is not None and width > 1:
+            perm = np.argsort(est, axis=1, kind="stable")
         else:
             perm = np.zeros((len(keys), 1), dtype=np.int64)
+        if est is not None and self.sync:
+            probe_ms = np.where(np.isfinite(est), est, 0.0).max(axis=1).tolist()
         # One code per (site and region, order of the probed nodes): base-``width`` digits
         # after the key; the tokens of codes seen before are reused.
         span = width ** width
@@ -227,17 +220,31 @@ class MultiLevel(Strategy):
         if "nearest" in self.steps and self.steps[0] != "nearest":
             return None
         width = self._width
-        keys = sites.astype(np.int64) * 65536 + regions
-        uniq, inverse = np.unique(keys, return_inverse=True)
-        info = [self._key_info(key, view) for key in uniq.tolist()]
+        _, _, inverse, info, est = self._probe_batch(sites, regions, view)
         probed = np.array([(i[0][:i[2]] + [-1] * width)[:width] for i in info],
                           dtype=np.int64)
-        if width == 1:
+        if est is None or width == 1:
             return probed[inverse, 0]
+        return probed[inverse, est.argmin(axis=1)]
+
+    def _probe_batch(self, sites: np.ndarray, regions: np.ndarray,
+                     view: Callable[[int, int], tuple[tuple[int, ...], tuple[int, ...]]]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                list[tuple[list[int], list[int], int, np.ndarray]],
+                                np.ndarray | None]:
+        """A batch's keys (site and answer code), their distinct values, each login's
+        index into them, each key's candidates (:meth:`_key_info`) and each login's probe
+        RTTs with their noise (None when the SDK probes one node and waits for no round)."""
+        keys = sites.astype(np.int64) * 65536 + regions  # answer codes fit in 16 bits
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        info = [self._key_info(key, view) for key in uniq.tolist()]
+        if self._width == 1 and not self.sync:
+            return keys, uniq, inverse, info, None
+        # Probe RTTs of the probed nodes (padding: +inf, never first).
         true = np.array([i[3] for i in info])[inverse]
         est = true + self.noise_ms * self._batch_rng.standard_exponential(true.shape) \
             if self.noise_ms > 0 else true
-        return probed[inverse, est.argmin(axis=1)]
+        return keys, uniq, inverse, info, est
 
     def _key_info(self, key: int, view: Callable[[int, int], tuple[tuple[int, ...],
                                                                tuple[int, ...]]]

@@ -115,14 +115,11 @@ class Engine:
                 self.nodes[world.topology.index[ev.slowdown.node]].slow.append(
                     (ev.at, ev.end, ev.slowdown.factor))
         self._register_sync = p.register_sync
-        n_users = self.workload.n_users
-        self.ticket_node: array[int] | None = None
-        """Per terminal, the ticket-keeping node of its last login there (-1: none)..."""
+        self.ticket_node = array("i")
+        """Per terminal, the ticket-keeping node of its last login there (-1: none), when
+        some node keeps tickets (filled in :meth:`_start_in_steady_state`) ..."""
         self.ticket_t = array("d")
         """... and when that login ended (s; negative: before the run)."""
-        if any(p.ticket_ttl):
-            self.ticket_node = array("i", [-1]) * n_users
-            self.ticket_t = array("d", [-math.inf]) * n_users
         self.dns = GeoDns(world, sc.addressing.region, sc.addressing.httpdns,
                           self.workload.users_per_site, np.random.default_rng(streams[2]))
         region = sc.addressing.region
@@ -163,9 +160,10 @@ class Engine:
         self._global_order = world.site_global_order
         self._best_when_all_up = [self.rtt[s][order[0]]
                                   for s, order in enumerate(world.site_global_order)]
-        self.counts = {"attempted": 0, "succeeded": 0, "failed": 0, "reconnects": 0,
-                       "expired_attempts": 0, "deadline_failures": 0, "budget_refusals": 0,
-                       "ticket_hits": 0, "registrations": 0}
+        self.counts = {"failed": 0, "reconnects": 0, "expired_attempts": 0,
+                       "deadline_failures": 0, "budget_refusals": 0, "ticket_hits": 0}
+        """Counters of the replication (``attempted`` and ``succeeded`` are derived at the
+        end: :meth:`_output`)."""
         self.sampler = Sampler(self.env, self.nodes, sc.outputs.sample_every, sc.duration)
         spill = cast(SpillLevelSpec, sc.addressing.level("spill") or SpillLevelSpec())
         self.reports = LoadReports(self.env, self.nodes, spill.report_interval,
@@ -202,28 +200,28 @@ class Engine:
         self.degraded_pairs = self.disruptions.degraded_pairs
         self.dc_extra_s = self.disruptions.dc_extra_s
         self.dc_loss = self.disruptions.dc_loss
-        self.dc_held: list[Login] = []
+        self.dc_held: dict[int, Login] = {}
+        """Logins waiting for the home data center to come back (``queue`` mode), by id."""
         self._times: Sequence[float] = []
         self._row = 0
         self._tokens: Sequence[Any] | None = ()  # prepared plans of the chunk; None: never
         self._fresh_region: list[int] = []
         self._keys: list[int] = []
         self._ask_ms: list[float] = []
-        self._open_sessions()
+        self._start_in_steady_state()
 
     # ------------------------------------------------------------------ arrivals
 
-    def _open_sessions(self) -> None:
+    def _start_in_steady_state(self) -> None:
         """Start in steady state.
 
         Every terminal remembers the node of its last login (for ``sticky``) and, at a
-        ticket-keeping node, holds a ticket from a login ``A`` seconds before the start,
-        ``A`` exponential at the terminal's login rate (the time back to the last event of a
-        Poisson process). The sessions a stationary run holds at t = 0
+        ticket-keeping node, holds a ticket from its last login there
+        (:meth:`Workload.last_login_ago`). The sessions a stationary run holds at t = 0
         (:meth:`Workload.open_sessions`) are open at that node. The node is the one the
-        addressing gives the terminal now: for a strategy that plans batches, its prepared
-        plan (at t = 0 no node has reported load and no terminal has a last node, so the
-        first node depends on the plan's token alone); otherwise its
+        addressing gives the terminal now: :meth:`Strategy.first_nodes`, or the first node
+        of its prepared plan (at t = 0 no node has reported load and no terminal has a last
+        node, so it depends on the plan's token alone); for a strategy with neither, its
         :meth:`Strategy.plan`, for the terminals with an open session only (the others start
         with no memory).
         """
@@ -231,48 +229,32 @@ class Engine:
         strategy = self.strategy
         dns = self.dns
         site, user, access, lm, remaining = wl.open_sessions()
-        many = type(strategy).on_success_many is not Strategy.on_success_many
         all_site = wl.terminal_site
         all_user = np.arange(len(all_site), dtype=np.int64)
         codes = dns.fresh_codes(all_site, all_user)
-        node_of_user: np.ndarray | None = strategy.first_nodes(all_site, codes,
-                                                               dns.complete_view)
-        tokens = strategy.prepare(all_site, codes, dns.complete_view) \
-            if node_of_user is None else None
+        node_of_user = strategy.first_nodes(all_site, codes, dns.complete_view)
+        if node_of_user is None:
+            node_of_user = self._first_prepared_nodes(all_site, codes)
         if node_of_user is not None:
             node_of = node_of_user[user]
-        elif tokens is not None:
-            # Each terminal's own plan (its own probe draws); at t = 0 a token's first node
-            # is the same for every terminal that has it.
-            # (with ``probe: sync`` a token is a (plan, probe round) pair: the plan decides)
-            same = (lambda t: id(t[0])) if tokens and type(tokens[0]) is tuple else id
-            ids = np.fromiter(map(same, tokens), dtype=np.int64, count=len(tokens))
-            _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
-            firsts = [strategy.plan_prepared(tokens[i], 0, 0, 0.0)[0][0]
-                      for i in first.tolist()]
-            node_of_user = np.array(firsts, dtype=np.int64)[inverse]
-            node_of = node_of_user[user]
         else:
-            node_of_user = None
             node_of = np.array([strategy.plan(s, u, 0.0, dns.answer(s, c, 0, 0.0))[0][0]
                                 for s, u, c in zip(site.tolist(), user.tolist(),
                                                    codes[user].tolist())], dtype=np.int64)
+            node_of_user = np.full(len(all_site), -1, dtype=np.int64)
+            node_of_user[user] = node_of
         strategy.probe_ms = 0.0
-        if node_of_user is not None and many:
-            strategy.on_success_many(all_user, node_of_user)
-        if self.ticket_node is not None:
-            rate = wl.rate_per_s(0.0) / np.maximum(wl.users_per_site, 1)  # per terminal
-            since = wl.rng["open_sessions"].exponential(1.0, len(all_site)) / rate[all_site]
-            nodes = node_of_user
-            if nodes is None:  # only the terminals with an open session are known
-                nodes = np.full(len(all_site), -1, dtype=np.int64)
-                nodes[user] = node_of
+        if type(strategy).on_success_many is not Strategy.on_success_many:
+            known = node_of_user >= 0  # (a strategy told in numpy: every terminal)
+            strategy.on_success_many(all_user[known], node_of_user[known])
+        else:
+            strategy.on_success_many(user, node_of)
+        if any(n.ticket_ttl for n in self.nodes):
             ttl = np.array([n.ticket_ttl for n in self.nodes])
-            keeps = (nodes >= 0) & (ttl[np.maximum(nodes, 0)] > 0)
-            self.ticket_node = array("i", np.where(keeps, nodes, -1).astype(np.int32).tobytes())
-            self.ticket_t = array("d", (-since).tobytes())
-        if not len(site):
-            return
+            keeps = (node_of_user >= 0) & (ttl[np.maximum(node_of_user, 0)] > 0)
+            self.ticket_node = array("i", np.where(keeps, node_of_user, -1)
+                                     .astype(np.int32).tobytes())
+            self.ticket_t = array("d", (-wl.last_login_ago()).tobytes())
         order = np.argsort(node_of, kind="stable")
         bounds = np.searchsorted(node_of[order], np.arange(len(self.nodes) + 1))
         for node in self.nodes:
@@ -291,8 +273,20 @@ class Engine:
             heapq.heapify(node.sessions)
             node.open_conns += len(rows)
             node.peak_conns = node.open_conns
-        if node_of_user is None or not many:
-            strategy.on_success_many(user, node_of)
+
+    def _first_prepared_nodes(self, sites: np.ndarray, codes: np.ndarray) -> np.ndarray | None:
+        """The first node of each terminal's prepared plan at t = 0 (None: the strategy
+        prepares no plans); each distinct token is planned once."""
+        strategy = self.strategy
+        tokens = strategy.prepare(sites, codes, self.dns.complete_view)
+        if tokens is None:
+            return None
+        # (with ``probe: sync`` a token is a (plan, probe round) pair: the plan decides)
+        same = (lambda t: id(t[0])) if tokens and type(tokens[0]) is tuple else id
+        ids = np.fromiter(map(same, tokens), dtype=np.int64, count=len(tokens))
+        _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+        firsts = [strategy.plan_prepared(tokens[i], 0, 0, 0.0)[0][0] for i in first.tolist()]
+        return np.array(firsts, dtype=np.int64)[inverse]
 
     @staticmethod
     def _nodes_that_can_fail(world: World) -> set[int]:
@@ -479,7 +473,7 @@ class Engine:
     def _attempt(self, lg: Login, delay_s: float) -> None:
         """Try the next candidate; ``delay_s`` is time already spent before the try."""
         env = self.env
-        give_up = lg.t0 + self.deadline_s
+        give_up = lg.give_up
         if lg.attempts >= self.max_attempts or env._now + delay_s >= give_up:
             self._give_up(lg, env._now + delay_s)
             return
@@ -571,10 +565,9 @@ class Engine:
 
     def _give_up(self, lg: Login, t: float) -> None:
         """The login fails at ``t``, or at its deadline if that comes first."""
-        give_up = lg.t0 + self.deadline_s
-        if t >= give_up:
+        if t >= lg.give_up:
             self.counts["deadline_failures"] += 1
-            t = give_up
+            t = lg.give_up
         self._finish_failed(lg, t)
 
     def _retry_later(self, lg: Login, delay_s: float) -> None:
@@ -582,7 +575,7 @@ class Engine:
         then tries again (the next candidate)."""
         lg.backoffs += 1
         wait = delay_s + self._backoff_s(lg.backoffs)
-        if self.env._now + wait >= lg.t0 + self.deadline_s:
+        if self.env._now + wait >= lg.give_up:
             self._give_up(lg, self.env._now + wait)
             return
         self.env.timeout(wait, lg).callbacks.append(self._on_retry)
@@ -659,15 +652,13 @@ class Engine:
         self._serve(node, lg)
 
     def _service_s(self, node: NodeState, lg: Login) -> float:
-        if node.svc_dist == "deterministic":
-            return node.service_s
-        return node.service_s * (lg.svc_dc if node is self.home else lg.svc_node)
+        return node.service_time(lg.svc_dc if node is self.home else lg.svc_node)
 
     def _serve(self, node: NodeState, lg: Login) -> None:
         """A login arrives at a node's queue now; its service there is settled at once
         (:meth:`NodeState.admit`)."""
         now = self.env._now
-        # (_service_s, inline on the hot path)
+        # (_service_s and NodeState.service_time, inline on the hot path)
         service = node.service_s if node.svc_dist == "deterministic" else \
             node.service_s * (lg.svc_dc if node is self.home else lg.svc_node)
         start, finish = node.admit(now, service)
@@ -695,24 +686,19 @@ class Engine:
             return
         lg.queue_ms = 1000.0 * (start - now)
         lg.service_ms = 1000.0 * (finish - start)
-        if node.ticket_ttl:
-            tickets = self.ticket_node
-            assert tickets is not None
-            user = lg.user
-            hit = tickets[user] == node.idx and now - self.ticket_t[user] <= node.ticket_ttl
-        else:
+        if not node.ticket_ttl:
             hit = lg.cache_u < node.hit_ratio
-        if hit:
+        elif self.ticket_node[lg.user] == node.idx and \
+                now - self.ticket_t[lg.user] <= node.ticket_ttl:
+            # A ticket login: the session is registered at the home data center all the same.
             node.ticket_hits += 1
             self.counts["ticket_hits"] += 1
-            if node.ticket_ttl:
-                # The session is registered at the home data center all the same.
-                self.counts["registrations"] += 1
-                if self._register_sync[node.idx]:
-                    hit = False  # the answer waits for the registration's round trip
-                else:
-                    self._at_time(finish + self.dc_rtt_s[node.idx] / 2, self._on_ghost_dc,
-                                  lg.svc_dc)
+            hit = not self._register_sync[node.idx]  # sync: it waits for the registration
+            if hit:
+                self._at_time(finish + self.dc_rtt_s[node.idx] / 2, self._on_ghost_dc,
+                              lg.svc_dc)
+        else:
+            hit = False
         if hit:
             t_end = finish + lg.rtt_ms / 2000.0
             if t_end > lg.deadline:
@@ -757,8 +743,7 @@ class Engine:
         if lg.seq != seq:
             return
         now = self.env._now
-        if lg in self.dc_held:
-            self.dc_held.remove(lg)
+        if self.dc_held.pop(lg.id, None) is not None:
             self.nodes[lg.node].pending.pop(lg.id, None)
         self.nodes[lg.node].expired += 1
         self.counts["expired_attempts"] += 1
@@ -766,7 +751,7 @@ class Engine:
             self.trace.append((now, lg.id, lg.user, lg.node, "expired"))
         self._drop_connection(lg)
         lg.leg = 0
-        if now >= lg.t0 + self.deadline_s:
+        if now >= lg.give_up:
             self._give_up(lg, now)
         else:
             self._retry_later(lg, 0.0)
@@ -776,9 +761,7 @@ class Engine:
         terminal gave up, or the registration of a ticket login."""
         home = self.home
         if home.up:
-            service = home.service_s if home.svc_dist == "deterministic" else \
-                home.service_s * svc_draw
-            home.admit(self.env._now, service)
+            home.admit(self.env._now, home.service_time(svc_draw))
 
     def _on_node_done(self, value: tuple[Login, int]) -> None:
         """The answer leaves a node that can fail for the terminal: its own (a cache hit)
@@ -834,9 +817,7 @@ class Engine:
                 node.peak_conns = node.open_conns
         node.logins_ok += 1
         if node.ticket_ttl:
-            tickets = self.ticket_node
-            assert tickets is not None
-            tickets[lg.user] = lg.node
+            self.ticket_node[lg.user] = lg.node
             self.ticket_t[lg.user] = t_end
         self.strategy.on_success(lg.user, lg.node)
         site = lg.site
@@ -873,8 +854,7 @@ class Engine:
         timeout (at the home data center: they fail, or wait for it in ``queue`` mode), and
         its sessions drop: those terminals reconnect once they notice (a reset at once, else
         their next unanswered heartbeat: :class:`~sim.config.schema.Reconnect`). Coming back
-        up, the
-        home data center takes the logins that waited for it.
+        up, the home data center takes the logins that waited for it.
         """
         node = self.nodes[idx]
         if node.up == up:
@@ -889,8 +869,8 @@ class Engine:
         if up:
             node.free = [now] * node.workers
             if node is self.home and self.dc_held:
-                held, self.dc_held = self.dc_held, []
-                for lg in held:
+                held, self.dc_held = self.dc_held, {}
+                for lg in held.values():
                     lg.seq += 1  # (its expiry is void)
                     lg.backend_ms += 1000.0 * (now - lg.t_held)  # waited for the data center
                     self._serve(node, lg)
@@ -932,8 +912,7 @@ class Engine:
         else:
             if lg.leg:  # it was beyond the node: no longer wanted at the data center
                 self.home.pending.pop(lg.id, None)
-                if lg in self.dc_held:
-                    self.dc_held.remove(lg)
+                self.dc_held.pop(lg.id, None)
                 lg.leg = 0
             lg.node = -1
             self.env.timeout(self.connect_timeout_s, lg).callbacks.append(self._on_retry)
@@ -942,7 +921,7 @@ class Engine:
         """The login waits for the home data center to come back (``queue`` mode), until its
         deadline."""
         lg.t_held = self.env._now
-        self.dc_held.append(lg)
+        self.dc_held[lg.id] = lg
         self._at_time(max(lg.deadline, self.env._now), self._on_expired, (lg, lg.seq))
 
     def _schedule_reconnect(self, node: int, user: int, site: int, access: int, lm: float,
@@ -1047,9 +1026,8 @@ class Engine:
             "ticket_hits": np.array([n.ticket_hits for n in ns]),
             "workers": np.array([n.workers for n in ns]),
         }
-        counts = dict(self.counts)
-        counts["attempted"] = self._next_id  # (every login started is numbered)
-        counts["succeeded"] = sum(n.logins_ok for n in ns)
+        counts = {"attempted": self._next_id,  # (every login started is numbered)
+                  "succeeded": sum(n.logins_ok for n in ns), **self.counts}
         counts["in_flight"] = counts["attempted"] - counts["succeeded"] - counts["failed"]
         return ReplicationOutput(self.replication, logins, node_load, node_stats, counts,
                                  self.world.scenario.duration, list(self.workload.access_names),

@@ -125,6 +125,10 @@ class NodeState:
                 self.open_conns -= 1
         return self.open_conns
 
+    def service_time(self, draw: float) -> float:
+        """The service time of a login with exponential draw ``draw`` (mean 1)."""
+        return self.service_s if self.svc_dist == "deterministic" else self.service_s * draw
+
     def slow_factor(self, t: float) -> float:
         """How much slower than usual a service starting at ``t`` is (slowdowns compose)."""
         f = 1.0

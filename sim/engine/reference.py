@@ -55,11 +55,8 @@ class ReferenceEngine(Engine):
         with res.request() as req:
             yield req
             start = env.now
-            if lg is not None:
-                service = self._service_s(node, lg)
-            else:
-                service = node.service_s if node.svc_dist == "deterministic" else \
-                    node.service_s * svc_draw
+            service = self._service_s(node, lg) if lg is not None else \
+                node.service_time(svc_draw)
             if node.slow:
                 service *= node.slow_factor(start)
             node.served += 1

@@ -283,6 +283,13 @@ class Workload:
             remaining = mean * rng.random(n)
         return site, user, access, last_mile, remaining
 
+    def last_login_ago(self) -> NDArray[np.float64]:
+        """For each terminal, how long before t = 0 its last login was: exponential at the
+        terminal's login rate then (the time back to the last event of a Poisson process)."""
+        rate = self.rate_per_s(0.0) / np.maximum(self.users_per_site, 1)  # per terminal
+        return self.rng["open_sessions"].exponential(1.0, self.n_users) \
+            / rate[self.terminal_site]
+
     def bin_edges(self) -> NDArray[np.float64]:
         """Edges of the constant-rate bins: a <= 60 s grid plus every event boundary."""
         duration = self.scenario.duration
