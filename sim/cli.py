@@ -49,13 +49,30 @@ def _set_pairs(pairs: Sequence[str] | None) -> dict[str, str]:
     for pair in pairs or ():
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise _InputError(f"--set {pair}: expected key.path=value")
+            shown = pair if len(pair) <= 60 else pair[:57] + "..."
+            raise _InputError(f"--set {shown}: expected key.path=value")
         out[key.strip()] = value
     return out
 
 
 class _InputError(Exception):
     pass
+
+
+MAX_ERROR_LINE = 300
+"""An error line is cut to this many characters (sim.config.limits.MAX_ERROR_LINE)."""
+
+
+def _error_line(e: BaseException) -> str:
+    """``error: FILE: KEY: message``: one line (control characters escaped), at most
+    MAX_ERROR_LINE characters."""
+    text = str(e)
+    if len(text) > 4 * MAX_ERROR_LINE:
+        text = text[:4 * MAX_ERROR_LINE]
+    text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
+    line = f"error: {text}"
+    return line if len(line) <= MAX_ERROR_LINE else line[:MAX_ERROR_LINE - 3] + "..."
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (SimError, _InputError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(_error_line(e), file=sys.stderr)
         return EXIT_INPUT
     except BrokenPipeError:
         # The reader went away (``access-sim schema | head``): not an error of ours.
@@ -228,30 +245,69 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _load(args: argparse.Namespace) -> tuple[Any, Any]:
     from sim.config import load_scenario  # deferred: --help stays fast
     from sim.config.messages import shown  # deferred: --help stays fast
+    from sim.errors import SimError  # deferred: --help stays fast
     from sim.runs.prepare import prepare_world  # deferred: --help stays fast
 
     overrides: dict[str, Any] = _set_pairs(args.overrides)
+    sources = _check_options(args)
     for key in ("seed", "replications"):
         if getattr(args, key, None) is not None:
             overrides[key] = getattr(args, key)
     if getattr(args, "format", None):
         overrides["outputs.format"] = args.format
+        sources["outputs.format"] = "--format"
     path = Path(args.scenario)
-    scenario = load_scenario(path, overrides)
-    world = prepare_world(scenario, shown(path))
-    if scenario.billing is not None and scenario.billing.month is not None:
-        from sim.billing.usage import monthly_usage  # deferred: --help stays fast
-        from sim.errors import BillingError  # deferred: --help stays fast
+    scenario = load_scenario(path, overrides, override_sources=sources)
+    try:
+        world = prepare_world(scenario, shown(path))
+        if scenario.billing is not None and scenario.billing.month is not None:
+            from sim.billing.usage import monthly_usage  # deferred: --help stays fast
+            from sim.errors import BillingError  # deferred: --help stays fast
 
-        # Check the billing section (price list, quotas) before a run, not after it.
-        try:
-            monthly_usage(scenario, sites=world.sites, source=world.source)
-        except BillingError as e:
-            if e.file is not None:
-                raise
-            # An unknown built-in price list name: say where it was named.
-            raise BillingError(e.message, file=world.source, path="billing.price_list") from None
+            # Check the billing section (price list, quotas) before a run, not after it.
+            try:
+                monthly_usage(scenario, sites=world.sites, source=world.source)
+            except BillingError as e:
+                if e.file is not None:
+                    raise
+                # An unknown built-in price list name: say where it was named.
+                raise BillingError(e.message, file=world.source,
+                                   path="billing.price_list") from None
+    except SimError as e:
+        blamed = _blamed(e, shown(path), overrides, sources)
+        if blamed is e:
+            raise
+        raise blamed from None
     return scenario, world
+
+
+def _check_options(args: argparse.Namespace) -> dict[str, str]:
+    """Check --seed and --replications against the schema (an error names the option);
+    returns the scenario keys they set, with the option that set them."""
+    from sim.config.loading import check_option  # deferred: --help stays fast
+
+    sources: dict[str, str] = {}
+    for key in ("seed", "replications"):
+        value = getattr(args, key, None)
+        if value is not None:
+            check_option(key, value, option=f"--{key}")
+            sources[key] = f"--{key}"
+    return sources
+
+
+def _blamed(e: Exception, source: str, overrides: dict[str, Any],
+            sources: dict[str, str]) -> Exception:
+    """An error at a key an override set (``--set``, ``--seed``) names the override, not
+    the scenario file."""
+    from sim.errors import LocatedError  # deferred: --help stays fast
+
+    if not (isinstance(e, LocatedError) and e.file == source and e.path):
+        return e
+    for key in overrides:
+        if e.path == key or e.path.startswith((key + ".", key + "[")):
+            name = sources.get(key, "--set")
+            return type(e)(e.message, file=name, path=e.path if name == "--set" else None)
+    return e
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -327,6 +383,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if not 0.0 < args.alpha < 1.0:
         raise _InputError(f"--alpha: expected a level between 0 and 1, got {args.alpha:g}")
+    _check_options(args)
     out = args.out
     if out is None:
         stems = [Path(i).name.removesuffix(".yaml").removesuffix(".yml") for i in args.inputs]
@@ -352,6 +409,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from sim.runs.compare import safe_name  # deferred: --help stays fast
     from sim.runs.sweep import parse_grid, sweep  # deferred: --help stays fast
 
+    _check_options(args)
     grid = parse_grid(args.grid or [])
     out = args.out
     if out is None:
@@ -378,7 +436,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
           f"({kinds.count('access')} access, {kinds.count('cache')} cache, "
           f"{kinds.count('datacenter')} data centers), {len(world.sites)} sites, "
           f"about {expected:,.0f} logins")
+    print(_memory_line(scenario, world, expected))
     return EXIT_OK
+
+
+def _memory_line(scenario: Any, world: Any, expected: float) -> str:
+    """``memory: about N MB ...``: what a run of the scenario will need, roughly."""
+    from sim.config.limits import estimate_memory_bytes  # deferred: --help stays fast
+
+    reps = scenario.replications
+    common = dict(nodes=len(world.topology.node_ids), sites=len(world.sites),
+                  logins=expected / max(1, reps), replications=reps,
+                  per_login=bool(scenario.outputs.per_login))
+    one = estimate_memory_bytes(**common, jobs=1) / 2 ** 20
+    cores = min(reps, os.cpu_count() or 1)
+    text = f"memory: about {one:,.0f} MB with --jobs 1"
+    if cores > 1:
+        many = estimate_memory_bytes(**common, jobs=cores) / 2 ** 20
+        text += f", about {many:,.0f} MB with --jobs {cores}"
+    return text + " (an estimate: the routing tables, the logins in flight and the " \
+        "per-login records)"
 
 
 def _expected_logins(scenario: Any, world: Any) -> float:
@@ -414,7 +491,22 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     text = json.dumps(scenario_json_schema(), indent=2) + "\n"
     if args.out:
-        atomic_write_text(args.out, text)
+        from sim.errors import ResultsError  # deferred: --help stays fast
+
+        if args.out.is_dir():
+            raise ResultsError("expected a file name for the schema, found a folder",
+                               file=str(args.out))
+        for parent in args.out.parents:
+            if parent.exists() or parent.is_symlink():
+                if not parent.is_dir():
+                    raise ResultsError(f"cannot write the schema: {parent} is not a folder",
+                                       file=str(args.out))
+                break
+        try:
+            atomic_write_text(args.out, text)
+        except OSError as e:
+            raise ResultsError(f"cannot write the schema: {e.strerror or type(e).__name__}",
+                               file=str(args.out)) from None
     else:
         sys.stdout.write(text)
     return EXIT_OK

@@ -6,9 +6,21 @@ bug and exits with a different status.
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["SimError", "LocatedError", "ScenarioError", "TopologyError", "ResultsError",
            "BillingError",
-           "QuotaError"]
+           "QuotaError", "one_line"]
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """Newlines and other control characters escaped (a file named ``a\\nb``)."""
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class SimError(Exception):
@@ -23,7 +35,7 @@ class LocatedError(SimError):
         self.path = path
         self.message = message
         parts = [p for p in (file, path) if p]
-        super().__init__(": ".join([*parts, message]))
+        super().__init__(one_line(": ".join([*parts, message])))
 
 
 class ScenarioError(LocatedError):

@@ -157,7 +157,7 @@ ARG_ERRORS = [
      "--month: expected a month as YYYY-MM, got '2026-13'"),
     (["bill", "--dau-csv", "dau.csv", "--month", "2026-11", "--set", "seed=1"],
      "--set applies to a SCENARIO, not to CSV input"),
-    (["bill", "--dau-csv", "nope.csv", "--month", "2026-11"], "nope.csv: file not found"),
+    (["bill", "--dau-csv", "nope.csv", "--month", "2026-11"], "nope.csv: CSV file not found"),
     (["bill", "--dau-csv", "dau.csv", "--groups-csv", "dau.csv", "--month", "2026-11"],
      "dau.csv: line 1: expected the columns date,groups, got date,dau"),
     (["bill", "--dau-csv", "dau.csv", "--month", "2026-11", "--price-list", "euro"],

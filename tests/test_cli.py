@@ -41,7 +41,8 @@ def test_run_writes_the_results_contract(tmp_path: Path, capsys) -> None:
     assert printed.startswith("scenario tiny: ")
     assert "login latency (ms)" in printed
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["figures", "logins.csv", "node_load.csv", "summary.json"]
+    assert names == [".access-sim-result", "figures", "logins.csv", "node_load.csv",
+                     "summary.json"]
     header = (out / "logins.csv").read_text().splitlines()[0].split(",")
     assert header[:17] == ["login_id", "t_start_s", "site", "region", "terminal_lat",
                            "terminal_lon", "access_type", "node", "node_kind", "decided_by",
@@ -108,17 +109,17 @@ ERRORS = [
     (None, ["--set", "addressing.levels[0].region.dns_tl=3"],
      "--set: addressing.levels[0].region.dns_tl: unknown key (did you mean 'dns_ttl'?)"),
     (None, ["--set", "home_datacenter=dc-singapur"],
-     "{f}: home_datacenter: unknown data center 'dc-singapur' (did you mean 'dc-singapore'?);"
+     "--set: home_datacenter: unknown data center 'dc-singapur' (did you mean 'dc-singapore'?);"
      " known: dc-singapore, dc-frankfurt"),
     (None, ["--set", "addressing.strategy=nearestgeo"],
-     "{f}: addressing.strategy: unknown strategy 'nearestgeo' (did you mean 'nearest_geo'?); "
+     "--set: addressing.strategy: unknown strategy 'nearestgeo' (did you mean 'nearest_geo'?); "
      "known: anycast, multilevel, nearest_geo, oracle, random, round_robin"),
     (None, ["--set", "events=[{at: 1m, node_down: access-paris}]"],
-     "{f}: events[0].node_down: unknown node 'access-paris' (did you mean 'cache-paris'?)"),
+     "--set: events[0].node_down: unknown node 'access-paris' (did you mean 'cache-paris'?)"),
     (None, ["--set", "topology=missing.yaml"],
-     "{f}: topology: topology file not found: missing.yaml"),
+     "--set: topology: topology file not found: missing.yaml"),
     (None, ["--set", "population.min_population=100000000"],
-     "{f}: population.min_population: no city has a population of at least 100,000,000 in "
+     "--set: population.min_population: no city has a population of at least 100,000,000 in "
      "regions asia, europe"),
     (None, ["--set", "nokey"], "--set nokey: expected key.path=value"),
 ]

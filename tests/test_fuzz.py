@@ -73,7 +73,7 @@ BASE: dict[str, Any] = {
         "datacenter": {"workers": 8, "service_ms": 20.0},
         "overrides": {"access-tokyo": {"workers": 3, "service_ms": 15.0}},
     },
-    "protocol": {"transport": "tcp_tls13", "quic_0rtt_share": 0.0, "jitter_fraction": 0.05},
+    "protocol": {"transport": "tcp_tls13", "quic_0rtt_share": 0.0},
     "addressing": {
         "strategy": "multilevel",
         "levels": [
@@ -446,7 +446,7 @@ NON_NEGATIVE = [
     "addressing.levels[0].region.resolver_rtt_ms", "addressing.levels[1].nearest.probe_noise_ms",
     "addressing.levels[3].spill.max_queue", "addressing.levels[4].failover.avoid_for",
     "addressing.levels[4].failover.backoff.base", "reconnect.first_delay",
-    "protocol.jitter_fraction", "events[2].link_degraded.extra_ms",
+    "events[2].link_degraded.extra_ms",
     "billing.groups.created_per_day", "billing.groups.initial",
     "billing.avchatrooms.removed_per_day", "population.min_population",
     "addressing.levels[0].region.stretched_ttl", "addressing.levels[1].nearest.probe_beyond",
@@ -896,7 +896,6 @@ def _extreme_runs(folder: Path, data: st.DataObject) -> None:
     levels[0]["region"]["dns_ttl"] = data.draw(st.sampled_from([0, "5m"]), label="ttl")
     levels[4]["failover"]["max_attempts"] = data.draw(st.sampled_from([1, 2, 100]))
     levels[4]["failover"]["connect_timeout"] = data.draw(st.sampled_from(["1ms", "3s"]))
-    sc["protocol"]["jitter_fraction"] = data.draw(st.sampled_from([0.0, 0.05, 10.0]))
     sc["addressing"]["strategy"] = data.draw(
         st.sampled_from(["multilevel", "random", "round_robin", "nearest_geo", "oracle"]))
     if data.draw(st.booleans(), label="every node down"):
@@ -908,8 +907,8 @@ def _extreme_runs(folder: Path, data: st.DataObject) -> None:
                       "--overwrite", "--jobs", "1"])
     check(rc, err, file=f, may_pass=True)
     if rc == 0:
-        assert sorted(p.name for p in out.iterdir()) == ["logins.csv", "node_load.csv",
-                                                         "summary.json"]
+        assert sorted(p.name for p in out.iterdir()) == [".access-sim-result", "logins.csv",
+                                                         "node_load.csv", "summary.json"]
     assert not [p for p in folder.iterdir() if p.name.startswith(".run-out")]
 
 
@@ -944,3 +943,720 @@ def test_broken_files_in_a_real_subprocess(folder: Path) -> None:
         assert err.startswith(f"error: {named}: ") and err.count("\n") == 1, (name, err)
         assert "Traceback" not in err
     assert not (folder / "never").exists()
+
+
+# =========================================================================== hostile input
+# SECURITY.md, "Input limits": sizes, depth, aliases, special files, duplicate keys, hostile
+# --set values, wrong-shaped topology JSON, bill edge inputs. Every case: status 2, one line
+# of at most 300 characters naming the file (or --set, --seed, --month), never a traceback,
+# a hang (a SIGALRM deadline) or a run out of memory.
+
+from sim.config import limits as LIMITS  # noqa: E402
+
+HOSTILE_CASES = {
+    "huge_values": 30, "deep": 60, "alias_bombs": 40, "duplicate_keys": 60,
+    "hostile_set": 100, "seed_options": 30, "topology_json_shapes": 80, "bill_edges": 60,
+}
+FUZZ_CASES.update(HOSTILE_CASES)
+MAX_LINE = 300
+
+
+class Hung(BaseException):
+    """A command did not answer in time (not an OSError, which the readers catch)."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: float = 30.0) -> Iterator[None]:
+    """Raise instead of hanging (a FIFO opened for reading blocks until a writer comes)."""
+    import signal
+
+    def boom(signum: int, frame: Any) -> None:
+        raise Hung(f"no answer within {seconds:g} s: a hang")
+
+    old = signal.signal(signal.SIGALRM, boom)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def hostile(args: list[str], *, names: Any, contains: str | None = None,
+            may_pass: bool = False) -> str | None:
+    """Run the CLI on hostile input: status 2 (or 0 when allowed) and ONE line of at most
+    MAX_LINE characters that starts with ``error: NAME: `` for one of ``names``."""
+    with deadline():
+        rc, _, err = cli(args)
+    assert rc != 70, f"internal error (a crash):\n{err[-3000:]}"
+    if rc == 0 and may_pass:
+        return None
+    assert rc == 2, f"status {rc}, stderr:\n{err[-3000:]}"
+    assert err.endswith("\n") and err.count("\n") == 1, f"not one line:\n{err[:3000]!r}"
+    line = err[:-1]
+    assert len(line) <= MAX_LINE, f"{len(line)} characters: {line[:400]!r}"
+    assert "Traceback" not in err
+    options = names if isinstance(names, (list, tuple)) else [names]
+    labels = [n if isinstance(n, str) else _shown(n) for n in options]
+    assert any(line.startswith(f"error: {label}: ") for label in labels), \
+        f"does not name {labels}: {line}"
+    if contains is not None:
+        assert contains in line, line
+    _log(err)
+    return line
+
+
+def _tree(folder: Path, name: str) -> Path:
+    d = folder / name
+    if d.exists():
+        import shutil
+
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+    (d / "topo.yaml").write_text(dump(TOPOLOGY))
+    return d
+
+
+def _node_link(topo: dict[str, Any]) -> dict[str, Any]:
+    return {"directed": False, "multigraph": False, "graph": {"name": topo["name"]},
+            "nodes": [dict(n) for n in topo["nodes"]],
+            "links": [{"source": lk["a"], "target": lk["b"]} for lk in topo["links"]]}
+
+
+def _dau_csv(path: Path, month: str, value: Any = 20000) -> Path:
+    from sim.billing.usage import month_days
+
+    rows = [f"{d.isoformat()},{value}" for d in month_days(month)]
+    path.write_text("date,dau\n" + "\n".join(rows) + "\n")
+    return path
+
+
+# --------------------------------------------------------------------------- special files
+
+INPUT_KINDS = ["scenario", "extends", "topology-yaml", "topology-json", "topology-graphml",
+               "price-list-option", "price-list-key", "dau-csv", "groups-csv"]
+SPECIAL_KINDS = ["fifo", "dev-zero", "dev-null", "directory", "symlink-loop", "dangling-symlink",
+                 "socket"]
+
+
+def _special(d: Path, kind: str, suffix: str) -> Path:
+    import socket
+
+    p = d / f"special{suffix}"
+    if kind == "fifo":
+        os.mkfifo(p)
+    elif kind == "dev-zero":
+        p.symlink_to("/dev/zero")
+    elif kind == "dev-null":
+        p.symlink_to("/dev/null")
+    elif kind == "directory":
+        p.mkdir()
+    elif kind == "symlink-loop":
+        other = d / f"other{suffix}"
+        p.symlink_to(other.name)
+        other.symlink_to(p.name)
+    elif kind == "dangling-symlink":
+        p.symlink_to("nowhere/none" + suffix)
+    else:
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(str(p))
+        s.close()
+    return p
+
+
+def _args_for(kind: str, d: Path, target: Path) -> tuple[list[str], list[Any]]:
+    """The command that reads ``target`` as an input of this kind, and what may be named."""
+    rel = os.path.relpath(target, d)
+    if kind == "scenario":
+        return ["validate", str(target)], [target]
+    if kind == "extends":
+        f = write(d, "child.yaml", {"name": "child", "extends": rel})
+        return ["validate", str(f)], [target, f]
+    if kind.startswith("topology"):
+        f = write(d, "case.yaml", {**TOPO_SCENARIO, "topology": rel})
+        return ["validate", str(f)], [target, f]  # a missing topology is the scenario's error
+    if kind == "price-list-option":
+        f = write(d, "ok.yaml", {**BASE, "topology": "topo.yaml"})
+        return ["bill", str(f), "--price-list", str(target), "--out", str(d / "bill")], [target]
+    if kind == "price-list-key":
+        sc = copy.deepcopy(BASE)
+        sc["billing"]["price_list"] = rel
+        f = write(d, "ok.yaml", sc)
+        return ["validate", str(f)], [target, f]
+    if kind == "dau-csv":
+        return ["bill", "--dau-csv", str(target), "--month", "2024-02", "--out",
+                str(d / "bill")], [str(target), target]
+    good = _dau_csv(d / "dau.csv", "2024-02")
+    return ["bill", "--dau-csv", str(good), "--groups-csv", str(target), "--month", "2024-02",
+            "--out", str(d / "bill")], [str(target), target]
+
+
+def _suffix(kind: str) -> str:
+    return {"topology-json": ".json", "topology-graphml": ".graphml", "dau-csv": ".csv",
+            "groups-csv": ".csv"}.get(kind, ".yaml")
+
+
+@pytest.mark.parametrize("special", SPECIAL_KINDS)
+@pytest.mark.parametrize("kind", INPUT_KINDS)
+def test_special_files_are_refused_without_blocking(folder: Path, kind: str,
+                                                    special: str) -> None:
+    """A FIFO, /dev/zero, /dev/null, a directory, a symbolic link loop, a dangling link or a
+    socket, as every kind of input: refused at once (checked before opening)."""
+    d = _tree(folder, f"special-{kind}-{special}")
+    target = _special(d, special, _suffix(kind))
+    args, names = _args_for(kind, d, target)
+    hostile(args, names=names)
+
+
+# --------------------------------------------------------------------------- huge files
+
+
+@pytest.mark.parametrize("extra", [1, 4096, "double"])
+@pytest.mark.parametrize("kind", INPUT_KINDS)
+def test_files_past_their_size_limit_are_refused(folder: Path, kind: str, extra: Any) -> None:
+    """A (sparse) file one byte, a page or twice past its kind's limit: refused before it is
+    read, naming the file."""
+    what = {"topology-yaml": "topology", "topology-json": "topology",
+            "topology-graphml": "topology", "price-list-option": "price list",
+            "price-list-key": "price list", "dau-csv": "CSV", "groups-csv": "CSV",
+            "extends": "scenario"}.get(kind, "scenario")
+    limit = LIMITS.MAX_FILE_BYTES[what]
+    d = _tree(folder, f"huge-{kind}-{extra}")
+    target = d / f"huge{_suffix(kind)}"
+    with open(target, "wb") as f:
+        f.write(b"name: x\n")
+        f.truncate(limit * 2 if extra == "double" else limit + extra)
+    args, names = _args_for(kind, d, target)
+    hostile(args, names=names[0], contains="file too large")
+
+
+@given(data=st.data())
+@settings(max_examples=HOSTILE_CASES["huge_values"], **SETTINGS)
+def _huge_values(folder: Path, data: st.DataObject) -> None:
+    """A value of up to 200,000 characters (under the size limit) anywhere: the message
+    quotes a shortened value."""
+    count("huge_values")
+    n = data.draw(st.integers(2_000, 200_000), label="length")
+    char = data.draw(st.sampled_from(["x", "9", "é", "a b", "-"]), label="char")
+    value = (char * n)[:n]
+    target = data.draw(st.sampled_from(["scenario", "topology"]), label="file")
+    d = folder / "hugeval"
+    d.mkdir(exist_ok=True)
+    (d / "topo.yaml").write_text(dump(TOPOLOGY))
+    if target == "scenario":
+        path = data.draw(st.sampled_from(list(SCENARIO_LEAVES)), label="path")
+        sc = copy.deepcopy(BASE)
+        set_at(sc, path, value)
+        f = write(d, "case.yaml", sc)
+        hostile(["validate", str(f)], names=f, may_pass=path in FREE_TEXT)
+    else:
+        path = data.draw(st.sampled_from([p for p in TOPO_PATHS
+                                          if not isinstance(_value_at(TOPOLOGY, p),
+                                                            (dict, list))]), label="path")
+        topo = copy.deepcopy(TOPOLOGY)
+        set_at(topo, path, value)
+        write(d, "topo_case.yaml", topo)
+        f = write(d, "case_topo.yaml", TOPO_SCENARIO)
+        hostile(["validate", str(f)], names=[d / "topo_case.yaml", f],
+                may_pass=path in TOPO_FREE_TEXT)
+
+
+def test_huge_values_are_shortened_in_messages(folder: Path) -> None:
+    _huge_values(folder)
+    ran("huge_values")
+
+
+# --------------------------------------------------------------------------- depth
+
+
+def _deep_text(depth: int, kind: str, style: str) -> str:
+    if style == "flow" or depth > 300:
+        return ("[" * depth + "1" + "]" * depth) if kind == "list" else \
+            ("{a: " * depth + "1" + "}" * depth)
+    lines = []
+    for i in range(depth):
+        lines.append("  " * i + ("- " if kind == "list" else "a:"))
+    text = "\n".join(ln if kind == "map" else ln.rstrip() for ln in lines)
+    return text + "\n" + "  " * depth + "1"
+
+
+@given(data=st.data())
+@settings(max_examples=HOSTILE_CASES["deep"], **SETTINGS)
+def _deep(folder: Path, data: st.DataObject) -> None:
+    """Nesting of a random depth past the limit, in mappings or lists, flow or block style,
+    at a random key of a scenario, a file it extends, a YAML or JSON topology, a price list,
+    or a --set value."""
+    import json
+
+    count("deep")
+    depth = data.draw(st.integers(LIMITS.MAX_YAML_DEPTH + 1, 12_000), label="depth")
+    kind = data.draw(st.sampled_from(["list", "map"]), label="kind")
+    style = data.draw(st.sampled_from(["flow", "block"]), label="style")
+    where = data.draw(st.sampled_from(["scenario", "extends", "topology-yaml", "topology-json",
+                                       "price-list", "set"]), label="where")
+    d = _tree(folder, "deep")
+    flow = _deep_text(depth, kind, "flow")
+    if where == "set":
+        key = data.draw(st.sampled_from(SCENARIO_PATHS), label="key")
+        hostile(["validate", str(write(d, "ok.yaml", BASE)), "--set", f"{key}={flow}"],
+                names="--set", contains=f"nested deeper than {LIMITS.MAX_YAML_DEPTH} levels")
+        return
+    if where == "topology-json":
+        doc: Any = _node_link(TOPOLOGY)
+        deep = json.loads(flow) if kind == "list" and depth < 900 else None
+        spot = data.draw(st.sampled_from(["top", "nodes", "lat"]), label="spot")
+        text = json.dumps(doc)
+        marker = '"__DEEP__"'
+        if spot == "top":
+            text = "[" * depth + "]" * depth
+        else:
+            if spot == "nodes":
+                doc["nodes"] = "__DEEP__"
+            else:
+                doc["nodes"][0]["lat"] = "__DEEP__"
+            text = json.dumps(doc).replace(marker, "[" * depth + "]" * depth)
+        del deep
+        (d / "topo.json").write_text(text)
+        f = write(d, "case.yaml", {**TOPO_SCENARIO, "topology": "topo.json"})
+        hostile(["validate", str(f)], names=d / "topo.json", contains="nested deeper than")
+        return
+    base: dict[str, Any]
+    if where in ("scenario", "extends"):
+        base = copy.deepcopy(BASE)
+        base["topology"] = "topo.yaml"
+        paths = SCENARIO_PATHS
+    elif where == "topology-yaml":
+        base = copy.deepcopy(TOPOLOGY)
+        paths = TOPO_PATHS
+    else:
+        from sim.billing.price_lists import BUILTIN_PRICE_LISTS  # noqa: F401
+
+        base = yaml.safe_load((Path(__file__).resolve().parents[1] / "sim" / "data"
+                               / "price_lists" / "international-usd.yaml").read_text())
+        paths = [p for p, _ in walk(base)]
+    path = data.draw(st.sampled_from(paths), label="path")
+    set_at(base, path, "__DEEP__")
+    text = dump(base)
+    deep = _deep_text(depth, kind, style)
+    if "\n" in deep:  # block style: a new indented block under the key
+        line = next(ln for ln in text.splitlines() if "__DEEP__" in ln)
+        indent = len(line) - len(line.lstrip()) + 2 + (2 if line.lstrip().startswith("- ")
+                                                        else 0)
+        deep = "\n" + "\n".join(" " * indent + ln for ln in deep.splitlines())
+    text = text.replace("__DEEP__", deep, 1)
+    name = {"topology-yaml": "topo_case.yaml", "price-list": "prices.yaml"}.get(where,
+                                                                               "case.yaml")
+    (d / name).write_text(text)
+    if where == "scenario":
+        args, named = ["validate", str(d / name)], d / name
+    elif where == "extends":
+        child = write(d, "child.yaml", {"name": "child", "extends": name})
+        args, named = ["validate", str(child)], d / name
+    elif where == "topology-yaml":
+        f = write(d, "case_topo.yaml", TOPO_SCENARIO)
+        args, named = ["validate", str(f)], d / name
+    else:
+        f = write(d, "ok.yaml", BASE)
+        args, named = ["bill", str(f), "--price-list", str(d / name), "--out",
+                       str(d / "bill")], d / name
+    hostile(args, names=named, contains=f"nested deeper than {LIMITS.MAX_YAML_DEPTH} levels")
+
+
+def test_documents_nested_past_the_depth_limit(folder: Path) -> None:
+    _deep(folder)
+    ran("deep")
+
+
+# --------------------------------------------------------------------------- alias bombs
+
+
+def _bomb(fanout: int, levels: int, leaf: str = "lol") -> str:
+    """A flow sequence whose last item expands to fanout ** levels leaves."""
+    items = [f"&a0 [{', '.join([leaf] * fanout)}]"]
+    for i in range(1, levels + 1):
+        items.append(f"&a{i} [{', '.join([f'*a{i - 1}'] * fanout)}]")
+    return "[" + ", ".join(items) + "]"
+
+
+@given(data=st.data())
+@settings(max_examples=HOSTILE_CASES["alias_bombs"], **SETTINGS)
+def _alias_bombs(folder: Path, data: st.DataObject) -> None:
+    """"Billion laughs" of fan-out 2 to 12, just past or far past the limit, in a text field
+    or any key of a scenario, a topology, a price list or a --set value; and a document of
+    more aliases than allowed that expands to little."""
+    count("alias_bombs")
+    fanout = data.draw(st.integers(2, 12), label="fan-out")
+    need = math.ceil(math.log(LIMITS.MAX_YAML_NODES + 1) / math.log(fanout))
+    levels = need + data.draw(st.integers(0, 3), label="extra levels")
+    many = data.draw(st.booleans(), label="many aliases instead")
+    text_bomb = (_bomb(fanout, levels) if not many else
+                 "[&x 1, " + ", ".join(["*x"] * (LIMITS.MAX_YAML_ALIASES + 1)) + "]")
+    expected = "aliases" if many else "once aliases are expanded"
+    where = data.draw(st.sampled_from(["scenario", "topology", "price-list", "set"]),
+                      label="where")
+    d = _tree(folder, "bomb")
+    if where == "set":
+        key = data.draw(st.sampled_from(SCENARIO_PATHS), label="key")
+        hostile(["validate", str(write(d, "ok.yaml", BASE)), "--set", f"{key}={text_bomb}"],
+                names="--set", contains=expected)
+        return
+    if where == "scenario":
+        base = copy.deepcopy(BASE)
+        paths = [*sorted(FREE_TEXT), *SCENARIO_PATHS]
+        name = "case.yaml"
+    elif where == "topology":
+        base = copy.deepcopy(TOPOLOGY)
+        paths = TOPO_PATHS
+        name = "topo_case.yaml"
+    else:
+        base = yaml.safe_load((Path(__file__).resolve().parents[1] / "sim" / "data"
+                               / "price_lists" / "international-usd.yaml").read_text())
+        paths = [p for p, _ in walk(base)]
+        name = "prices.yaml"
+    path = data.draw(st.sampled_from(paths), label="path")
+    set_at(base, path, "__BOMB__")
+    (d / name).write_text(dump(base).replace("__BOMB__", text_bomb, 1))
+    if where == "scenario":
+        args = ["validate", str(d / name)]
+    elif where == "topology":
+        args = ["validate", str(write(d, "case_topo.yaml", TOPO_SCENARIO))]
+    else:
+        args = ["bill", str(write(d, "ok.yaml", BASE)), "--price-list", str(d / name),
+                "--out", str(d / "bill")]
+    hostile(args, names=d / name, contains=expected)
+
+
+def test_alias_bombs_are_refused_before_expansion(folder: Path) -> None:
+    _alias_bombs(folder)
+    ran("alias_bombs")
+
+
+# --------------------------------------------------------------------------- duplicate keys
+
+
+@given(data=st.data())
+@settings(max_examples=HOSTILE_CASES["duplicate_keys"], **SETTINGS)
+def _duplicate_keys(folder: Path, data: st.DataObject) -> None:
+    """A key written twice in a mapping at a random depth of a scenario or a topology (block
+    style), or in a --set flow mapping: an error naming the key path and both lines."""
+    count("duplicate_keys")
+    where = data.draw(st.sampled_from(["scenario", "topology", "set"]), label="where")
+    d = _tree(folder, "dup")
+    if where == "set":
+        key = data.draw(st.sampled_from(["a", "dau", "x-y", "1"]), label="key")
+        hostile(["validate", str(write(d, "ok.yaml", BASE)), "--set",
+                 f"population={{{key}: 1, b: 2, {key}: 3}}"], names="--set",
+                contains=f"population.{key}: duplicate key" if not key.isdigit() else
+                "duplicate key")
+        return
+    base = copy.deepcopy(BASE if where == "scenario" else TOPOLOGY)
+    mappings = [""] + [p for p, v in walk(base) if isinstance(v, dict) and v]
+    at = data.draw(st.sampled_from(mappings), label="mapping")
+    target = _value_at(base, at) if at else base
+    key = data.draw(st.sampled_from(list(target)), label="key")
+    target[f"{key}__DUP__"] = data.draw(st.sampled_from([1, "x", None, [1], {"k": 1}]))
+    text = dump(base)
+    second = next(i for i, ln in enumerate(text.splitlines(), start=1) if "__DUP__" in ln)
+    text = text.replace(f"{key}__DUP__:", f"{key}:", 1)
+    name = "case.yaml" if where == "scenario" else "topo_case.yaml"
+    (d / name).write_text(text)
+    args = ["validate", str(d / name)] if where == "scenario" else \
+        ["validate", str(write(d, "case_topo.yaml", TOPO_SCENARIO))]
+    full = f"{at}{_key_part(key, first=not at)}"
+    line = hostile(args, names=d / name, contains="duplicate key")
+    assert line is not None
+    assert f": {full}: duplicate key " in line and f" and {second})" in line, line
+
+
+def test_duplicate_keys_name_the_key_and_both_lines(folder: Path) -> None:
+    _duplicate_keys(folder)
+    ran("duplicate_keys")
+
+
+# --------------------------------------------------------------------------- hostile --set
+
+HOSTILE_SET_VALUES = st.one_of(
+    st.integers(LIMITS.MAX_YAML_DEPTH + 1, 3000).map(lambda n: "[" * n + "]" * n),
+    st.integers(LIMITS.MAX_YAML_DEPTH + 1, 3000).map(lambda n: "{a: " * n + "1" + "}" * n),
+    st.integers(2, 9).map(lambda f: _bomb(f, math.ceil(math.log(5e5) / math.log(f)) + 1)),
+    st.integers(LIMITS.MAX_SET_VALUE_CHARS + 1, LIMITS.MAX_SET_VALUE_CHARS * 3).map(
+        lambda n: "y" * n),
+    st.integers(4400, 20_000).map(lambda n: "9" * n),
+    st.sampled_from(["a\nb", "\x1b[31mred", "x\ry", "\x00", "\t", "{a: 1, a: 2}",
+                     "*undefined", "&a [*a]", "!!python/object/apply:os.system [id]",
+                     "!!binary aGVsbG8=", "2024-13-45", "!!set {a, b}", "1e999999",
+                     "[" * 64 + "]" * 64, "{" * 10, "'" * 3, "\u2028", "\ufeff5"]),
+    st.text(max_size=30))
+HOSTILE_SET_KEYS = st.one_of(
+    st.sampled_from(SCENARIO_PATHS),
+    st.sampled_from(["a\nb", "population.\x1bx", "x" * 5000, "." * 10, "a..b", "[0]",
+                     "events[99999999999999999999]", ".".join(["p"] * 80),
+                     "population.sites[0]" + ".x" * 70, "seed\r"]),
+    st.text(min_size=1, max_size=20).filter(lambda k: "=" not in k))
+
+
+@given(pairs=st.lists(st.tuples(HOSTILE_SET_KEYS, HOSTILE_SET_VALUES), min_size=1,
+                      max_size=3))
+@settings(max_examples=HOSTILE_CASES["hostile_set"], **SETTINGS)
+def _hostile_set(folder: Path, pairs: list[tuple[str, str]]) -> None:
+    """Deep, aliased, huge, control-character and duplicate-key --set values at hostile key
+    paths: status 0 or one short line naming --set (or the file, for a name it checks)."""
+    count("hostile_set")
+    f = folder / "ok.yaml"
+    args = ["validate", str(f)] + [f"--set={k}={v}" for k, v in pairs]
+    limit_broken = any(len(v) > LIMITS.MAX_SET_VALUE_CHARS or v.startswith("[[[[[[[[[[" * 7)
+                       or v.startswith("{a: " * 65) or "*a0" in v for _, v in pairs)
+    bad_pair = any(not k.strip() for k, _ in pairs)  # "--set =v": not key.path=value
+    names = ["--set"] if limit_broken and len(pairs) == 1 and not bad_pair else \
+        ["--set", f, folder / "topo.yaml"]
+    if bad_pair:
+        with deadline():
+            rc, _, err = cli(args)
+        assert rc == 2 and err.count("\n") == 1 and len(err) <= MAX_LINE + 1, err[:400]
+        assert err.startswith("error: --set ") and err.endswith(": expected key.path=value\n")
+        return
+    hostile(args, names=names, may_pass=not limit_broken)
+
+
+def test_hostile_set_values(folder: Path) -> None:
+    _hostile_set(folder)
+    ran("hostile_set")
+
+
+@given(option=st.sampled_from(["--seed", "--replications"]), data=st.data())
+@settings(max_examples=HOSTILE_CASES["seed_options"], **SETTINGS)
+def _seed_options(folder: Path, option: str, data: st.DataObject) -> None:
+    """--seed and --replications out of range: the message names the option, not --set."""
+    count("seed_options")
+    if option == "--seed":
+        value = data.draw(st.integers(max_value=-1) | st.integers(min_value=2 ** 63),
+                          label="seed")
+    else:
+        value = data.draw(st.integers(max_value=0) | st.integers(min_value=10_001),
+                          label="replications")
+    command = data.draw(st.sampled_from(["run", "compare", "sweep"]), label="command")
+    args = [command, str(folder / "ok.yaml"), option, str(value), "--out",
+            str(folder / "never"), "--quiet", "--jobs", "1"]
+    if command == "sweep":
+        args += ["--grid", "seed=1,2"]
+    hostile(args, names=option)
+    assert not (folder / "never").exists()
+
+
+def test_seed_and_replications_options_name_the_option(folder: Path) -> None:
+    _seed_options(folder)
+    ran("seed_options")
+
+
+# --------------------------------------------------------------------------- topology JSON
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=4),
+    max_leaves=10)
+
+
+@given(data=st.data())
+@settings(max_examples=HOSTILE_CASES["topology_json_shapes"], **SETTINGS)
+def _topology_json_shapes(folder: Path, data: st.DataObject) -> None:
+    """A node-link JSON topology of the wrong shape: null, a list, a string for the whole
+    file; a random JSON value for nodes, links, graph, a node, a node's id or attribute, a
+    link's end."""
+    import json
+
+    count("topology_json_shapes")
+    doc: Any = _node_link(TOPOLOGY)
+    spot = data.draw(st.sampled_from(["top", "nodes", "links", "graph", "graph.name",
+                                      "nodes[0]", "nodes[0].id", "nodes[0].lat",
+                                      "nodes[0].kind", "links[0]", "links[0].source",
+                                      "directed", "multigraph", "missing nodes"]),
+                     label="spot")
+    value = data.draw(st.sampled_from([None, [], "x", 5, True, {}, [None], [[1]]]) | JSON_VALUES,
+                      label="value")
+    if spot == "top":
+        doc = value
+    elif spot == "missing nodes":
+        del doc["nodes"]
+    elif spot == "graph.name":
+        doc["graph"]["name"] = value
+    elif "." in spot:
+        head, attr = spot.split(".")
+        doc[head[:-3]][0][attr] = value
+    elif spot.endswith("[0]"):
+        doc[spot[:-3]][0] = value
+    else:
+        doc[spot] = value
+    d = _tree(folder, "json-shape")
+    (d / "topo.json").write_text(json.dumps(doc))
+    f = write(d, "case.yaml", {**TOPO_SCENARIO, "topology": "topo.json"})
+    hostile(["validate", str(f)], names=[d / "topo.json", f], may_pass=True)
+
+
+def test_wrong_shaped_node_link_json(folder: Path) -> None:
+    _topology_json_shapes(folder)
+    ran("topology_json_shapes")
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json", "graphml"])
+@pytest.mark.parametrize("what,n", [("nodes", LIMITS.MAX_TOPOLOGY_NODES + 1),
+                                    ("nodes", 3 * LIMITS.MAX_TOPOLOGY_NODES),
+                                    ("links", LIMITS.MAX_TOPOLOGY_LINKS + 1)])
+def test_topologies_past_the_node_and_link_limits(folder: Path, fmt: str, what: str,
+                                                  n: int) -> None:
+    """Too many nodes or links: refused before any node-by-node table is built (8,000 hubs
+    used to try N x N tables and die)."""
+    import json
+
+    import networkx as nx
+
+    if what == "links" and fmt == "graphml":
+        pytest.skip("a multigraph of 20,001 GraphML edges is slow to write; yaml/json cover it")
+    topo = copy.deepcopy(TOPOLOGY)
+    if what == "nodes":
+        topo["nodes"] += [{"id": f"hub-x{i}", "kind": "hub", "region": "europe",
+                           "lat": (i % 170) - 85.0, "lon": (i % 350) - 175.0}
+                          for i in range(n - len(topo["nodes"]))]
+    else:
+        a, b = topo["nodes"][0]["id"], topo["nodes"][1]["id"]
+        topo["links"] += [{"a": a, "b": b} for _ in range(n - len(topo["links"]))]
+    d = _tree(folder, f"size-{fmt}-{what}-{n}")
+    name = f"big.{fmt}"
+    if fmt == "yaml":
+        (d / name).write_text(dump(topo))
+    elif fmt == "json":
+        (d / name).write_text(json.dumps(_node_link(topo)))
+    else:
+        g = nx.Graph(name=topo["name"])
+        for node in topo["nodes"]:
+            g.add_node(node["id"], **{k: v for k, v in node.items() if k != "id"})
+        for lk in topo["links"]:
+            g.add_edge(lk["a"], lk["b"])
+        (d / name).write_text("\n".join(nx.generate_graphml(g)))
+    f = write(d, "case.yaml", {**TOPO_SCENARIO, "topology": name})
+    import time
+
+    started = time.perf_counter()
+    hostile(["validate", str(f)], names=d / name, contains=f"too many {what}")
+    assert time.perf_counter() - started < 20
+
+
+# --------------------------------------------------------------------------- bill edges
+
+MONTHS = st.sampled_from(["0000-01", "0001-01", "9999-11", "9999-12", "2024-00", "2024-13",
+                          "2024-1", "", " ", "24-02", "2024-02-01", "2024/02", "１２３４-01",
+                          "2024-02\n", "9" * 5000]) | st.from_regex(r"\d{4}-\d{2}",
+                                                                     fullmatch=True)
+CSV_VALUES = st.one_of(st.integers(0, 10 ** 40), st.sampled_from(
+    ["1e30", "-5", "", " 7 ", "0x10", "1.5", "nan", "inf", "9" * 5000, "１２", "0" * 50 + "1",
+     "10000000001", "10000000000"]))
+
+
+@given(data=st.data())
+@settings(max_examples=HOSTILE_CASES["bill_edges"], **SETTINGS)
+def _bill_edges(folder: Path, data: st.DataObject) -> None:
+    """``bill`` on edge months (0000-01, 9999-12, the last month a bill can have), DAU
+    values up to 10^40 and not numbers, and a price list with bytes that are not UTF-8."""
+    count("bill_edges")
+    d = _tree(folder, "bill")
+    month = data.draw(MONTHS, label="month")
+    value = data.draw(CSV_VALUES, label="dau")
+    from sim.billing.usage import parse_month
+
+    try:
+        ok_month = parse_month(month)
+    except Exception:  # noqa: BLE001 - the CLI must say so
+        ok_month = None
+    csv_month = ok_month or "2024-02"
+    dau = _dau_csv(d / "dau.csv", csv_month, value)
+    args = ["bill", "--dau-csv", str(dau), "--month", month, "--out", str(d / "out")]
+    names: list[Any] = ["--month", str(dau)]
+    if data.draw(st.booleans(), label="broken price list"):
+        prices = (Path(__file__).resolve().parents[1] / "sim" / "data" / "price_lists"
+                  / "international-usd.yaml").read_bytes()
+        pos = data.draw(st.integers(0, len(prices)), label="pos")
+        (d / "prices.yaml").write_bytes(prices[:pos] + data.draw(st.sampled_from(BAD_BYTES))
+                                        + prices[pos:])
+        args += ["--price-list", str(d / "prices.yaml")]
+        names.append(d / "prices.yaml")
+    hostile(args, names=names, may_pass=True)
+
+
+def test_bill_edge_inputs(folder: Path) -> None:
+    _bill_edges(folder)
+    ran("bill_edges")
+
+
+@pytest.mark.parametrize("month", ["9999-11", "0001-01"])
+def test_the_last_and_first_billable_months_work(folder: Path, month: str) -> None:
+    d = _tree(folder, f"bill-{month}")
+    dau = _dau_csv(d / "dau.csv", month, 20_000)
+    with deadline():
+        rc, out, err = cli(["bill", "--dau-csv", str(dau), "--month", month, "--out",
+                            str(d / "out")])
+    assert rc == 0, err
+    assert (d / "out" / "bill.json").is_file()
+
+
+# --------------------------------------------------------------------------- plugins, names
+
+PLUGIN_BODIES = ["import sys\nsys.exit(3)\n", "raise SystemExit(0)\n",
+                 "raise SystemExit('bye\\nnow')\n", "raise GeneratorExit\n",
+                 "raise BaseException('x' * 100000)\n", "raise RecursionError\n",
+                 "raise MemoryError\n", "class E(BaseException):\n    pass\nraise E()\n"]
+
+
+@pytest.mark.parametrize("i,body", list(enumerate(PLUGIN_BODIES)))
+def test_plugins_that_exit_or_raise_on_import(folder: Path, i: int, body: str) -> None:
+    """A plugin whose import calls sys.exit or raises any BaseException but Ctrl-C: an error
+    at plugins[0], not an exit with the plugin's status and nothing said."""
+    d = _tree(folder, f"plugin-{i}")
+    (d / f"exiting_plugin_{i}.py").write_text(body)
+    f = write(d, "case.yaml", {**BASE, "topology": "topo.yaml",
+                               "plugins": [f"exiting_plugin_{i}:Thing"]})
+    line = hostile(["validate", str(f)], names=f)
+    assert line is not None and f"{_shown(f)}: plugins[0]: importing module " in line
+
+
+@pytest.mark.parametrize("name", ["new\nline.yaml", "tab\there.yaml", "esc\x1b[31m.yaml",
+                                  "cr\r.yaml", "uni\u2028sep.yaml"])
+def test_control_characters_in_file_names_stay_on_one_line(folder: Path, name: str) -> None:
+    d = _tree(folder, "names")
+    f = d / name
+    f.write_text("name: [\n")
+    with deadline():
+        rc, _, err = cli(["validate", str(f)])
+    assert rc == 2 and err.count("\n") == 1 and err.startswith("error: "), repr(err)
+    assert len(err) <= MAX_LINE + 1 and "invalid YAML" in err
+
+
+def test_the_resolved_scenario_stores_absolute_paths(folder: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """scenario_resolved (stored in every result) reruns from any folder: its topology (and
+    a price-list file) are absolute, also when set with --set relative to the working
+    folder."""
+    from sim.config import load_scenario
+    from sim.config.schema import Scenario
+    from sim.model.world import build_world
+
+    d = _tree(folder, "resolved")
+    (d / "sub").mkdir()
+    (d / "sub" / "net.yaml").write_text(dump(TOPOLOGY))
+    sc = copy.deepcopy(BASE)
+    sc["topology"] = "sub/net.yaml"
+    f = write(d, "case.yaml", sc)
+    monkeypatch.chdir(d / "sub")
+    for overrides in ({}, {"topology": "net.yaml"}):
+        resolved = load_scenario(f, overrides).resolved()
+        assert Path(resolved["topology"]).is_absolute(), resolved["topology"]
+        assert Path(resolved["topology"]) == (d / "sub" / "net.yaml").resolve()
+        monkeypatch.chdir(folder)  # elsewhere
+        build_world(Scenario.model_validate(resolved))
+        monkeypatch.chdir(d / "sub")
+
+
+def test_validate_prints_a_memory_estimate(folder: Path) -> None:
+    rc, out, err = cli(["validate", str(folder / "ok.yaml")])
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("ok: ") and re.fullmatch(r"memory: about [\d,]+ MB .*", lines[1])

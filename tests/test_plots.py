@@ -90,14 +90,25 @@ def make_results(n_logins: int = 400, *, per_login: bool = True, replications: i
                 "logins_per_s": util * 3, "queue_len": util * 2, "utilization": util,
                 "replication": r}))
     node_load = pd.concat(rows, ignore_index=True)
+    stats = {"mean": 180.0, "p50": 150.0, "p90": 350.0, "p95": 400.0, "p99": 600.0}
     summary = {
         "scenario": "synthetic-test",
         "seed": seed,
         "replications": replications,
-        "latency_ms": {"p50": 150.0, "p95": 400.0, "by_region": {
-            r: {"p50": 150.0, "p95": 400.0} for r in REGIONS}},
-        "nodes": {n: {"kind": k, "region": reg, "logins": 100, "utilization": 0.5}
+        "version": "test",
+        "logins": {"attempted": n_logins, "succeeded": int(ok.sum()),
+                   "failed": int((~ok).sum()), "failure_share": float((~ok).mean())},
+        "latency_ms": {"logins": int(ok.sum()), **stats, "by_region": {
+            r: {"logins": 10, **stats} for r in REGIONS}},
+        "nodes": {n: {"kind": k, "region": reg, "logins": 100, "peak_connections": 10,
+                      "utilization": 0.5, "mean_wait_ms": 1.0, "rejected": 0}
                   for n, (k, reg, _) in NODES.items()},
+        "addressing": {"decided_by": {"dns": 0.5, "sdk": 0.5}, "lowest_rtt_share": 0.8,
+                       "excess_rtt_ms": {"mean": 5.0}, "spill_share": 0.0},
+        "replication_figures": [
+            {"latency_ms": stats, "failure_share": 0.1, "spill_share": 0.0,
+             "utilization": {n: 0.5 for n in NODES}, "by_region_p95": {r: 400.0 for r in REGIONS}}
+            for _ in range(replications)],
         "node_coords": {n: c for n, (_, _, c) in NODES.items()},
         "scenario_resolved": {"name": "synthetic-test", "warmup": WARMUP_S,
                               "duration": DURATION_S, "events": EVENTS,

@@ -18,6 +18,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from sim.config.messages import shown_value
+
+from sim.analysis.folders import MARKER_FILE, NO_EXCHANGE_ENV, marker_text
 from sim.cli import main
 from sim.config.messages import shown as _shown
 from tests.conftest import ROOT, TOPOLOGIES, write_yaml
@@ -83,7 +86,8 @@ FOUND = [
      + str(10 ** 30)),
     ("events.1.flash_crowd.multiplier", 1e300,
      "events[1].flash_crowd.multiplier: must be <= 1000, got 1e+300"),
-    ("protocol.jitter_fraction", 1e300, "protocol.jitter_fraction: must be <= 10, got 1e+300"),
+    ("paths.access.wifi.jitter_p50_ms", 1e300,
+     "paths.access.wifi.jitter_p50_ms: must be <= 10000, got 1e+300"),
     ("seed", 2 ** 64, f"seed: must be <= {2 ** 63 - 1}, got {2 ** 64}"),
     # true/false were taken as 1/0
     ("nodes.access.workers", True, "nodes.access.workers: expected a number, got True"),
@@ -161,8 +165,8 @@ TOPOLOGY_FOUND = [
     ("t.graphml", "<graphml><graph", "invalid GraphML: unclosed token: line 1, column 9"),
     ("t.graphml", "not xml", "invalid GraphML: syntax error: line 1, column 0"),
     # exit 70: AttributeError from networkx on a JSON list
-    ("t.json", "[1, 2]", "invalid node-link JSON: 'list' object has no attribute 'get'"),
-    ("t.json", '{"nodes": 5}', "invalid node-link JSON: 'int' object is not iterable"),
+    ("t.json", "[1, 2]", "expected a node-link JSON object at the top level, got a list"),
+    ("t.json", '{"nodes": 5}', "nodes: expected a list, got 5"),
     # accepted: true as a latitude (1.0) and 10^30 workers
     ("t.yaml", "name: t\nnodes: [{id: a, kind: access, region: asia, lat: true, lon: 0}]\n",
      "nodes[0].lat: expected a number, got True"),
@@ -258,7 +262,8 @@ def _wait_for(what: Callable[[], bool], proc: subprocess.Popen[bytes], timeout_s
 def _leftovers(folder: Path) -> list[str]:
     """Temporary files or folders of ours anywhere below ``folder``."""
     return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*")
-                  if ".tmp" in p.name or ".old-" in p.name)
+                  if ".tmp" in p.name or ".old-" in p.name or ".trash-" in p.name
+                  or p.name.endswith(".lock"))
 
 
 @pytest.mark.parametrize("sig,status,jobs", [(signal.SIGINT, 130, 1), (signal.SIGTERM, 143, 2)],
@@ -273,6 +278,7 @@ def test_an_interrupted_run_writes_nothing(sig: int, status: int, jobs: int,
     before: dict[str, bytes] = {}
     if sig == signal.SIGINT:  # a previous result of ours is there
         out.mkdir()
+        (out / MARKER_FILE).write_text(marker_text())
         (out / "summary.json").write_text('{"scenario": "previous"}\n')
         (out / "logins.csv").write_text("login_id\n0\n")
         before = {p.name: p.read_bytes() for p in out.iterdir()}
@@ -297,11 +303,14 @@ def test_an_interrupted_run_writes_nothing(sig: int, status: int, jobs: int,
 
 def test_a_signal_while_a_result_replaces_another_waits_for_both_renames(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Replacing a previous result takes two renames; Ctrl-C between them is held until the
-    new result is in place, so the folder always holds one complete result."""
+    """Without RENAME_EXCHANGE, replacing a previous result takes two renames; Ctrl-C between
+    them is held until the new result is in place, so the folder always holds one complete
+    result (the old one is then renamed to a trash name and deleted)."""
     import os as os_mod
 
     from sim.analysis import results as results_mod
+
+    monkeypatch.setenv(NO_EXCHANGE_ENV, "1")
 
     out = tmp_path / "out"
     out.mkdir()
@@ -321,7 +330,7 @@ def test_a_signal_while_a_result_replaces_another_waits_for_both_renames(
     monkeypatch.setattr(results_mod.os, "replace", replace_then_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         results_mod._replace_dir(new, out)
-    assert len(calls) == 2
+    assert len(calls) == 3
     assert (out / "summary.json").read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
@@ -347,8 +356,8 @@ def test_an_interrupted_sweep_keeps_finished_points_and_a_rerun_finishes(
     finally:
         proc.kill()
     assert sorted(p.name for p in (tmp_path / "sw").iterdir()) == ["population.dau=20000"]
-    assert sorted(p.name for p in first.iterdir()) == ["logins.csv", "node_load.csv",
-                                                       "summary.json"]
+    assert sorted(p.name for p in first.iterdir()) == [MARKER_FILE, "logins.csv",
+                                                       "node_load.csv", "summary.json"]
     kept = (first / "summary.json").read_bytes()
     assert _leftovers(tmp_path) == []
     done = subprocess.run([sys.executable, "-m", "sim", *args[:-1]], cwd=tmp_path, env=ENV,
@@ -390,8 +399,8 @@ def test_a_run_where_every_login_fails_writes_a_complete_honest_result(tmp_path:
     out = tmp_path / "out"
     rc, stdout, err = cli(["run", str(f), "--out", str(out), "--jobs", "1"])
     assert rc == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["figures", "logins.csv", "node_load.csv",
-                                                     "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER_FILE, "figures", "logins.csv",
+                                                     "node_load.csv", "summary.json"]
     text = (out / "summary.json").read_text()
 
     def no_nan(token: str) -> float:
@@ -524,8 +533,9 @@ MESSAGES = [
     # validation, not 2" and "Unable to parse input string as an integer, exceeded maximum size"
     ("billing.weekly_pattern", [1, 1], "billing.weekly_pattern: expected at least 7 items, "
                                        "got 2"),
-    ("population.dau", "9" * 5000, "population.dau: expected an integer, got '" + "9" * 5000
-     + "'"),
+    # (a long value is shortened in the message: one short line)
+    ("population.dau", "9" * 5000, "population.dau: expected an integer, got "
+     + shown_value("9" * 5000)),
 ]
 
 
@@ -542,3 +552,672 @@ def test_a_json_topology_that_is_not_json(tmp_path: Path) -> None:
     assert cli(["validate", str(f)])[2] == (
         f"error: {_shown((tmp_path / 't.json').resolve())}: invalid JSON: Expecting value: "
         "line 1 column 12 (char 11)\n")
+
+
+# ------------------------------------------------------------------ result folders
+# Hostile input and unlucky timing (SECURITY.md, "Result folders"): generated wrong-shaped
+# summaries, foreign folders, kills at every step of a write and concurrent writers.
+
+import random  # noqa: E402
+import shutil  # noqa: E402
+import traceback  # noqa: E402
+
+from sim.analysis import folders as folders_mod  # noqa: E402
+from sim.analysis.results import Results  # noqa: E402
+from sim.errors import ResultsError, SimError  # noqa: E402
+
+FORK = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+
+@pytest.fixture(scope="module")
+def real_result(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real result folder of a tiny run with two replications and a bill (tests copy it,
+    never change it)."""
+    import sim
+
+    folder = tmp_path_factory.mktemp("real")
+    sc = small(**{"duration": "1m", "population.dau": 5000, "replications": 2})
+    f = write_yaml(folder / "real.yaml", sc)
+    res = sim.run(f, executor=None, jobs=1)
+    return res.save(folder / "result")
+
+
+def _one_line(err: str, tmp: Path, *, names: str) -> None:
+    """``err`` is one ``error: ...`` line, short once the temporary folder is left out,
+    naming ``names``."""
+    assert err.startswith("error: ") and err.endswith("\n") and err.count("\n") == 1, err
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert len(err.replace(str(tmp), "T")) <= 300, err
+    assert names in err, err
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
+# --------------------------------------------------------- wrong-shaped summaries (generated)
+
+
+def _paths(node: Any, here: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to a subtree of a JSON value (dict keys, list indexes), the root first."""
+    out = [here]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, (*here, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node[:3]):  # the first items stand for the rest
+            out += _paths(v, (*here, i))
+    return out
+
+
+_REPLACEMENTS: list[Any] = [None, [], [1, 2, 3], "x" * 3, "", 42, -1, 1.5, {}, True,
+                            {"a": 1}, 10 ** 400, [None], "9" * 500]
+
+
+def _mutation(summary: dict[str, Any], raw: bytes, rng: random.Random
+              ) -> tuple[str, bytes]:
+    """A random damage to a real summary.json: a subtree replaced by a value of another
+    type, a key deleted, the file cut at a random byte, or random bytes. Returns a
+    description and the file's new content."""
+    kind = rng.choice(["replace", "replace", "replace", "delete", "delete", "truncate",
+                       "bytes"])
+    if kind == "truncate":
+        k = rng.randrange(len(raw.rstrip()))
+        return f"truncated at byte {k}", raw[:k]
+    if kind == "bytes":
+        blob = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200)))
+        return "random bytes", blob
+    data = json.loads(raw)
+    paths = _paths(data)
+    if kind == "delete":
+        paths = [p for p in paths if p and isinstance(p[-1], str)]
+    path = rng.choice(paths)
+    value = rng.choice(_REPLACEMENTS)
+    if not path:
+        return f"root -> {value!r:.40}", json.dumps(value).encode()
+    parent = data
+    for part in path[:-1]:
+        parent = parent[part]
+    if kind == "delete":
+        del parent[path[-1]]
+        return f"deleted {path}", json.dumps(data).encode()
+    parent[path[-1]] = value
+    return f"{path} -> {value!r:.40}", json.dumps(data).encode()
+
+
+N_LOAD_MUTATIONS = 200
+N_CLI_MUTATIONS = 30
+
+
+def _use(res: Results) -> None:
+    """What readers of a result do with it: a comparison, its files' content, the summary
+    table and the figures' data (a summary accepted by ``load`` must not break them)."""
+    from sim.runs.compare import Comparison
+    from sim.views.report import summary_table
+
+    cmp = Comparison(["a", "b"], ["x", "y"], [res, res])
+    cmp.to_json(), cmp.to_markdown(), cmp.to_csv()
+    summary_table(res.summary)
+
+
+@pytest.mark.parametrize("seed", range(N_LOAD_MUTATIONS))
+def test_a_damaged_summary_is_one_error_or_a_usable_result(seed: int, real_result: Path,
+                                                           tmp_path: Path) -> None:
+    """Generated: Results.load on a mutated copy of a real summary.json either raises
+    ResultsError (one short line naming summary.json, and the key when it is a key) or
+    returns a result that comparisons and reports can use; never another exception."""
+    raw = (real_result / "summary.json").read_bytes()
+    what, damaged = _mutation(json.loads(raw), raw, random.Random(seed))
+    folder = _copy(real_result, tmp_path / "r")
+    (folder / "summary.json").write_bytes(damaged)
+    try:
+        res = Results.load(folder)
+    except ResultsError as e:
+        _one_line(f"error: {e}\n", tmp_path, names="summary.json")
+        return
+    try:
+        _use(res)
+    except ResultsError as e:  # a reader may refuse it too, in one line
+        _one_line(f"error: {e}\n", tmp_path, names="")
+
+
+REQUIRED = ["scenario", "replications", "version", "scenario_resolved", "logins",
+            "latency_ms", "nodes", "addressing", "replication_figures"]
+
+
+WRONG_VALUES = {"deleted": "delete", "null": None, "list": [1, 2, 3], "str": "x", "number": 7.5,
+                "object": {"a": []}}
+WRONG_TOP = [(key, what) for key in REQUIRED for what in WRONG_VALUES
+             if not (what == "str" and key in ("scenario", "version"))]
+
+
+@pytest.mark.parametrize("key,what", WRONG_TOP, ids=[f"{k}-{w}" for k, w in WRONG_TOP])
+def test_a_wrong_top_level_key_names_the_key(key: str, what: str, real_result: Path,
+                                             tmp_path: Path) -> None:
+    value = WRONG_VALUES[what]
+    summary = json.loads((real_result / "summary.json").read_text())
+    if value == "delete":
+        del summary[key]
+    else:
+        if key == "scenario_resolved" and isinstance(value, dict):
+            value = {"warmup": "soon"}
+        if key == "nodes" and isinstance(value, dict):
+            value = {"a": []}
+        summary[key] = value
+    folder = _copy(real_result, tmp_path / "r")
+    (folder / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(ResultsError) as e:
+        Results.load(folder)
+    _one_line(f"error: {e.value}\n", tmp_path, names=f"summary.json: {key}")
+    rc, _, err = cli(["compare", str(folder), str(real_result), "--no-figures", "--quiet",
+                      "--out", str(tmp_path / "cmp")])
+    assert rc == 2
+    _one_line(err, tmp_path, names=f"summary.json: {key}")
+
+
+@pytest.mark.parametrize("seed", range(N_CLI_MUTATIONS))
+def test_compare_on_a_damaged_result_exits_2_or_0_never_70(seed: int, real_result: Path,
+                                                           tmp_path: Path) -> None:
+    """Generated: ``access-sim compare`` with one mutated result folder."""
+    raw = (real_result / "summary.json").read_bytes()
+    what, damaged = _mutation(json.loads(raw), raw, random.Random(10_000 + seed))
+    folder = _copy(real_result, tmp_path / "r")
+    (folder / "summary.json").write_bytes(damaged)
+    rc, _, err = cli(["compare", str(real_result), str(folder), "--no-figures", "--quiet",
+                      "--out", str(tmp_path / "cmp")])
+    assert rc in (0, 2), (what, err)
+    if rc == 2:
+        _one_line(err, tmp_path, names="")
+
+
+DAMAGED_FILES: list[tuple[str, bytes | None, str]] = [
+    ("summary.json", b"", "summary.json: empty"),
+    ("summary.json", b"\xff\xfe\x00garbage", "summary.json: not UTF-8 text"),
+    ("summary.json", b"[" * 100_000, "summary.json: invalid JSON"),
+    ("summary.json", b'{"a": ' + b"9" * 5000 + b"}", "summary.json: invalid JSON"),
+    ("summary.json", None, "summary.json: missing"),
+    ("logins.csv", None, "logins.csv or logins.parquet"),
+    ("logins.csv", b"", "logins.csv: cannot read"),
+    ("logins.csv", b"\x00\x01\x02\xff" * 50, "logins.csv"),
+    ("logins.csv", b"login_id,t_start_s\n1,2\n", "logins.csv: outcome: missing column"),
+    ("node_load.csv", None, "node_load.csv: missing"),
+    ("node_load.csv", b"t_s,node,utilization\nsoon,a,0.5\n",
+     "node_load.csv: t_s: expected numbers, got 'soon'"),
+]
+
+
+@pytest.mark.parametrize("name,content,message", DAMAGED_FILES,
+                         ids=[f"{d[0]}-{d[2][-20:]}" for d in DAMAGED_FILES])
+def test_damaged_or_missing_files_of_a_result(name: str, content: bytes | None, message: str,
+                                              real_result: Path, tmp_path: Path) -> None:
+    folder = _copy(real_result, tmp_path / "r")
+    if content is None:
+        (folder / name).unlink()
+    else:
+        (folder / name).write_bytes(content)
+    with pytest.raises(ResultsError) as e:
+        Results.load(folder)
+    _one_line(f"error: {e.value}\n", tmp_path, names=message)
+    # A truncated per-login table: cut in the middle of a row.
+    rc, _, err = cli(["compare", str(folder), "--no-figures", "--quiet", "--out",
+                      str(tmp_path / "cmp")])
+    assert rc == 2
+    _one_line(err, tmp_path, names=name)
+
+
+def test_a_huge_summary_is_refused_without_reading_it(real_result: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from sim.analysis import summary_shape
+
+    monkeypatch.setattr(summary_shape, "SUMMARY_MAX_BYTES", 1000)
+    with pytest.raises(ResultsError) as e:
+        Results.load(real_result)
+    _one_line(f"error: {e.value}\n", tmp_path, names="summary.json: larger than")
+
+
+# --------------------------------------------------------- foreign folders (generated)
+
+_KINDS = ["user-files", "foreign-summary", "damaged-result", "ours-plus-stray", "ours",
+          "link-to-folder", "link-to-our-result", "link-to-file", "dangling-link",
+          "link-loop", "links-inside", "empty", "missing", "file"]
+
+
+def _random_name(rng: random.Random) -> str:
+    return rng.choice(["thesis.txt", "notes", "data.csv", "ünïcödé.md", "a b", "summary.txt",
+                       ".hidden", "figures", "runs", "x" * 40]) + str(rng.randrange(100))
+
+
+def _build(kind: str, rng: random.Random, base: Path, real_result: Path) -> Path:
+    """A folder ``base/out`` of the given kind (user files, links to ``base/elsewhere``)."""
+    out, elsewhere = base / "out", base / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious.txt").write_text("outside")
+    (elsewhere / "sub").mkdir()
+    (elsewhere / "sub" / "deep.txt").write_text("outside, deeper")
+    if kind == "missing":
+        return out
+    if kind == "file":
+        out.write_text("a file, not a folder")
+        return out
+    if "link" in kind and kind != "links-inside":
+        target = {"link-to-folder": elsewhere, "link-to-file": elsewhere / "precious.txt",
+                  "dangling-link": base / "nowhere", "link-loop": out,
+                  "link-to-our-result": base / "theirs"}[kind]
+        if kind == "link-to-our-result":
+            _copy(real_result, target)
+        os.symlink(target, out)
+        return out
+    if kind in ("ours", "ours-plus-stray"):
+        _copy(real_result, out)
+        if kind == "ours-plus-stray":
+            (out / _random_name(rng)).write_text("mine")
+        return out
+    out.mkdir()
+    if kind == "empty":
+        return out
+    if kind in ("foreign-summary", "damaged-result"):
+        (out / "summary.json").write_bytes(rng.choice(
+            [b"not json", b"[1, 2, 3]", b'{"scenario": 1}', b"null", b"\xff" * 10]))
+        if kind == "damaged-result":
+            (out / "logins.csv").write_text("login_id\n1\n")
+            return out
+    if kind == "links-inside":
+        os.symlink(elsewhere / "precious.txt", out / "logins.csv")
+        os.symlink(elsewhere, out / "figures")
+        os.symlink(elsewhere / "sub", out / _random_name(rng))
+    for _ in range(rng.randrange(1, 5)):
+        sub = out
+        if rng.random() < 0.4:
+            sub = out / f"dir{rng.randrange(10)}"
+            sub.mkdir(exist_ok=True)
+        (sub / _random_name(rng)).write_text(f"user data {rng.random()}")
+    return out
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    """Every file and link below ``root`` (links not followed): path -> content or target."""
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs + files:
+            p = Path(dirpath) / name
+            rel = str(p.relative_to(root))
+            if p.is_symlink():
+                out[rel] = "-> " + os.readlink(p)
+            elif p.is_file():
+                out[rel] = p.read_text(errors="replace")
+    return out
+
+
+N_FOREIGN = 3  # random variants of each kind
+FOREIGN_CASES = [(kind, seed, ow) for kind in _KINDS for seed in range(N_FOREIGN)
+                 for ow in (False, True)]
+
+
+@pytest.mark.parametrize("kind,seed,overwrite", FOREIGN_CASES,
+                         ids=[f"{k}-{s}-{'overwrite' if o else 'plain'}"
+                              for k, s, o in FOREIGN_CASES])
+def test_a_result_never_replaces_what_is_not_ours(kind: str, seed: int, overwrite: bool,
+                                                  real_result: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Generated: saving into folders of every kind. Files outside ``out`` (links' targets)
+    are never touched; without ``overwrite`` nothing of the user's inside is lost; a link is
+    followed or refused, never replaced; success leaves a complete result and nothing
+    temporary; failure is one ResultsError line."""
+    monkeypatch.chdir(tmp_path)
+    rng = random.Random(seed)
+    out = _build(kind, rng, tmp_path, real_result)
+    link = os.readlink(out) if out.is_symlink() else None
+    before_out = _snapshot(out) if out.is_dir() and not out.is_symlink() else {}
+    before_elsewhere = _snapshot(tmp_path / "elsewhere")
+    replaceable = kind in ("ours", "link-to-our-result", "empty", "missing") or (
+        overwrite and kind in ("user-files", "foreign-summary", "damaged-result",
+                               "ours-plus-stray", "links-inside"))
+    res = Results.load(real_result)
+    res.summary = {**res.summary, "scenario": "new"}
+    try:
+        res.save(out, overwrite=overwrite)
+        ok = True
+    except ResultsError as e:
+        _one_line(f"error: {e}\n", tmp_path, names=str(out))
+        ok = False
+    assert ok == replaceable, kind
+    assert _snapshot(tmp_path / "elsewhere") == before_elsewhere
+    if link is not None:
+        assert out.is_symlink() and os.readlink(out) == link  # never replaced
+    if ok:
+        assert Results.load(out).summary["scenario"] == "new"
+        assert (out / folders_mod.MARKER_FILE).is_file()
+    elif before_out:
+        assert _snapshot(out) == before_out
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("target", [".", "..", "~"])
+def test_the_current_or_home_folder_is_never_replaced(target: str, tmp_path: Path,
+                                                      real_result: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    res = Results.load(real_result)
+    with pytest.raises(ResultsError) as e:
+        res.save(Path(os.path.expanduser(target)), overwrite=True)
+    _one_line(f"error: {e.value}\n", tmp_path, names="folder")
+    assert work.is_dir()
+
+
+def test_run_into_a_foreign_folder_and_into_a_link(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The examples of the issue, through the CLI: ``mine/`` with a foreign summary.json and
+    a thesis is refused (exit 2, the thesis kept); ``--out link`` writes into the folder the
+    link points to and leaves the link and nothing else."""
+    monkeypatch.chdir(tmp_path)
+    sc = small(**{"duration": "1m", "population.dau": 5000, "events": []})
+    sc.pop("billing")
+    write_yaml(tmp_path / "s.yaml", sc)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "summary.json").write_text("not even JSON")
+    (mine / "thesis.txt").write_text("four years of work")
+    rc, _, err = cli(["run", "s.yaml", "--out", "mine", "--quiet", "--jobs", "1"])
+    assert rc == 2
+    assert err == ("error: mine: folder is not empty and holds no previous result; use "
+                   "--overwrite to replace it\n")
+    assert (mine / "thesis.txt").read_text() == "four years of work"
+    (tmp_path / "target").mkdir()
+    os.symlink("target", tmp_path / "link")
+    for _ in range(2):  # the first run, then a run replacing its result
+        rc, _, err = cli(["run", "s.yaml", "--out", "link", "--quiet", "--jobs", "1"])
+        assert rc == 0, err
+        assert os.readlink(tmp_path / "link") == "target"
+        assert Results.load(tmp_path / "target").summary["scenario"] == "small"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "mine", "s.yaml", "target"]
+    os.symlink("nowhere", tmp_path / "dangling")
+    rc, _, err = cli(["run", "s.yaml", "--out", "dangling", "--quiet", "--jobs", "1"])
+    assert rc == 2 and "dangling: is a symbolic link to 'nowhere'" in err
+    assert os.readlink(tmp_path / "dangling") == "nowhere"
+
+
+def test_a_result_of_ours_with_a_user_file_added_is_kept(real_result: Path,
+                                                         tmp_path: Path) -> None:
+    """The marker lists what the result wrote: a file the user added later (notes) makes the
+    folder not replaceable without --overwrite."""
+    out = _copy(real_result, tmp_path / "out")
+    (out / "figures").mkdir(exist_ok=True)
+    (out / "figures" / "my-annotated.png").write_text("mine")
+    res = Results.load(out)
+    with pytest.raises(ResultsError) as e:
+        res.save(out)
+    _one_line(f"error: {e.value}\n", tmp_path, names="'figures/my-annotated.png'")
+    assert (out / "figures" / "my-annotated.png").read_text() == "mine"
+
+
+def test_a_result_of_an_older_version_without_marker_is_replaced(real_result: Path,
+                                                                 tmp_path: Path) -> None:
+    out = _copy(real_result, tmp_path / "out")
+    (out / folders_mod.MARKER_FILE).unlink()
+    Results.load(out).save(out)
+    assert (out / folders_mod.MARKER_FILE).is_file()
+
+
+# --------------------------------------------------------- kills at every step (generated)
+
+
+def _child(fn: Callable[[], None], err_file: Path) -> int:
+    """``fn()`` in a forked child: its exit status (0 done, 2 a SimError, 70 anything else,
+    137 for a crash injected with ``os._exit(137)``)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 70
+        try:
+            fn()
+            code = 0
+        except SimError as e:
+            err_file.write_text(f"error: {e}\n")
+            code = 2
+        except BaseException:  # noqa: BLE001 - reported to the parent
+            err_file.write_text(traceback.format_exc())
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _crash_at(step: int, counter: list[int]) -> None:
+    """In a child: die (like SIGKILL: no clean-up) at the ``step``-th file operation of a
+    save: a table written, the marker, the flush, a rename, the swap or a deletion."""
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            counter[0] += 1
+            if counter[0] == step:
+                os._exit(137)
+            return fn(*args, **kwargs)
+        return inner
+
+    os.replace = wrap(os.replace)  # type: ignore[assignment]
+    for name in ("_exchange", "_final_marker", "_fsync_tree", "_remove_tree", "recover"):
+        setattr(folders_mod, name, wrap(getattr(folders_mod, name)))
+    pd.DataFrame.to_csv = wrap(pd.DataFrame.to_csv)  # type: ignore[method-assign]
+
+
+def _versions(real_result: Path) -> dict[str, Results]:
+    """An old and a new result, told apart by their summary and the size of their tables."""
+    res = Results.load(real_result)
+    old = Results({**res.summary, "scenario": "old"}, res.logins.head(10), res.node_load.head(5))
+    new = Results({**res.summary, "scenario": "new"}, res.logins, res.node_load)
+    return {"old": old, "new": new}
+
+
+def _complete(out: Path, versions: dict[str, Results]) -> str:
+    """The version ``out`` holds, checked complete (marker, summary, both tables whole)."""
+    got = Results.load(out)
+    name = got.summary["scenario"]
+    want = versions[name]
+    assert (out / folders_mod.MARKER_FILE).is_file()
+    assert len(got.logins) == len(want.logins) and len(got.node_load) == len(want.node_load)
+    return str(name)
+
+
+KILL_MODES = [(exchange, first) for exchange in (True, False) for first in (True, False)]
+
+
+@FORK
+@pytest.mark.parametrize("exchange,first", KILL_MODES,
+                         ids=[f"{'exchange' if e else 'two-renames'}-"
+                              f"{'first-write' if f else 'replace'}" for e, f in KILL_MODES])
+def test_a_kill_at_any_step_of_a_save_loses_nothing(exchange: bool, first: bool,
+                                                    real_result: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Generated: a child process saves a new result over an old one (or into nothing) and
+    dies at step k, for every k. Then ``out`` holds the old or the new result, complete
+    (after a load or a run recovers a kill between the two renames), and the next save
+    leaves nothing temporary."""
+    if not exchange:
+        monkeypatch.setenv(folders_mod.NO_EXCHANGE_ENV, "1")
+    elif not folders_mod._exchange(tmp_path, tmp_path):
+        pytest.skip("no RENAME_EXCHANGE here")
+    versions = _versions(real_result)
+    steps_file = tmp_path / "steps"
+    if not first:
+        versions["old"].save(tmp_path / "dry" / "out")
+
+    def count() -> None:
+        counter = [0]
+        _crash_at(10 ** 9, counter)
+        versions["new"].save(tmp_path / "dry" / "out")
+        steps_file.write_text(str(counter[0]))
+
+    assert _child(count, tmp_path / "err") == 0, (tmp_path / "err").read_text()
+    steps = int(steps_file.read_text())
+    assert steps >= 6
+    outcomes: dict[str, int] = {}
+    for k in range(1, steps + 2):  # the last one runs to the end
+        base = tmp_path / f"k{k}"
+        base.mkdir()
+        out = base / "out"
+        if not first:
+            versions["old"].save(out)
+
+        def save(k: int = k, out: Path = out) -> None:
+            _crash_at(k, [0])
+            versions["new"].save(out)
+
+        status = _child(save, base / "err")
+        assert status == (137 if k <= steps else 0), (k, status, (base / "err").read_text()
+                               if (base / "err").exists() else "")
+        (base / "err").unlink(missing_ok=True)
+        moved_aside = not out.exists() and any(p.name.startswith(".out.old-")
+                                               for p in base.iterdir())
+        assert not (moved_aside and exchange)  # one atomic swap: out is never missing
+        outcomes["restored"] = outcomes.get("restored", 0) + moved_aside
+        if first and not out.exists() and not any(
+                p.name.startswith(".out.old-") for p in base.iterdir()):
+            held = "nothing"  # the first write died before its rename: nothing to lose
+        else:
+            held = _complete(out, versions)  # a load restores a result moved aside
+        outcomes[held] = outcomes.get(held, 0) + 1
+        assert first or held in ("old", "new")
+        versions["old"].save(out)  # the next run cleans up
+        assert _complete(out, versions) == "old"
+        assert _leftovers(base) == [], k
+    assert outcomes.get("new", 0) >= 1
+    # Without the atomic swap, some kill fell between the two renames and was recovered.
+    assert outcomes["restored"] >= (0 if exchange or first else 1), outcomes
+
+
+@FORK
+@pytest.mark.parametrize("seed", range(8))
+def test_sigkill_at_a_random_moment_of_repeated_saves(seed: int, real_result: Path,
+                                                      tmp_path: Path) -> None:
+    """Generated: a child saves into one folder again and again and is SIGKILLed after a
+    random delay; the folder then holds a complete result and the next save cleans up."""
+    versions = _versions(real_result)
+    big = pd.concat([versions["new"].logins] * 40, ignore_index=True)
+    versions["new"] = Results(versions["new"].summary, big, versions["new"].node_load)
+    out = tmp_path / "out"
+    versions["old"].save(out)
+    rng = random.Random(seed)
+    if seed % 2:
+        os.environ[folders_mod.NO_EXCHANGE_ENV] = "1"
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            try:
+                while True:
+                    versions["new"].save(out)
+                    versions["old"].save(out)
+            finally:
+                os._exit(70)
+        time.sleep(rng.uniform(0.05, 0.8))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    finally:
+        os.environ.pop(folders_mod.NO_EXCHANGE_ENV, None)
+    assert _complete(out, versions) in ("old", "new")
+    versions["old"].save(out)
+    assert _leftovers(tmp_path) == []
+
+
+def test_stale_temporary_folders_of_other_results_are_cleaned(real_result: Path,
+                                                              tmp_path: Path) -> None:
+    """A run into a parent folder cleans what killed writers of any result there left:
+    their temporary folders (ours, of a dead process) go, a moved-aside result whose folder
+    is missing comes back; a folder of another program that looks alike is kept."""
+    dead = 2 ** 22 + 12345  # above the default pid_max: no such process
+    assert folders_mod._pid_dead(dead)
+    tmp = _copy(real_result, tmp_path / f".a.tmp-{dead}-abcd")
+    old = _copy(real_result, tmp_path / f".b.old-{dead}")
+    (tmp_path / f".c.tmp-{dead}-x").mkdir()
+    (tmp_path / f".c.tmp-{dead}-x" / "theirs.txt").write_text("not ours")
+    Results.load(real_result).save(tmp_path / "d")
+    assert not tmp.exists() and not old.exists()
+    assert Results.load(tmp_path / "b").summary == Results.load(real_result).summary
+    assert (tmp_path / f".c.tmp-{dead}-x" / "theirs.txt").is_file()
+    assert folders_mod.clean_stale(tmp_path) == []
+
+
+def test_a_load_restores_a_result_moved_aside_by_a_killed_writer(real_result: Path,
+                                                                 tmp_path: Path) -> None:
+    dead = 2 ** 22 + 54321
+    _copy(real_result, tmp_path / f".out.old-{dead}")
+    assert Results.load(tmp_path / "out").summary["scenario"] == "small"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+# --------------------------------------------------------- concurrent writers
+
+
+@FORK
+@pytest.mark.parametrize("exchange", [True, False], ids=["exchange", "two-renames"])
+def test_concurrent_saves_into_one_folder_never_fail(exchange: bool, real_result: Path,
+                                                     tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three processes save into one folder five times each, with a slow rename: each save
+    waits for the folder's lock; none fails; the folder ends complete, nothing left."""
+    if not exchange:
+        monkeypatch.setenv(folders_mod.NO_EXCHANGE_ENV, "1")
+    versions = _versions(real_result)
+    out = tmp_path / "out"
+    slow_replace = os.replace
+
+    def writer(name: str) -> None:
+        def slow(a: Any, b: Any) -> None:
+            time.sleep(0.02)
+            slow_replace(a, b)
+
+        os.replace = slow  # type: ignore[assignment]
+        for _ in range(5):
+            versions[name].save(out)
+
+    pids = []
+    for i, name in enumerate(["old", "new", "old"]):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            code = 70
+            try:
+                writer(name)
+                code = 0
+            except SimError as e:
+                (tmp_path / f"err{i}").write_text(str(e))
+                code = 2
+            except BaseException:  # noqa: BLE001
+                (tmp_path / f"err{i}").write_text(traceback.format_exc())
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    statuses = [os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in pids]
+    errors = [(tmp_path / f"err{i}").read_text() for i in range(3)
+              if (tmp_path / f"err{i}").exists()]
+    assert statuses == [0, 0, 0], errors
+    assert _complete(out, versions) in ("old", "new")
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_writer_waiting_too_long_for_the_lock_gives_up_in_one_line(
+        real_result: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(folders_mod.LOCK_TIMEOUT_ENV, "0.2")
+    out = tmp_path / "out"
+    with folders_mod.folder_lock(Path(os.path.realpath(out)), shown=str(out)):
+        with pytest.raises(ResultsError) as e:
+            Results.load(real_result).save(out)
+    _one_line(f"error: {e.value}\n", tmp_path, names=f"pid {os.getpid()}")
+    assert not out.exists() and _leftovers(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_two_cli_runs_into_one_folder_both_finish(tmp_path: Path) -> None:
+    """Two ``access-sim run`` processes into the same ``--out`` at the same time: both exit 0
+    (the second waits for the first's lock), the folder holds one complete result."""
+    sc = small(**{"duration": "1m", "population.dau": 5000, "events": []})
+    sc.pop("billing")
+    write_yaml(tmp_path / "s.yaml", sc)
+    args = ["run", "s.yaml", "--out", "same", "--quiet", "--no-figures", "--jobs", "1"]
+    procs = [subprocess.Popen([sys.executable, "-m", "sim", *args], cwd=tmp_path, env=ENV,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for _ in range(2)]
+    results = [(p.wait(timeout=120), p.stderr.read().decode() if p.stderr else "")
+               for p in procs]
+    assert [rc for rc, _ in results] == [0, 0], results
+    assert Results.load(tmp_path / "same").summary["scenario"] == "small"
+    assert _leftovers(tmp_path) == []

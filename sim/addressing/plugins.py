@@ -33,6 +33,7 @@ from pathlib import Path
 
 from sim.addressing.base import Strategy
 from sim.addressing.registry import available_strategies, get_strategy, register_strategy
+from sim.config.messages import shown_text, shown_value
 from sim.config.schema import Scenario
 from sim.errors import ScenarioError
 
@@ -76,14 +77,23 @@ def load_plugin(entry: str, *, source: str = "scenario", path: str = "plugins",
     """Import ``module:Class``, check it is a Strategy and register it; return its name."""
     module_name, sep, class_name = entry.partition(":")
     if not sep or not module_name or not class_name:
-        raise ScenarioError(f"expected 'module:Class', got {entry!r}", file=source, path=path)
+        raise ScenarioError(f"expected 'module:Class', got {shown_value(entry)}", file=source,
+                            path=path)
     module = _import(module_name, search, source=source, path=path)
-    cls = getattr(module, class_name, None)
+    try:
+        cls = getattr(module, class_name, None)
+        is_strategy = isinstance(cls, type) and issubclass(cls, Strategy)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - a module __getattr__ or a metaclass raised
+        raise ScenarioError(f"looking up {shown_value(class_name)} in module "
+                            f"{shown_value(module_name)} failed: {_problem(e)}", file=source,
+                            path=path) from None
     if cls is None:
-        raise ScenarioError(f"module {module_name!r} has no class {class_name!r}",
-                            file=source, path=path)
-    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
-        raise ScenarioError(f"{entry!r} is not a sim.addressing.Strategy subclass",
+        raise ScenarioError(f"module {shown_value(module_name)} has no class "
+                            f"{shown_value(class_name)}", file=source, path=path)
+    if not is_strategy:
+        raise ScenarioError(f"{shown_value(entry)} is not a sim.addressing.Strategy subclass",
                             file=source, path=path)
     own = cls.__dict__.get("name")
     return _register(own if isinstance(own, str) and own else cls.__name__, cls,
@@ -102,8 +112,10 @@ def _load_entry_point(name: str, source: str) -> None:
         where = f"entry point {name!r} ({ep.value}, group {ENTRY_POINT_GROUP})"
         try:
             cls = ep.load()
-        except Exception as e:  # noqa: BLE001 - a third party's import: any failure is reported
-            raise ScenarioError(f"{where} failed to load: {type(e).__name__}: {e}",
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:  # noqa: BLE001 - a third party's import (even sys.exit)
+            raise ScenarioError(f"{where} failed to load: {_problem(e)}",
                                 file=source, path="addressing.strategy") from None
         if not (isinstance(cls, type) and issubclass(cls, Strategy)):
             raise ScenarioError(f"{where} is not a sim.addressing.Strategy subclass",
@@ -138,20 +150,28 @@ def _import(module_name: str, search: Sequence[Path], *, source: str, path: str)
         except ModuleNotFoundError as e:
             if e.name is not None and e.name != top and not module_name.startswith(e.name):
                 # The module was found; something it imports is missing.
-                raise ScenarioError(f"importing module {module_name!r} failed: {e}",
-                                    file=source, path=path) from None
+                raise ScenarioError(f"importing module {shown_value(module_name)} failed: "
+                                    f"{shown_text(str(e))}", file=source, path=path) from None
             folders = [str(f) for f in search
                        if str(f) not in sys.path and ((f / top).is_dir()
                                                       or (f / f"{top}.py").is_file())]
             if attempt or not folders:
-                raise ScenarioError(f"cannot import module {module_name!r} (not on the Python "
-                                    "path, nor beside the scenario file)", file=source,
-                                    path=path) from None
+                raise ScenarioError(f"cannot import module {shown_value(module_name)} (not on "
+                                    "the Python path, nor beside the scenario file)",
+                                    file=source, path=path) from None
             # Appended, never prepended: a file beside the scenario cannot shadow an
             # installed module. Worker processes started later inherit the path.
             sys.path.extend(folders)
             importlib.invalidate_caches()
-        except Exception as e:  # noqa: BLE001 - the user's module raised while importing
-            raise ScenarioError(f"importing module {module_name!r} failed: "
-                                f"{type(e).__name__}: {e}", file=source, path=path) from None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:  # noqa: BLE001 - the module raised (or exited) on import
+            raise ScenarioError(f"importing module {shown_value(module_name)} failed: "
+                                f"{_problem(e)}", file=source, path=path) from None
     raise AssertionError("unreachable")
+
+
+def _problem(e: BaseException) -> str:
+    """``SystemExit: 3``, ``ValueError: bad`` (one line, shortened)."""
+    text = str(e)
+    return shown_text(f"{type(e).__name__}: {text}" if text else type(e).__name__, 160)

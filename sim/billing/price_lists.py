@@ -35,7 +35,7 @@ from pydantic import (
 )
 
 from sim.billing.quotas import AVChatRoomQuota, TrialAccounts
-from sim.config.messages import raise_validation_error, shown
+from sim.config.messages import raise_validation_error, shown, shown_value
 from sim.config.schema import StrictModel
 from sim.config.yaml_io import parse_yaml_text, read_yaml
 from sim.errors import BillingError
@@ -387,8 +387,8 @@ def load_price_list(path_or_name: str | os.PathLike[str]) -> PriceList:
     """
     if isinstance(path_or_name, str) and _is_builtin_name(path_or_name):
         if path_or_name not in BUILTIN_PRICE_LISTS:
-            raise BillingError(f"no built-in price list named {path_or_name!r}; built-in lists: "
-                               + ", ".join(BUILTIN_PRICE_LISTS)
+            raise BillingError(f"no built-in price list named {shown_value(path_or_name)}; "
+                               "built-in lists: " + ", ".join(BUILTIN_PRICE_LISTS)
                                + " (or give the path of a .yaml file)")
         label = f"sim/data/price_lists/{path_or_name}.yaml"
         text = (resources.files("sim").joinpath("data", "price_lists", f"{path_or_name}.yaml")

@@ -35,6 +35,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeAlias
 
 from sim.billing.price_lists import PriceListLike, UsagePrice, resolve_price_list
+from sim.config.limits import month_problem
+from sim.config.messages import shown_value
 from sim.errors import BillingError
 
 __all__ = [
@@ -206,17 +208,23 @@ def deduction_date(month: MonthLike) -> dt.date:
 
 def _parse_month(month: MonthLike) -> tuple[int, int]:
     expected = "expected 'YYYY-MM', a datetime.date or a (year, month) pair"
+    pair: tuple[int, int] | None = None
     if isinstance(month, dt.date):
-        return month.year, month.month
-    if isinstance(month, str):
-        match = re.fullmatch(r"(\d{4})-(\d{2})", month.strip())
+        pair = month.year, month.month
+    elif isinstance(month, str):
+        match = re.fullmatch(r"(\d{4})-(\d{2})", month.strip()[:16])
         if match and 1 <= int(match[2]) <= 12:
-            return int(match[1]), int(match[2])
+            pair = int(match[1]), int(match[2])
     elif (isinstance(month, tuple) and len(month) == 2
           and all(isinstance(x, int) and not isinstance(x, bool) for x in month)
           and 1 <= month[0] <= 9999 and 1 <= month[1] <= 12):
-        return month[0], month[1]
-    raise BillingError(f"{expected}, got {month!r}", path="month")
+        pair = month[0], month[1]
+    if pair is None:
+        raise BillingError(f"{expected}, got {shown_value(month)}", path="month")
+    problem = month_problem(*pair)
+    if problem is not None:
+        raise BillingError(f"{problem}, got {shown_value(month)}", path="month")
+    return pair
 
 
 def _whole_number(value: Any, path: str) -> int:

@@ -52,6 +52,7 @@ from __future__ import annotations
 import calendar
 import csv
 import datetime as dt
+import io
 import os
 import re
 from collections import deque
@@ -65,7 +66,10 @@ from numpy.typing import NDArray
 from sim.billing.price_lists import PriceList, PriceListLike, load_price_list
 from sim.billing.quotas import AVChatRoomQuota, TrialAccounts
 from sim.billing.rules import Bill, monthly_bill, net_group_counts
+from sim.config.limits import MAX_CSV_VALUE, month_problem
+from sim.config.messages import shown_text, shown_value
 from sim.config.schema import Billing, Rates, Scenario
+from sim.config.yaml_io import read_input_text
 from sim.errors import BillingError, QuotaError
 from sim.model.workload import Sites, load_sites, user_pool_size
 from sim.version import package_version
@@ -123,15 +127,24 @@ def parse_month(month: str | dt.date | tuple[int, int], *, where: str = "month")
     >>> parse_month("2026-11"), parse_month((2027, 2)), parse_month(dt.date(2026, 12, 24))
     ('2026-11', '2027-02', '2026-12')
     """
+    pair: tuple[int, int] | None = None
     if isinstance(month, dt.date):
-        return f"{month.year:04d}-{month.month:02d}"
-    if (isinstance(month, tuple) and len(month) == 2
+        pair = month.year, month.month
+    elif (isinstance(month, tuple) and len(month) == 2
             and all(isinstance(x, int) and not isinstance(x, bool) for x in month)
             and 1 <= month[0] <= 9999 and 1 <= month[1] <= 12):
-        return f"{month[0]:04d}-{month[1]:02d}"
-    if isinstance(month, str) and _MONTH_RE.fullmatch(month.strip()):
-        return month.strip()
-    raise BillingError(f"expected a month as YYYY-MM, got {month!r}", file=where)
+        pair = month[0], month[1]
+    elif isinstance(month, str):
+        match = _MONTH_RE.fullmatch(month.strip()[:16])
+        if match:
+            pair = int(match[1]), int(match[2])
+    if pair is None:
+        raise BillingError(f"expected a month as YYYY-MM, got {shown_value(month)}",
+                           file=where)
+    problem = month_problem(*pair)
+    if problem is not None:
+        raise BillingError(f"{problem}, got {shown_value(month)}", file=where)
+    return f"{pair[0]:04d}-{pair[1]:02d}"
 
 
 def month_days(month: str) -> tuple[dt.date, ...]:
@@ -582,19 +595,12 @@ def read_daily_csv(path: str | os.PathLike[str], column: str, month: str) -> Int
     def error(message: str, where: str | None = None) -> BillingError:
         return BillingError(message, file=label, path=where)
 
+    text = read_input_text(path, what="CSV", error_type=BillingError, label=label,
+                           encoding="utf-8-sig")
     try:
-        with open(label, encoding="utf-8-sig", newline="") as handle:
-            rows = list(csv.reader(handle))
-    except FileNotFoundError:
-        raise error("file not found") from None
-    except IsADirectoryError:
-        raise error("expected a CSV file, found a directory") from None
-    except UnicodeDecodeError as exc:
-        raise error(f"not UTF-8 text (byte {exc.start})") from None
+        rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
-        raise error(f"invalid CSV: {exc}") from None
-    except OSError as exc:
-        raise error(f"cannot read: {exc.strerror}") from None
+        raise error(f"invalid CSV: {shown_text(str(exc), 120)}") from None
     numbered = [(n, row) for n, row in enumerate(rows, start=1) if any(c.strip() for c in row)]
     expected = f"date,{column}"
     if not numbered:
@@ -602,7 +608,7 @@ def read_daily_csv(path: str | os.PathLike[str], column: str, month: str) -> Int
     header_line, header = numbered[0]
     names = [c.strip() for c in header]
     if sorted(names) != sorted(["date", column]):
-        raise error(f"expected the columns {expected}, got {','.join(names)}",
+        raise error(f"expected the columns {expected}, got {shown_text(','.join(names), 80)}",
                     f"line {header_line}")
     date_at, value_at = names.index("date"), names.index(column)
     wanted = set(month_days(month))
@@ -611,13 +617,13 @@ def read_daily_csv(path: str | os.PathLike[str], column: str, month: str) -> Int
     for line, row in numbered[1:]:
         if len(row) != 2:
             raise error(f"expected 2 values ({expected}), got {len(row)}", f"line {line}")
-        text = row[date_at].strip()
+        date_text = row[date_at].strip()
         try:
-            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date_text):
                 raise ValueError
-            day = dt.date.fromisoformat(text)
+            day = dt.date.fromisoformat(date_text)
         except ValueError:
-            raise error(f"expected a date as YYYY-MM-DD, got {text!r}",
+            raise error(f"expected a date as YYYY-MM-DD, got {shown_value(date_text)}",
                         f"line {line}, column date") from None
         if day in seen:
             raise error(f"{day.isoformat()} appears twice (first on line {seen[day]})",
@@ -625,7 +631,10 @@ def read_daily_csv(path: str | os.PathLike[str], column: str, month: str) -> Int
         seen[day] = line
         raw = row[value_at].strip()
         if not re.fullmatch(r"\d+", raw):
-            raise error(f"expected a whole number >= 0, got {raw!r}",
+            raise error(f"expected a whole number >= 0, got {shown_value(raw)}",
+                        f"line {line}, column {column}")
+        if len(raw.lstrip("0")) > 11 or int(raw) > MAX_CSV_VALUE:
+            raise error(f"must be at most {MAX_CSV_VALUE:,}, got {shown_value(raw)}",
                         f"line {line}, column {column}")
         if day in wanted:
             values[day] = int(raw)

@@ -20,10 +20,81 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ValidationError
 
-from sim.errors import LocatedError
+from sim.errors import LocatedError, one_line
 
-__all__ = ["shown", "dotted", "key_part", "did_you_mean", "suggestion", "validation_message",
-           "raise_validation_error"]
+__all__ = ["shown", "shown_value", "shown_text", "one_line", "dotted", "key_part", "did_you_mean",
+           "suggestion", "validation_message", "raise_validation_error"]
+
+def shown_text(text: str, limit: int = 160) -> str:
+    """Free text (a parser's message) for an error line: one line, at most ``limit``
+    characters (ending in ``...``)."""
+    text = one_line(text[:limit * 4 + 8])
+    return text if len(text) <= limit else text[:max(0, limit - 3)] + "..."
+
+
+def shown_value(value: Any, limit: int = 60) -> str:
+    """A value as an error message quotes it: its ``repr``, cut to ``limit`` characters
+    (ending in ``...``), newlines escaped.
+
+    The work is bounded whatever the value: a huge string, a deeply nested or aliased
+    structure (a YAML "billion laughs"), an integer of a million digits. Only the first few
+    items of each level and the first levels are looked at.
+
+    Examples
+    --------
+    >>> shown_value("x" * 100, limit=12)
+    "'xxxxxxxx..."
+    >>> shown_value([[[[[[1]]]]]])
+    '[[[[[...]]]]]'
+    """
+    out: list[str] = []
+    budget = [limit + 4]
+
+    def emit(text: str) -> bool:
+        out.append(text)
+        budget[0] -= len(text)
+        return budget[0] > 0
+
+    def walk(v: Any, depth: int) -> bool:
+        if isinstance(v, bool) or v is None or isinstance(v, float):
+            return emit(repr(v))
+        if isinstance(v, int):
+            if v.bit_length() > 200:
+                return emit(f"<an integer of about {int(v.bit_length() * 0.30103)} digits>")
+            return emit(repr(v))
+        if isinstance(v, (str, bytes)):
+            return emit(repr(v[:budget[0] + 2]))
+        if isinstance(v, (list, tuple, set, frozenset, Mapping)):
+            brackets = {list: "[]", tuple: "()"}.get(type(v), "{}")
+            opening, closing = brackets[0], brackets[1]
+            if isinstance(v, (set, frozenset)) and not v:
+                return emit("set()")
+            if depth >= 4:
+                return emit(f"{opening}...{closing}" if len(v) else opening + closing)
+            if not emit(opening):
+                return False
+            items = v.items() if isinstance(v, Mapping) else v
+            for i, item in enumerate(items):
+                if i and not emit(", "):
+                    return False
+                if i >= 8:
+                    return emit("...")
+                if isinstance(v, Mapping):
+                    key, val = item
+                    if not (walk(key, depth + 1) and emit(": ") and walk(val, depth + 1)):
+                        return False
+                elif not walk(item, depth + 1):
+                    return False
+            return emit(closing)
+        try:
+            text = repr(v)
+        except Exception:  # noqa: BLE001 - a value that cannot show itself
+            text = f"<{type(v).__name__}>"
+        return emit(text[:budget[0] + 2])
+
+    walk(value, 0)
+    text = one_line("".join(out))
+    return text if len(text) <= limit else text[:max(0, limit - 3)] + "..."
 
 def shown(path: str | os.PathLike[str]) -> str:
     """A path as a user would type it: relative to the working directory when inside it.
@@ -31,14 +102,22 @@ def shown(path: str | os.PathLike[str]) -> str:
     Parameters
     ----------
     path : path-like
-        Any path; it is resolved first.
+        Any path; it is resolved first (a symbolic link that leads nowhere, or to itself, is
+        shown as itself, in its resolved folder).
 
     Returns
     -------
     str
         The relative path when the file is inside the working directory, else the absolute one.
     """
-    resolved = Path(path).resolve()
+    p = Path(path)
+    try:
+        resolved = p.resolve(strict=True)
+    except (OSError, RuntimeError, ValueError):  # missing, a symbolic link loop, a NUL
+        try:
+            resolved = p.parent.resolve() / p.name
+        except (OSError, RuntimeError, ValueError):
+            resolved = Path(os.path.abspath(os.fspath(path)))
     try:
         rel = os.path.relpath(resolved)
     except ValueError:
@@ -62,7 +141,9 @@ def key_part(key: Any, *, first: bool = False) -> str:
     """
     if isinstance(key, str) and _PLAIN_KEY.fullmatch(key):
         return key if first else f".{key}"
-    return f"[{key!r}]"
+    if isinstance(key, str) and len(key) > 50:
+        return f"[{one_line(repr(key[:50]))}...]"
+    return f"[{shown_value(key)}]"
 
 
 def dotted(loc: Sequence[Any]) -> str:
@@ -86,6 +167,8 @@ def dotted(loc: Sequence[Any]) -> str:
 
 def did_you_mean(name: str, known: Sequence[str]) -> str | None:
     """The known name closest to ``name``, if one is close enough to be a likely typo."""
+    if not isinstance(name, str) or len(name) > 200:
+        return None
     close = difflib.get_close_matches(name, list(known), n=1)
     return close[0] if close else None
 
@@ -145,7 +228,7 @@ def validation_message(err: Mapping[str, Any], root: type[BaseModel]) -> str:
     loc = tuple(err["loc"])
     kind = err["type"]
     ctx = err.get("ctx") or {}
-    got = repr(err.get("input"))
+    got = shown_value(err.get("input"))
     if kind == "extra_forbidden":
         allowed = _fields_at(root, loc[:-1])
         close = did_you_mean(str(loc[-1]), allowed)

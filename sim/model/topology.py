@@ -25,9 +25,10 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field, ValidationError
 
-from sim.config.messages import raise_validation_error, shown
+from sim.config.limits import MAX_TOPOLOGY_LINKS, MAX_TOPOLOGY_NODES, MAX_YAML_DEPTH
+from sim.config.messages import raise_validation_error, shown, shown_text, shown_value
 from sim.config.schema import StrictModel
-from sim.config.yaml_io import read_yaml
+from sim.config.yaml_io import parse_yaml_text, read_input_bytes
 from sim.errors import TopologyError
 from sim.model import latency
 
@@ -132,41 +133,55 @@ class Topology:
 def load_topology(path: str | Path) -> Topology:
     """Read and check a topology file (``.yaml``/``.yml``, ``.graphml``, ``.json``).
 
+    The file is read with the limits of :mod:`sim.config.limits` (a regular file of at most
+    8 MiB, YAML and JSON nested at most 64 deep) and may hold at most
+    :data:`~sim.config.limits.MAX_TOPOLOGY_NODES` nodes and
+    :data:`~sim.config.limits.MAX_TOPOLOGY_LINKS` links, checked before any table is built.
+
     Raises
     ------
     TopologyError
-        Missing or unreadable file, bad YAML, unknown keys or kinds, coordinates out of range,
-        duplicate ids, links to unknown nodes, a disconnected backbone, no access node or no
-        data center.
+        Missing, unreadable, too large or not a regular file, bad YAML, GraphML or JSON,
+        too many nodes or links, unknown keys or kinds, coordinates out of range, duplicate
+        ids, links to unknown nodes, a disconnected backbone, no access node or no data
+        center.
     """
     p = Path(path)
     label = shown(p)
-    if not p.exists():
-        raise TopologyError("topology file not found", file=label)
-    if p.is_dir():
-        raise TopologyError("expected a topology file, found a directory", file=label)
     suffix = p.suffix.lower()
+    data = read_input_bytes(p, what="topology", error_type=TopologyError, label=label)
+    if suffix not in (".yaml", ".yml", ".graphml", ".json"):
+        raise TopologyError(f"unknown topology format {shown_value(suffix)} (expected .yaml, "
+                            ".graphml or .json)", file=label)
     try:
-        if suffix in (".yaml", ".yml"):
-            raw = read_yaml(p, what="topology", error_type=TopologyError)
-        elif suffix == ".graphml":
-            raw = _from_graph(_read_graph(lambda: nx.read_graphml(p), "GraphML", label), p.stem)
-        elif suffix == ".json":
-            data = json.loads(p.read_bytes().decode("utf-8"))
-            raw = _from_graph(_read_graph(lambda: nx.node_link_graph(data, edges="links"),
-                                          "node-link JSON", label), p.stem)
-        else:
-            raise TopologyError(f"unknown topology format {suffix!r} (expected .yaml, "
-                                ".graphml or .json)", file=label)
-    except TopologyError:
-        raise
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise TopologyError(f"not UTF-8 text (byte {e.start})", file=label) from None
-    except json.JSONDecodeError as e:
-        raise TopologyError(f"invalid JSON: {e}", file=label) from None
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError,
-            nx.NetworkXError) as e:
-        raise TopologyError(f"cannot read topology: {e}", file=label) from None
+    raw: Any
+    if suffix in (".yaml", ".yml"):
+        raw = parse_yaml_text(text, shown=label, what="topology", error_type=TopologyError)
+    elif suffix == ".graphml":
+        head = text[:4096].upper()
+        if "<!DOCTYPE" in head or "<!ENTITY" in text.upper():
+            raise TopologyError("invalid GraphML: a document type or entity declaration is "
+                                "not accepted", file=label)
+        raw = _from_graph(_read_graph(lambda: nx.parse_graphml(text), "GraphML", label),
+                          p.stem)
+    else:
+        try:
+            doc = json.loads(text)
+        except RecursionError:
+            raise TopologyError(f"invalid JSON: nested deeper than {MAX_YAML_DEPTH} levels",
+                                file=label) from None
+        except json.JSONDecodeError as e:
+            raise TopologyError(f"invalid JSON: {shown_text(str(e), 160)}", file=label) from None
+        except ValueError as e:  # a number of more than 4,300 digits
+            raise TopologyError(f"invalid JSON: {shown_text(str(e), 120)}",
+                                file=label) from None
+        _check_node_link(doc, label)
+        raw = _from_graph(_read_graph(lambda: nx.node_link_graph(doc, edges="links"),
+                                      "node-link JSON", label), p.stem)
+    _check_size(raw, label)
     try:
         spec = _TopologySpec.model_validate(raw)
     except ValidationError as e:
@@ -174,15 +189,86 @@ def load_topology(path: str | Path) -> Topology:
     return _build(spec, label)
 
 
+def _depth(value: Any, limit: int) -> bool:
+    """``value`` nests at most ``limit`` lists and mappings deep (iteratively)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (list, dict)):
+            if d >= limit:
+                return False
+            stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return True
+
+
+def _check_node_link(doc: Any, label: str) -> None:
+    """The shape networkx's node-link reader expects, checked first so that a wrong shape is
+    a message naming the key, not a Python error."""
+    def fail(message: str, where: str | None = None) -> TopologyError:
+        return TopologyError(message, file=label, path=where)
+
+    if not _depth(doc, MAX_YAML_DEPTH):
+        raise fail(f"invalid JSON: nested deeper than {MAX_YAML_DEPTH} levels")
+    if not isinstance(doc, dict):
+        raise fail("expected a node-link JSON object at the top level, got "
+                   f"{_json_type(doc)}")
+    for key in ("directed", "multigraph"):
+        if key in doc and not isinstance(doc[key], bool):
+            raise fail(f"expected true or false, got {shown_value(doc[key])}", key)
+    if "graph" in doc and not isinstance(doc["graph"], dict):
+        raise fail(f"expected an object, got {shown_value(doc['graph'])}", "graph")
+    if "name" in doc.get("graph", {}) and not isinstance(doc["graph"]["name"], str):
+        raise fail(f"expected a string, got {shown_value(doc['graph']['name'])}", "graph.name")
+    for key, limit, ends in (("nodes", MAX_TOPOLOGY_NODES, ("id",)),
+                             ("links", MAX_TOPOLOGY_LINKS, ("source", "target"))):
+        if key not in doc:
+            if key == "nodes":
+                raise fail("required key is missing", key)
+            continue
+        items = doc[key]
+        if not isinstance(items, list):
+            raise fail(f"expected a list, got {shown_value(items)}", key)
+        if len(items) > limit:
+            raise fail(f"too many {key}: {len(items):,} (at most {limit:,})", key)
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise fail(f"expected an object, got {shown_value(item)}", f"{key}[{i}]")
+            for end in ends:
+                if end not in item:
+                    raise fail("required key is missing", f"{key}[{i}].{end}")
+                if not isinstance(item[end], (str, int)) or isinstance(item[end], bool):
+                    raise fail(f"expected a string, got {shown_value(item[end])}",
+                               f"{key}[{i}].{end}")
+
+
+def _json_type(v: Any) -> str:
+    return {type(None): "null", bool: "true or false", int: "a number", float: "a number",
+            str: "a string", list: "a list"}.get(type(v), type(v).__name__)
+
+
+def _check_size(raw: Any, label: str) -> None:
+    """At most MAX_TOPOLOGY_NODES nodes and MAX_TOPOLOGY_LINKS links, before validation
+    and before any node-by-node table."""
+    if not isinstance(raw, dict):
+        return
+    for key, limit in (("nodes", MAX_TOPOLOGY_NODES), ("links", MAX_TOPOLOGY_LINKS)):
+        items = raw.get(key)
+        if isinstance(items, list) and len(items) > limit:
+            raise TopologyError(f"too many {key}: {len(items):,} (a topology may have at most "
+                                f"{limit:,}; see SECURITY.md, input limits)", file=label,
+                                path=key)
+
+
 def _read_graph(read: Any, what: str, shown: str) -> nx.Graph:
     """Call a networkx reader; whatever it raises on a malformed file is a TopologyError."""
     try:
         return read()
-    except OSError:
-        raise
+    except RecursionError:
+        raise TopologyError(f"invalid {what}: nested too deep", file=shown) from None
     except Exception as e:  # noqa: BLE001 - a third-party parser: any failure is bad input
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise TopologyError(f"invalid {what}: {first}", file=shown) from None
+        raise TopologyError(f"invalid {what}: {shown_text(first, 160)}",
+                            file=shown) from None
 
 
 def _from_graph(g: nx.Graph, name: str) -> dict[str, Any]:

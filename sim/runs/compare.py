@@ -151,7 +151,7 @@ def _as_input(item: Any, overrides: Mapping[str, Any], extra: Mapping[str, Any])
         return _Input(sc.name, "scenario", scenario=sc)
     path = Path(item)
     if path.is_dir():
-        if not (path / SUMMARY_FILE).is_file():
+        if not (path / SUMMARY_FILE).is_file() and not (path / SUMMARY_FILE).is_symlink():
             raise ResultsError(f"no {SUMMARY_FILE}: not a result folder (give a scenario "
                                "file or a result folder)", file=str(path))
         res = Results.load(path)

@@ -41,9 +41,9 @@ import pandas as pd
 import yaml
 
 from sim.config import Scenario, load_scenario
-from sim.config.messages import shown
-from sim.config.yaml_io import read_yaml
-from sim.errors import ResultsError, ScenarioError
+from sim.config.messages import shown, shown_value
+from sim.config.yaml_io import YamlLimitError, load_yaml, read_input_text, read_yaml
+from sim.errors import ResultsError, ScenarioError, SimError
 from sim.analysis.results import Results, atomic_write_text, check_folder
 from sim.analysis.statistics import CONFIDENCE, HEADLINE_FIGURES, figure_label, mean_ci
 from sim.runs.compare import figure_order, replicate_table, safe_name
@@ -101,7 +101,9 @@ def _split_top(text: str) -> list[str]:
 
 def _parse_value(text: str) -> Any:
     try:
-        return yaml.safe_load(text) if text.strip() else text
+        return load_yaml(text) if text.strip() else text
+    except YamlLimitError as e:  # too deep, too many aliases: an error, not a string
+        raise ScenarioError(f"value {shown_value(text)}: {e.message}", file="--grid") from None
     except yaml.YAMLError:
         return text
 
@@ -166,9 +168,9 @@ def is_sweep_file(path: str | os.PathLike[str]) -> bool:
     p = Path(path)
     if not p.is_file():
         return False
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+    try:  # (within the size and YAML limits; a file that breaks them is the loader's to report)
+        data = load_yaml(read_input_text(p, what="sweep"))
+    except (SimError, yaml.YAMLError):
         return False
     return isinstance(data, dict) and "grid" in data
 
