@@ -115,9 +115,12 @@ def _race_scenario(noise_ms: float, k: int) -> dict:
         "name": "race", "seed": 3, "duration": "10m", "warmup": "0s",
         "topology": str(TOPOLOGIES / "tiny.yaml"), "home_datacenter": "dc-singapore",
         "population": {"source": "sites", "dau": 200_000, "diurnal": {"amplitude": 0.0},
+                       "access_mix": {"fixed": 1.0},
                        "sites": [{"name": "Hanoi", "lat": 21.03, "lon": 105.85,
                                   "region": "asia"}]},
-        "protocol": {"jitter_fraction": 0.0},
+        # No extra delay and no loss: the race's winner is the min of the noisy RTTs alone.
+        "paths": {"jitter": False, "public": {"loss": 0.0},
+                  "access": {"fixed": {"loss": 0.0, "jitter_p50_ms": 1, "jitter_p99_ms": 1}}},
         "addressing": {"levels": [
             {"region": {"public_resolver_share": 0.0}},
             {"nearest": {"probe_top_k": k, "probe_noise_ms": noise_ms, "race_delay_ms": 0}},
@@ -203,7 +206,9 @@ def test_a_synchronous_probe_round_costs_time_and_a_silent_node_its_timeout() ->
     # Before the failure the round lasts its slowest answer: at least the farthest node
     # probed (all of a small region), plus the last mile.
     assert (lg["probe_ms"][before] > lg["last_mile_ms"][before]).all()
-    assert (lg["probe_ms"][before] < 800.0).all()
+    # (A round whose slowest answer is in the leg's heavy tail lasts the timeout.)
+    assert (lg["probe_ms"][before] <= 800.0).all()
+    assert (lg["probe_ms"][before] < 800.0).mean() > 0.99
     # After it, terminals in Asia whose answer lists Tokyo wait for its probe to time out.
     asia = np.array([world.sites.regions[s] == "asia" for s in lg["site"]])
     after = first & asia & (lg["t_start_s"] > 61.0)

@@ -99,6 +99,9 @@ class Strategy(ABC):
     ``inf``: the round lasted the probe timeout)."""
     probe_timeout_ms: float = 0.0
     """What an ``inf`` probe round costs."""
+    moved: int = 0
+    """Set by :meth:`plan` / :meth:`plan_prepared`: 1 when ranking by the expected login
+    time end to end chose another node than ranking the same probes by RTT would have."""
 
     def __init__(self, world: World, spec: Addressing, nodes: Sequence[NodeView],
                  rng: np.random.Generator):
@@ -151,6 +154,11 @@ class Strategy(ABC):
     def on_failure(self, user: int, node: int) -> None:  # noqa: B027 - optional hook
         """Called when a terminal saw ``node`` fail: a connect to it timed out, or its
         session there dropped."""
+
+    def on_backend(self, expected_ms: Sequence[float]) -> None:  # noqa: B027 - optional
+        """Called when the backbone's routes moved (a link failed, degraded or came back,
+        after the convergence delay): each node's expected trip to the home data center now,
+        ms, as the provider publishes it."""
 
     def on_success_many(self, users: np.ndarray, nodes: np.ndarray) -> None:
         """:meth:`on_success` for many terminals at once (the sessions a run starts with);

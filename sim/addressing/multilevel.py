@@ -14,7 +14,10 @@ Levels apply in the order the scenario lists them:
   the login waits for the round (its slowest answer, or ``probe_timeout`` when a node is
   silent). The engine then races the top k (:attr:`MultiLevel.race_k`): connects start
   ``race_delay_ms`` apart and the first to connect, on the RTTs the login really sees, wins
-  (RFC 8305).
+  (RFC 8305). ``rank: end_to_end`` orders them instead by the expected login time end to end:
+  the leg's round trips at the probe RTT plus, on the share of its logins a node does not
+  answer itself, its expected trip to the home data center as the provider publishes it
+  (:meth:`MultiLevel.on_backend` after the backbone's routes move).
 - ``sticky``: the node the terminal last logged in through goes first, if DNS still lists it
   and the terminal has not seen it fail since (a connect that timed out, a dropped session).
 - ``spill``: from each node's last load report (utilisation, queue, connection share; see
@@ -64,6 +67,8 @@ class _Prepared(NamedTuple):
     """Every candidate: the region's (nearest level applied), then the fallback."""
     n_region: int
     region_nodes: frozenset[int]
+    moved: int = 0
+    """1 when the end-to-end ranking put another node first than the RTT ranking."""
 
 
 @register_strategy("multilevel")
@@ -83,6 +88,15 @@ class MultiLevel(Strategy):
         self.probe_interval_s = nearest.probe_interval if nearest else 0.0
         self.probe_timeout_ms = 1000.0 * nearest.probe_timeout if nearest else 0.0
         self.beyond = nearest.probe_beyond if nearest else 0
+        self.end_to_end = bool(nearest and nearest.rank == "end_to_end")
+        """Rank by the expected login time end to end, not by RTT."""
+        self._rounds = world.scenario.protocol.handshake_rtts + 1.0
+        """Round trips of the terminal's leg in a login (handshakes, then the request)."""
+        self._backend_ms: list[float] = []
+        """Per node: the expected wait for the home data center on its share of logins it
+        does not answer itself (``1 - hit share`` x the expected trip, ms)."""
+        if self.end_to_end:
+            self._set_backend(world.backend(world.backbone.clean)[1].tolist())
         self.race_k = self.top_k
         """How many of the first candidates the engine races (connects started
         :attr:`race_delay_s` apart; the first to connect wins)."""
@@ -119,12 +133,24 @@ class MultiLevel(Strategy):
         self._width = min(self.top_k + 2 + self.beyond, n_nodes) \
             if self.steps[:1] == ["nearest"] else 1
         self._prepared_tag = "nearest" if self.steps[:1] == ["nearest"] else "region"
-        self._keys: dict[int, tuple[list[int], list[int], int, np.ndarray]] = {}
+        self._keys: dict[int, tuple[list[int], list[int], int, np.ndarray, np.ndarray]] = {}
         self._tokens: dict[int, _Prepared] = {}
+
+    def _set_backend(self, expected_ms: Sequence[float]) -> None:
+        hit = self.world.expected_hit_ratio
+        self._backend_ms = [(1.0 - h) * e if e != float("inf") else 1e9
+                            for h, e in zip(hit, expected_ms)]
+
+    def on_backend(self, expected_ms: Sequence[float]) -> None:
+        if self.end_to_end:  # the probe-order caches hold the old backend costs
+            self._set_backend(expected_ms)
+            self._keys.clear()
+            self._tokens.clear()
 
     def plan(self, site: int, user: int, now: float,
              answer: DnsAnswer) -> tuple[list[int], str]:
         self.probe_ms = 0.0
+        self.moved = 0
         if self.use_region:
             cands, fallback = self._region_order(site, answer.nodes, answer.others)
         else:
@@ -183,31 +209,41 @@ class MultiLevel(Strategy):
         width = self._width
         keys, uniq, inverse, info, est = self._probe_batch(sites, regions, view)
         probe_ms = None
+        moved = np.zeros(len(keys), dtype=np.int64)
         if est is not None and width > 1:
-            perm = np.argsort(est, axis=1, kind="stable")
+            if self.end_to_end:
+                cost = self._rounds * est + np.array([i[4] for i in info])[inverse]
+                perm = np.argsort(cost, axis=1, kind="stable")
+                moved = (perm[:, 0] != np.argmin(est, axis=1)).astype(np.int64)
+            else:
+                perm = np.argsort(est, axis=1, kind="stable")
         else:
             perm = np.zeros((len(keys), 1), dtype=np.int64)
         if est is not None and self.sync:
             probe_ms = np.where(np.isfinite(est), est, 0.0).max(axis=1).tolist()
-        # One code per (site and region, order of the probed nodes): base-``width`` digits
-        # after the key; the tokens of codes seen before are reused.
+        # One code per (site and region, order of the probed nodes, moved): base-``width``
+        # digits after the key, then the moved bit; the tokens of codes seen before are
+        # reused.
         span = width ** width
-        if (int(uniq[-1]) + 1 if len(uniq) else 1) * float(span) < 2.0 ** 62:
-            code = keys * span + perm @ (width ** np.arange(width))
+        if (int(uniq[-1]) + 1 if len(uniq) else 1) * float(span) * 2.0 < 2.0 ** 62:
+            code = (keys * span + perm @ (width ** np.arange(width))) * 2 + moved
             combos, token_of = np.unique(code, return_inverse=True)
             cache = self._tokens
             tokens = []
             for c in combos.tolist():
                 token = cache.get(c)
                 if token is None:
-                    key, digits = divmod(c, span)
+                    c_order, bit = divmod(c, 2)
+                    key, digits = divmod(c_order, span)
                     token = cache[c] = self._token(self._keys[key], [
-                        (digits // width ** j) % width for j in range(width)])
+                        (digits // width ** j) % width for j in range(width)], bit)
                 tokens.append(token)
         else:  # very wide probes: no reuse across batches
-            combos, token_of = np.unique(np.concatenate([inverse[:, None], perm], axis=1),
+            combos, token_of = np.unique(np.concatenate([inverse[:, None], perm,
+                                                         moved[:, None]], axis=1),
                                          axis=0, return_inverse=True)
-            tokens = [self._token(info[row[0]], row[1:]) for row in combos.tolist()]
+            tokens = [self._token(info[row[0]], row[1:-1], row[-1])
+                      for row in combos.tolist()]
         out = list(map(tokens.__getitem__, token_of.ravel().tolist()))
         return out if probe_ms is None else list(zip(out, probe_ms))
 
@@ -225,12 +261,15 @@ class MultiLevel(Strategy):
                           dtype=np.int64)
         if est is None or width == 1:
             return probed[inverse, 0]
+        if self.end_to_end:
+            est = self._rounds * est + np.array([i[4] for i in info])[inverse]
         return probed[inverse, est.argmin(axis=1)]
 
     def _probe_batch(self, sites: np.ndarray, regions: np.ndarray,
                      view: Callable[[int, int], tuple[tuple[int, ...], tuple[int, ...]]]
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                list[tuple[list[int], list[int], int, np.ndarray]],
+                                list[tuple[list[int], list[int], int, np.ndarray,
+                                           np.ndarray]],
                                 np.ndarray | None]:
         """A batch's keys (site and answer code), their distinct values, each login's
         index into them, each key's candidates (:meth:`_key_info`) and each login's probe
@@ -248,9 +287,10 @@ class MultiLevel(Strategy):
 
     def _key_info(self, key: int, view: Callable[[int, int], tuple[tuple[int, ...],
                                                                tuple[int, ...]]]
-                  ) -> tuple[list[int], list[int], int, np.ndarray]:
+                  ) -> tuple[list[int], list[int], int, np.ndarray, np.ndarray]:
         """A site and region's candidates while every node is up, how many of them the
-        SDK probes, and their RTTs (padded to the probe width with +inf); cached."""
+        SDK probes, their RTTs (padded to the probe width with +inf) and their expected
+        backend waits (padded with 0); cached."""
         info = self._keys.get(key)
         if info is None:
             site, region = divmod(key, 65536)
@@ -268,15 +308,18 @@ class MultiLevel(Strategy):
             rtt = np.full(self._width, np.inf)
             row = self.rtt[site]
             rtt[:m] = [row[n] for n in cands[:m]]
-            info = self._keys[key] = (cands, fallback, m, rtt)
+            backend = np.zeros(self._width)
+            if self.end_to_end:
+                backend[:m] = [self._backend_ms[n] for n in cands[:m]]
+            info = self._keys[key] = (cands, fallback, m, rtt, backend)
         return info
 
-    def _token(self, info: tuple[list[int], list[int], int, np.ndarray],
-               order: Sequence[int]) -> _Prepared:
-        cands, fallback, m, _ = info
+    def _token(self, info: tuple[list[int], list[int], int, np.ndarray, np.ndarray],
+               order: Sequence[int], moved: int = 0) -> _Prepared:
+        cands, fallback, m, _, _ = info
         if m > 1:
             cands = [cands[j] for j in order[:m]] + cands[m:]
-        return _Prepared(tuple(cands + fallback), len(cands), frozenset(cands))
+        return _Prepared(tuple(cands + fallback), len(cands), frozenset(cands), int(moved))
 
     def plan_prepared(self, token: _Prepared | tuple[_Prepared, float], site: int, user: int,
                       now: float) -> tuple[Sequence[int], str]:
@@ -284,6 +327,7 @@ class MultiLevel(Strategy):
             token, self.probe_ms = token  # type: ignore[misc]
         else:
             self.probe_ms = 0.0
+        self.moved = token.moved  # type: ignore[union-attr]
         order = token.order  # type: ignore[union-attr]
         for i, step in enumerate(self._live_steps):
             if step == "sticky":  # (a live step only when enabled)
@@ -341,7 +385,13 @@ class MultiLevel(Strategy):
                 worst = e if e > worst else worst
             else:
                 silent.append(n)
-        answered.sort(key=est.__getitem__)
+        if self.end_to_end and answered:
+            nearest = min(answered, key=est.__getitem__)
+            rounds, backend = self._rounds, self._backend_ms
+            answered.sort(key=lambda n: rounds * est[n] + backend[n])
+            self.moved = int(answered[0] != nearest)
+        else:
+            answered.sort(key=est.__getitem__)
         if self.sync:
             self.probe_ms = worst if not silent else float("inf")
         if beyond:

@@ -1,9 +1,10 @@
 """Results: per-login records, node load over time and the summary; saving and loading.
 
 A results folder holds ``summary.json``, ``logins.csv`` (or ``logins.parquet``),
-``node_load.csv`` and, when asked, ``figures/``. Folders are written atomically: everything
-goes into a temporary sibling folder that is renamed into place at the end, so a folder holds a
-complete result or nothing.
+``node_load.csv``, the marker ``.access-sim-result`` and, when asked, ``figures/``. Folders are
+written atomically (see :mod:`sim.analysis.folders`): everything goes into a temporary sibling
+folder that is swapped into place at the end, so a folder holds a complete result or nothing;
+:meth:`Results.load` checks the shape of everything it reads.
 """
 
 from __future__ import annotations
@@ -12,11 +13,8 @@ import contextlib
 import json
 import math
 import os
-import shutil
-import signal
 import tempfile
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -24,8 +22,18 @@ import numpy as np
 import pandas as pd
 
 from sim.addressing.registry import get_strategy
-from sim.engine.records import LOGIN_DTYPES, OUTCOMES, TRIGGERS, decider_names
+from sim.engine.records import LOGIN_DTYPES, OUTCOMES, PATH_NAMES, TRIGGERS, decider_names
 from sim.errors import ResultsError
+from sim.analysis.folders import (
+    MARKER_FILE,
+    clean_stale,
+    recover_missing,
+    refuse_unless_replaceable,
+    swap_into_place,
+    target_folder,
+    write_result_folder,
+)
+from sim.analysis.summary_shape import read_summary
 from sim.model.workload import access_types
 from sim.analysis.events import describe_event, event_metrics
 from sim.analysis.statistics import flatten_figures, mean_ci
@@ -35,7 +43,7 @@ if TYPE_CHECKING:
     from sim.model.world import World
 
 __all__ = ["Results", "summarize", "atomic_write_text", "check_output_dir", "SUMMARY_FILE",
-           "replication_ci", "peak_utilization"]
+           "MARKER_FILE", "clean_stale", "replication_ci", "peak_utilization"]
 
 SUMMARY_FILE = "summary.json"
 _PERCENTILES = (50, 90, 95, 99)
@@ -55,18 +63,18 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def check_output_dir(out: Path, *, overwrite: bool) -> None:
-    """Refuse a path that is a file, or a non-empty folder that is not a previous result.
+    """Refuse an output path before a run: a file, a link to a file or to nothing, the
+    current folder (or one holding it), or a non-empty folder that is not a result of ours
+    (no :data:`~sim.analysis.folders.MARKER_FILE`) unless ``overwrite``. :meth:`Results.save`
+    checks again, holding the folder's lock.
 
     Raises
     ------
     ResultsError
     """
-    if out.exists() and not out.is_dir():
-        raise ResultsError("exists and is not a folder", file=str(out))
-    if out.is_dir() and not overwrite and any(out.iterdir()) \
-            and not (out / SUMMARY_FILE).is_file():
-        raise ResultsError("folder is not empty and holds no previous result; "
-                           "use --overwrite to replace it", file=str(out))
+    real = target_folder(out)
+    refuse_unless_replaceable(real, overwrite=overwrite, shown=str(out),
+                              linked=out.is_symlink())
 
 
 def check_folder(out: Path, own_files: Sequence[str], what: str) -> None:
@@ -145,6 +153,7 @@ def summarize(logins: pd.DataFrame, node_stats: dict[str, Any], *, warmup_s: flo
     decided = pd.Series(counts_by / max(attempted, 1), index=decided_cat.cat.categories)
     decided = decided[decided > 0]
     excess = logins["rtt_ms"].to_numpy()[ok] - logins["best_rtt_ms"].to_numpy()[ok]
+    ok_mask = ok
     del ok, in_win
     excess_stats = {"mean": float(excess.mean()) if len(excess) else math.nan,
                     **({f"p{p}": float(v) for p, v in zip(_PERCENTILES,
@@ -166,8 +175,26 @@ def summarize(logins: pd.DataFrame, node_stats: dict[str, Any], *, warmup_s: flo
             "excess_ge_25ms_share": float((excess >= 25).mean()) if len(excess) else math.nan,
             "excess_ge_100ms_share": float((excess >= 100).mean()) if len(excess) else math.nan,
             "spill_share": float(decided.get("spill", 0.0)),
+            **_path_figures(logins, ok_mask),
         },
     })
+
+
+def _path_figures(logins: pd.DataFrame, ok: np.ndarray) -> dict[str, Any]:
+    """How the successful logins' answers came (``path_share``: from the node itself, over
+    the backbone, over public transit) and the share whose node the end-to-end ranking chose
+    over the nearest by RTT (``end_to_end_moved_share``)."""
+    if "path" not in logins.columns:
+        return {}
+    path = logins["path"]
+    codes = path.cat.codes.to_numpy()[ok]
+    n = max(len(codes), 1)
+    return {
+        "path_share": {str(name): float((codes == i).sum() / n)
+                       for i, name in enumerate(path.cat.categories)},
+        "end_to_end_moved_share": float(logins["moved"].to_numpy()[ok].mean())
+        if len(codes) else math.nan,
+    }
 
 
 class _FrameShape:
@@ -227,6 +254,10 @@ class _FrameShape:
                 cols[c] = L[c]
         cols["trigger"] = pd.Categorical.from_codes(
             L["trigger"], categories=cast("pd.Index[str]", list(TRIGGERS)))
+        if "path" in L:
+            cols["path"] = pd.Categorical.from_codes(
+                L["path"], categories=cast("pd.Index[str]", list(PATH_NAMES)))
+            cols["moved"] = L["moved"]
         cols["replication"] = np.full(len(L["login_id"]), replication, dtype=np.int16)
         return pd.DataFrame(cols, copy=False)  # shares the columns: no second copy
 
@@ -385,13 +416,18 @@ class Results:
     def save(self, out_dir: str | os.PathLike[str], *, overwrite: bool = False,
              fmt: str | None = None,
              extra: Callable[[Results, Path], None] | None = None) -> Path:
-        """Write the result folder atomically.
+        """Write the result folder atomically (:mod:`sim.analysis.folders`).
+
+        The files and the marker ``.access-sim-result`` go into a temporary sibling folder,
+        swapped into place at the end under the folder's lock, so ``out_dir`` holds the
+        previous complete result or the new one, never a part.
 
         Parameters
         ----------
         out_dir : path-like
-            The folder. An existing previous result is replaced; any other non-empty folder
-            is refused unless ``overwrite``.
+            The folder. A previous result of ours (or an empty folder) is replaced; any other
+            non-empty folder is refused unless ``overwrite``. A symbolic link to a folder is
+            followed (the folder it points to is replaced; the link stays).
         fmt : {"csv", "parquet"}, optional
             Format of the per-login table (default: the scenario's ``outputs.format``).
         extra : callable, optional
@@ -404,16 +440,11 @@ class Results:
             The folder is not ours and not empty, or cannot be written.
         """
         out = Path(out_dir)
-        check_output_dir(out, overwrite=overwrite)
         scenario = self.summary.get("scenario_resolved", {})
-        outputs = scenario.get("outputs", {})
+        outputs = scenario.get("outputs", {}) if isinstance(scenario, dict) else {}
         fmt = fmt or outputs.get("format", "csv")
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-        except OSError as e:
-            raise ResultsError(f"cannot write: {e.strerror}", file=str(out)) from None
-        try:
+
+        def write(tmp: Path) -> None:
             (tmp / SUMMARY_FILE).write_text(json.dumps(self.summary, indent=2, sort_keys=False)
                                             + "\n", encoding="utf-8")
             if self.streamed:
@@ -431,12 +462,8 @@ class Results:
             self.node_load.to_csv(tmp / "node_load.csv", index=False, float_format="%.4f")
             if extra is not None:
                 extra(self, tmp)
-            _replace_dir(tmp, out)
-        except BaseException:
-            with _signals_deferred():
-                shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return out
+
+        return write_result_folder(out, write, overwrite=overwrite)
 
     @classmethod
     def load(cls, out_dir: str | os.PathLike[str]) -> Results:
@@ -448,28 +475,102 @@ class Results:
             The folder or its summary is missing or unreadable.
         """
         d = Path(out_dir)
-        summary_path = d / SUMMARY_FILE
-        if not summary_path.is_file():
-            raise ResultsError(f"no {SUMMARY_FILE}: not a result folder", file=str(d))
         try:
-            summary = json.loads(summary_path.read_text("utf-8"))
-        except (OSError, ValueError) as e:
-            raise ResultsError(f"cannot read {SUMMARY_FILE}: {e}", file=str(d)) from None
-        if (d / "logins.parquet").is_file():
-            logins = pd.read_parquet(d / "logins.parquet")
-        elif (d / "logins.csv").is_file():
-            logins = pd.read_csv(d / "logins.csv", keep_default_na=False,
-                                 na_values={"rtt_ms": [""], "best_rtt_ms": [""]})
-            for col in ("site", "region", "access_type", "node", "node_kind", "decided_by",
-                        "outcome", "trigger"):
-                if col in logins:
-                    logins[col] = logins[col].astype("category")
-        else:
-            logins = pd.DataFrame()
-        node_load = pd.read_csv(d / "node_load.csv", keep_default_na=False) \
-            if (d / "node_load.csv").is_file() \
-            else pd.DataFrame()
+            recover_missing(d)  # a writer killed between its two renames
+            if d.exists() and not d.is_dir():
+                raise ResultsError("not a folder: give a result folder", file=str(d))
+            if not d.is_dir():
+                raise ResultsError("no such folder", file=str(d))
+        except OSError as e:
+            raise ResultsError(f"cannot read: {e.strerror or e}", file=str(d)) from None
+        summary = read_summary(d / SUMMARY_FILE, shown=str(d / SUMMARY_FILE))
+        outputs = summary.get("scenario_resolved", {}).get("outputs", {})
+        logins = _read_logins(d, expected=bool(outputs.get("per_login", True)
+                                               or outputs.get("stream", False)))
+        node_load = _read_table(d / "node_load.csv", NODE_LOAD_COLUMNS, NODE_LOAD_NUMERIC,
+                                keep_default_na=False)
         return cls(summary, logins, node_load)
+
+
+NODE_LOAD_COLUMNS = ("t_s", "node", "utilization")
+NODE_LOAD_NUMERIC = ("t_s", "connections", "logins_per_s", "queue_len", "utilization",
+                     "replication")
+LOGIN_NUMERIC = ("login_id", "t_start_s", "latency_ms", "rtt_ms", "best_rtt_ms",
+                 "terminal_lat", "terminal_lon", "replication")
+
+
+LOGIN_REQUIRED = ("login_id", "t_start_s", "outcome", "latency_ms")
+"""Columns every logins table of every version holds (what comparisons and figures read)."""
+
+
+def _read_logins(d: Path, *, expected: bool) -> pd.DataFrame:
+    parquet, csv = d / "logins.parquet", d / "logins.csv"
+    if parquet.is_file():
+        logins = _read_table(parquet, LOGIN_REQUIRED, LOGIN_NUMERIC)
+    elif csv.is_file():
+        logins = _read_table(csv, LOGIN_REQUIRED, LOGIN_NUMERIC, keep_default_na=False,
+                             na_values={"rtt_ms": [""], "best_rtt_ms": [""]})
+        for col in ("site", "region", "access_type", "node", "node_kind", "decided_by",
+                    "outcome", "trigger"):
+            if col in logins:
+                logins[col] = logins[col].astype("category")
+    elif expected:
+        raise ResultsError("no logins.csv or logins.parquet, though the run kept per-login "
+                           "records (outputs.per_login): the folder is incomplete",
+                           file=str(d))
+    else:
+        logins = pd.DataFrame()
+    return logins
+
+
+def _read_table(path: Path, required: Sequence[str], numeric: Sequence[str],
+                **csv_options: Any) -> pd.DataFrame:
+    """A table of a result folder, with its columns checked.
+
+    Raises
+    ------
+    ResultsError
+        Missing, unreadable (truncated, binary), a required column missing, or text where
+        a number belongs.
+    """
+    file = str(path)
+    if not path.is_file():
+        raise ResultsError("missing: the folder is incomplete", file=file)
+    try:
+        if path.suffix == ".parquet":
+            table = pd.read_parquet(path)
+        else:
+            table = pd.read_csv(path, **csv_options)
+    except ImportError:
+        raise ResultsError("reading Parquet needs pyarrow: pip install "
+                           "'access-sim[parquet]'", file=file) from None
+    except Exception as e:  # noqa: BLE001 - any parser failure is a damaged file
+        text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ResultsError(f"cannot read ({type(e).__name__}: {text[:120]})"
+                           if text else f"cannot read ({type(e).__name__})",
+                           file=file) from None
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise ResultsError("missing column (a damaged or foreign file)", file=file,
+                           path=missing[0])
+    for col in numeric:
+        if col in table.columns and not pd.api.types.is_numeric_dtype(table[col]):
+            values = table[col].replace("", np.nan)
+            try:
+                table[col] = pd.to_numeric(values)
+            except (ValueError, TypeError):
+                bad = next((v for v in values if not _parses(v)), None)
+                raise ResultsError(f"expected numbers, got {str(bad)[:40]!r}", file=file,
+                                   path=col) from None
+    return table
+
+
+def _parses(v: Any) -> bool:
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return v is None
+    return True
 
 
 def _active_events(t_s: np.ndarray, events: list[dict[str, Any]]) -> np.ndarray:
@@ -500,41 +601,9 @@ def _unique(names: Sequence[str]) -> list[str]:
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:
-    # Two renames replace a previous result: Ctrl-C or SIGTERM between them would leave
-    # no folder at all, so they wait until both are done.
-    with _signals_deferred():
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            try:
-                os.replace(tmp, out)
-            except BaseException:
-                os.replace(old, out)  # put the previous result back
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block is done, then deliver the first one."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-
-    def hold(signum: int, frame: object) -> None:
-        caught.append(signum)
-
-    saved = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in saved.items():
-            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
-        if caught:
-            signal.raise_signal(caught[0])
+    """Swap the complete folder ``tmp`` into place at ``out``
+    (:func:`sim.analysis.folders.swap_into_place`)."""
+    swap_into_place(tmp, out)
 
 
 def _node_stats(world: World, outputs: Sequence[ReplicationOutput]) -> dict[str, Any]:

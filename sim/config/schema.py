@@ -12,10 +12,12 @@ seconds) and stored as seconds.
 from __future__ import annotations
 
 import math
+import os
 import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -31,7 +33,8 @@ from pydantic import (
     model_validator,
 )
 
-from sim.config.messages import dotted, validation_message
+from sim.config.limits import MAX_EVENTS, MAX_PLUGINS, MAX_SITES, month_problem
+from sim.config.messages import dotted, shown_value, validation_message
 from sim.config.overrides import apply_overrides
 from sim.errors import ScenarioError
 
@@ -73,20 +76,21 @@ def parse_duration(value: Any) -> float:
     30.0
     """
     if isinstance(value, bool):
-        raise ValueError(f"expected a duration such as 30s, 10m or 2h, got {value!r}")
+        raise ValueError(f"expected a duration such as 30s, 10m or 2h, got {shown_value(value)}")
     if isinstance(value, (int, float)):
         seconds = float(value)
     elif isinstance(value, str):
         m = _DURATION_RE.match(value)
         if not m:
-            raise ValueError(f"expected a duration such as 30s, 10m or 2h, got {value!r}")
+            raise ValueError("expected a duration such as 30s, 10m or 2h, got "
+                             f"{shown_value(value)}")
         seconds = float(m.group(1)) * _UNITS_S[m.group(2) or "s"]
     else:
-        raise ValueError(f"expected a duration such as 30s, 10m or 2h, got {value!r}")
+        raise ValueError(f"expected a duration such as 30s, 10m or 2h, got {shown_value(value)}")
     if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"expected a finite duration >= 0, got {value!r}")
+        raise ValueError(f"expected a finite duration >= 0, got {shown_value(value)}")
     if seconds > MAX_DURATION_S:
-        raise ValueError(f"expected a duration of at most 31d, got {value!r}")
+        raise ValueError(f"expected a duration of at most 31d, got {shown_value(value)}")
     return seconds
 
 
@@ -110,7 +114,7 @@ class StrictModel(BaseModel):
         # pydantic takes true/false as 1/0; for a number that is a typo, not a value.
         field = cls.model_fields.get(info.field_name or "")
         if field is not None and _holds_bool(v) and _wants_number(field.annotation):
-            raise ValueError(f"expected a number, got {v!r}")
+            raise ValueError(f"expected a number, got {shown_value(v)}")
         return v
 
 
@@ -176,7 +180,7 @@ class Population(StrictModel):
     min_population: Annotated[int, Field(ge=0)] = 1_000_000
     max_sites: Annotated[int, Field(gt=0)] | None = None
     regions: list[Region] | None = None
-    sites: list[SiteSpec] | None = None
+    sites: Annotated[list[SiteSpec], Field(max_length=MAX_SITES)] | None = None
     dau: Annotated[int, Field(gt=0, le=10_000_000_000)] = 2_000_000
     logins_per_user_per_day: Annotated[float, Field(ge=1.0, le=10_000.0,
                                                     allow_inf_nan=False)] = 20.0
@@ -272,15 +276,134 @@ class Nodes(StrictModel):
 
 
 class Protocol(StrictModel):
-    """Transport of the login and the per-login variation of the path."""
+    """Transport of the login (the per-login variation of the path: ``paths``)."""
     transport: Literal["tcp_tls13", "tcp_tls12", "quic"] = "tcp_tls13"
     quic_0rtt_share: Fraction = 0.0
-    jitter_fraction: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = 0.05
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "jitter_fraction" in data:
+            raise ValueError("'jitter_fraction' is gone: the path's variation is additive now, "
+                             "per access type and network (paths.access.<type>.jitter_p50_ms, "
+                             "jitter_p99_ms; see docs/latency.md)")
+        return data
 
     @property
     def handshake_rtts(self) -> float:
         """Round trips before the login request can be sent (TCP + TLS, or QUIC)."""
         return {"tcp_tls13": 2.0, "tcp_tls12": 3.0, "quic": 1.0}[self.transport]
+
+
+class AccessPath(StrictModel):
+    """What one access type adds to every round trip of a terminal's leg: loss and an
+    additive, heavy-tailed (log-normal) extra delay, and the radio's wake-up on a cold start."""
+    loss: Annotated[float, Field(ge=0.0, lt=0.5)]
+    """Probability that a round trip loses its packet (either way)."""
+    jitter_p50_ms: Annotated[float, Field(gt=0.0, le=10_000.0, allow_inf_nan=False)]
+    jitter_p99_ms: Annotated[float, Field(gt=0.0, le=100_000.0, allow_inf_nan=False)]
+    wakeup_ms: Annotated[float, Field(ge=0.0, le=60_000.0, allow_inf_nan=False)] = 0.0
+    """The radio's promotion from idle to connected before the first packet (mobile)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AccessPath:
+        if self.jitter_p99_ms < self.jitter_p50_ms:
+            raise ValueError(f"jitter_p99_ms ({self.jitter_p99_ms:g}) must be at least "
+                             f"jitter_p50_ms ({self.jitter_p50_ms:g})")
+        return self
+
+
+class NetworkPath(StrictModel):
+    """Loss of one network's legs between servers (node to data center); their extra
+    delay is fitted from measurements (``sim.model.latency.variance_params``)."""
+    loss: Annotated[float, Field(ge=0.0, lt=0.5)]
+
+
+ACCESS_PATH_DEFAULTS: dict[str, dict[str, float]] = {
+    # Fixed lines: the p99 of the extra delay is FCC MBA 2023's median per-test maximum
+    # minus its median average (fibre 12.0 - 9.3, cable 25.1 - 16.3, DSL 34.6 - 26.7 ms);
+    # ``fixed`` (worldwide) takes their mean. Medians, losses and the radio figures: see
+    # docs/latency.md ("Paths, loss and variance") for the sources and the assumptions.
+    "fiber": {"loss": 0.001, "jitter_p50_ms": 0.5, "jitter_p99_ms": 2.7},
+    "cable": {"loss": 0.002, "jitter_p50_ms": 1.0, "jitter_p99_ms": 8.8},
+    "dsl": {"loss": 0.003, "jitter_p50_ms": 1.0, "jitter_p99_ms": 7.9},
+    "fixed": {"loss": 0.002, "jitter_p50_ms": 1.0, "jitter_p99_ms": 6.5},
+    "wifi": {"loss": 0.005, "jitter_p50_ms": 2.0, "jitter_p99_ms": 25.0},
+    "mobile_4g": {"loss": 0.01, "jitter_p50_ms": 6.0, "jitter_p99_ms": 150.0,
+                  "wakeup_ms": 260.0},
+    "mobile_5g": {"loss": 0.007, "jitter_p50_ms": 5.0, "jitter_p99_ms": 120.0,
+                  "wakeup_ms": 260.0},
+}
+"""Per access type: loss per round trip, the extra delay's median and p99 (ms), and the
+radio's wake-up (ms)."""
+
+
+CONGESTION_DEFAULTS: dict[str, float] = {
+    "china": 10.0, "asia": 8.0, "europe": 3.0, "north_america": 3.0, "south_america": 8.0,
+    "oceania": 3.0, "africa": 12.0}
+"""Mean extra delay (ms) of a terminal's public leg at its region's evening peak (an
+assumption: docs/latency.md, "Paths, loss and variance")."""
+
+
+def _default_access_paths() -> dict[AccessType, AccessPath]:
+    return {k: AccessPath(**v) for k, v in ACCESS_PATH_DEFAULTS.items()}  # type: ignore
+
+
+class Paths(StrictModel):
+    """The two networks and how a login's legs use them (``docs/latency.md``, "Paths, loss
+    and variance"): which network a node takes to the home data center, how fast the
+    backbone's routing converges after a link changes, the loss and extra delay of each
+    access type and network, the radio's wake-up, the public network's evening congestion
+    and the carrier across the mainland China border."""
+    backend: Literal["auto", "private", "public"] = "auto"
+    """How a node reaches the home data center: the faster of the backbone and public
+    transit by expected trip time (``auto``), or always one of them."""
+    convergence_delay: Duration = 1.0
+    """From a backbone link's change (``link_down``, ``link_up``, ``link_degraded``) to the
+    routes that use it moving: trips sent through a failed link before then are lost."""
+    rto_min: Annotated[Duration, Field(gt=0.0, le=60.0)] = 0.2
+    """The smallest retransmission timeout of a data packet (Linux's ``TCP_RTO_MIN``); a
+    lost SYN waits the initial 1 s of RFC 6298, doubling."""
+    access: dict[AccessType, AccessPath] = Field(default_factory=_default_access_paths)
+    jitter: bool = True
+    """``false``: no extra delay on any leg (the access types', the networks', congestion),
+    for tests against theory."""
+    cold_start_share: Fraction = 0.5
+    """Share of a mobile terminal's logins (arrivals) that find its radio idle."""
+    public: NetworkPath = NetworkPath(loss=0.001)
+    private: NetworkPath = NetworkPath(loss=0.0001)
+    china_border: Literal["premium", "ordinary"] = "premium"
+    """The carrier a node's public transit takes across the mainland China border: premium
+    (CN2-like) or the ordinary backbone, with the fitted border costs and extra delay."""
+    china_border_loss: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.02
+    """Extra loss per round trip across the border on the ordinary carrier."""
+    congestion_ms: dict[Region, NonNegFloat] = Field(
+        default_factory=lambda: dict(CONGESTION_DEFAULTS))  # type: ignore[arg-type]
+    """Mean extra delay of a terminal's public leg at the local evening peak, by the
+    terminal's region (scaled by the hour's distance from ``population.diurnal.peak_hour``);
+    the regions not named keep their defaults."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _access_over_defaults(cls, data: Any) -> Any:
+        # An access type's settings lie over its defaults key by key: setting one keeps the
+        # others (``paths.access.wifi.loss: 0`` keeps Wi-Fi's extra delay).
+        if isinstance(data, Mapping) and isinstance(data.get("access"), Mapping):
+            access = {k: {**ACCESS_PATH_DEFAULTS[k], **v}
+                      if k in ACCESS_PATH_DEFAULTS and isinstance(v, Mapping) else v
+                      for k, v in data["access"].items()}
+            data = {**data, "access": access}
+        return data
+
+    @field_validator("access")
+    @classmethod
+    def _all_access_types(cls, v: dict[str, AccessPath]) -> dict[str, AccessPath]:
+        return {**_default_access_paths(), **v}  # type: ignore[dict-item]
+
+    @field_validator("congestion_ms")
+    @classmethod
+    def _all_regions(cls, v: dict[str, float]) -> dict[str, float]:
+        return {**CONGESTION_DEFAULTS, **v}
 
 
 # --------------------------------------------------------------------------- addressing
@@ -350,6 +473,11 @@ class NearestLevelSpec(StrictModel):
     """Nodes outside the DNS answer (the nearest) the SDK probes too."""
     race_delay_ms: NonNegFloat = 250.0
     """Time between the starts of two raced connects (RFC 8305's Connection Attempt Delay)."""
+    rank: Literal["rtt", "end_to_end"] = "rtt"
+    """Order the probed nodes by their RTT (``rtt``) or by the expected login time end to
+    end (``end_to_end``): the terminal's round trips to the node plus, on the share of its
+    logins a node does not answer locally, the trip to the home data center over the path
+    the node uses now (as the provider publishes it)."""
 
 
 class HttpDns(StrictModel):
@@ -463,7 +591,7 @@ class LevelSpec(StrictModel):
         if isinstance(data, str):
             if data not in cls.model_fields:
                 raise ValueError("expected one of region, nearest, spill, failover, sticky, "
-                                 f"got {data!r}")
+                                 f"got {shown_value(data)}")
             data = {data: {}}
         if isinstance(data, Mapping):
             data = {k: ({} if v is None else v) for k, v in data.items()}
@@ -512,7 +640,7 @@ class Addressing(StrictModel):
         names = [lv.name for lv in v]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
-            raise ValueError(f"level {dup[0]!r} appears more than once")
+            raise ValueError(f"level {shown_value(dup[0])} appears more than once")
         if "region" in names and names[0] != "region":
             raise ValueError("the region level must come first")
         return v
@@ -576,6 +704,12 @@ class LinkDegraded(StrictModel):
         return self
 
 
+class Link(StrictModel):
+    """A backbone link by its two ends (node ids, either order)."""
+    a: str
+    b: str
+
+
 class Slowdown(StrictModel):
     """A node works ``factor`` times slower (a slow dependency, a garbage-collection storm, a
     bad deploy): a login whose service starts while it lasts takes ``factor`` times its
@@ -585,15 +719,15 @@ class Slowdown(StrictModel):
 
 
 EVENT_KINDS = ("node_down", "node_up", "region_outage", "datacenter_down", "link_degraded",
-               "flash_crowd", "slowdown")
+               "link_down", "link_up", "flash_crowd", "slowdown")
 
 
 class Event(StrictModel):
     """A scheduled event: exactly one of ``node_down``, ``node_up``, ``region_outage``,
-    ``datacenter_down``, ``link_degraded``, ``flash_crowd``, ``slowdown``; ``for`` makes it
-    last (a down node comes back up, a crowd ends). ``mode`` applies to ``datacenter_down``:
-    ``fail`` (logins that need the data center fail) or ``queue`` (they wait at the node
-    until it is back or the SDK gives them up)."""
+    ``datacenter_down``, ``link_degraded``, ``link_down``, ``link_up``, ``flash_crowd``,
+    ``slowdown``; ``for`` makes it last (a down node or link comes back up, a crowd ends).
+    ``mode`` applies to ``datacenter_down``: ``fail`` (logins that need the data center
+    fail) or ``queue`` (they wait at the node until it is back or the SDK gives them up)."""
 
     at: Duration
     for_: PositiveDuration | None = Field(None, alias="for")
@@ -602,6 +736,8 @@ class Event(StrictModel):
     region_outage: Region | None = None
     datacenter_down: str | None = None
     link_degraded: LinkDegraded | None = None
+    link_down: Link | None = None
+    link_up: Link | None = None
     flash_crowd: FlashCrowd | None = None
     slowdown: Slowdown | None = None
     mode: Literal["fail", "queue"] | None = None
@@ -613,8 +749,8 @@ class Event(StrictModel):
         kinds = [k for k in EVENT_KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(f"each event names exactly one of {', '.join(EVENT_KINDS)}")
-        if kinds[0] == "node_up" and self.for_ is not None:
-            raise ValueError("node_up takes no 'for'")
+        if kinds[0] in ("node_up", "link_up") and self.for_ is not None:
+            raise ValueError(f"{kinds[0]} takes no 'for'")
         if kinds[0] in ("flash_crowd", "link_degraded", "slowdown") and self.for_ is None:
             raise ValueError(f"{kinds[0]} needs 'for'")
         if self.mode is not None and kinds[0] != "datacenter_down":
@@ -724,7 +860,10 @@ class Billing(StrictModel):
     @classmethod
     def _month_form(cls, v: str | None) -> str | None:
         if v is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", v):
-            raise ValueError(f"expected a month as YYYY-MM, got {v!r}")
+            raise ValueError(f"expected a month as YYYY-MM, got {shown_value(v)}")
+        problem = None if v is None else month_problem(int(v[:4]), int(v[5:]))
+        if problem is not None:
+            raise ValueError(f"{problem}, got {shown_value(v)}")
         return v
 
 
@@ -736,7 +875,7 @@ _PLUGIN_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 def _plugin_ref(entry: str) -> str:
     if not _PLUGIN_RE.fullmatch(entry):
         raise ValueError(f"expected 'module:Class' (a Python module and a Strategy class in "
-                         f"it), got {entry!r}")
+                         f"it), got {shown_value(entry)}")
     return entry
 
 
@@ -758,12 +897,13 @@ class Scenario(StrictModel):
     population: Population = Population()
     nodes: Nodes = Nodes()
     protocol: Protocol = Protocol()
+    paths: Paths = Paths()
     addressing: Addressing = Addressing()
-    events: list[Event] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list, max_length=MAX_EVENTS)
     reconnect: Reconnect = Reconnect()
     outputs: Outputs = Outputs()
     billing: Billing | None = None
-    plugins: list[PluginRef] = Field(default_factory=list)
+    plugins: list[PluginRef] = Field(default_factory=list, max_length=MAX_PLUGINS)
     """Strategy classes to load, ``module:Class`` (see :mod:`sim.addressing.plugins`)."""
 
     @field_validator("warmup")
@@ -775,8 +915,19 @@ class Scenario(StrictModel):
         return v
 
     def resolved(self) -> dict[str, Any]:
-        """The scenario with every default filled in, as plain JSON-ready data."""
-        return self.model_dump(mode="json", by_alias=True)
+        """The scenario with every default filled in, as plain JSON-ready data.
+
+        File paths (``topology``, a ``billing.price_list`` file) are absolute, so that the
+        resolved scenario (``scenario_resolved`` in a result) runs again from any folder.
+        """
+        data = self.model_dump(mode="json", by_alias=True)
+        data["topology"] = _absolute(data["topology"])
+        billing = data.get("billing")
+        if isinstance(billing, dict) and isinstance(billing.get("price_list"), str):
+            name = billing["price_list"]
+            if "/" in name or os.sep in name or name.endswith((".yaml", ".yml")):
+                billing["price_list"] = _absolute(name)
+        return data
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Scenario:
         """A new scenario with ``{"key.path": value}`` overrides applied and validated."""
@@ -786,6 +937,14 @@ class Scenario(StrictModel):
                                  override_paths=list(overrides),
                                  override_source="override")
 
+
+
+def _absolute(path: str) -> str:
+    """A file path made absolute (against the working directory), never raising."""
+    try:
+        return str(Path(path).resolve())
+    except (OSError, RuntimeError, ValueError):  # a symbolic link loop, a NUL character
+        return os.path.abspath(path) if "\0" not in path else path
 
 
 def validate_scenario(raw: dict[str, Any], *, source: str, override_paths: Sequence[str] = (),

@@ -1,16 +1,28 @@
 """Disruptions: the scenario's scheduled events put on the calendar (nodes, regions and data
-centers going down and up, degraded links and region pairs) and the state they leave for the
-login lifecycle to read (extra delay and loss on backbone trips and public paths, what logins
-do while the home data center is down)."""
+centers going down and up, backbone links degraded, failed and restored, degraded region
+pairs) and the state they leave for the login lifecycle to read: each node's trip to the home
+data center (network, RTT, loss, extra delay: :meth:`Disruptions.apply_backend`), extra delay
+and loss on public paths, what logins do while the home data center is down.
+
+Backbone links: a change reaches the routes after ``paths.convergence_delay``. Until then a
+failed link drops the trips of the nodes routed through it (they arrive once the routes have
+moved, over the new path), and a degraded link slows the routes that cross it; then every
+route is recomputed (:class:`sim.model.paths.Backbone`), each node takes the faster of the
+backbone and public transit again, and the addressing is told the new expected trip times.
+Overlapping events compose: a link is down while any event holds it down, and degradations
+add up.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import simpy
 
 from sim.engine.environment import SimEnvironment
+from sim.model.paths import BackendState, LinkKey, link_key
 from sim.model.world import World
 
 __all__ = ["Disruptions"]
@@ -31,20 +43,40 @@ class Disruptions:
     """
 
     def __init__(self, env: SimEnvironment, world: World,
-                 set_node: Callable[[int, bool], None]):
+                 set_node: Callable[[int, bool], None],
+                 on_backend: Callable[[Sequence[float]], None] | None = None):
         self.env = env
         self.world = world
         self.set_node = set_node
+        self.on_backend = on_backend
+        """Told each node's expected trip to the home data center (ms) when routes move."""
         self.home_dc = world.home_dc
         n = len(world.topology.node_ids)
         self.degraded_pairs: list[tuple[frozenset[str], float, float]] = []
         """Region pairs whose public paths carry extra delay and loss now."""
-        self.dc_extra_s = [0.0] * n
-        """Extra seconds on each node's backbone round trip to the home data center."""
+        self.dc_rtt_s = [0.0] * n
+        """Each node's round trip to the home data center now (s)."""
         self.dc_loss = [0.0] * n
-        """Loss per backbone trip of each node."""
+        """Loss per trip of each node."""
+        self.dc_public = [False] * n
+        """Whether the node reaches the home data center over public transit."""
+        self.dc_mu = [0.0] * n
+        self.dc_sigma = [0.0] * n
+        """The log-normal of each node's trip's extra delay (ms)."""
+        self.dc_dark_until = [-math.inf] * n
+        """Until when a node's trips are dropped (its route crosses a failed link and has
+        not moved yet)."""
         self.dc_mode = "fail"
         """What logins that need the home data center do while it is down."""
+        self.node_holds = [0] * n
+        """How many events hold each node down now."""
+        self.link_extra: dict[LinkKey, float] = {}
+        self.link_loss: dict[LinkKey, float] = {}
+        self.link_down: dict[LinkKey, int] = {}
+        """Backbone links degraded (extra ms, loss) or held down (by how many events)."""
+        self.state: BackendState = world.backbone.clean
+        """The routes in force."""
+        self.apply_backend(self.state, publish=False)
 
     def schedule(self) -> None:
         """Put every event of the scenario on the calendar."""
@@ -59,11 +91,13 @@ class Disruptions:
                                if topo.regions[i] == ev.region_outage]
                 else:
                     targets = [index[getattr(ev, kind)]]
-                up = kind == "node_up"
                 mode = ev.mode or "fail"
-                self._at(ev.at, partial(self.set_nodes, targets, up, mode))
-                if ev.for_ is not None:
-                    self._at(ev.at + ev.for_, partial(self.set_nodes, targets, not up, mode))
+                if kind == "node_up":
+                    self._at(ev.at, partial(self.set_nodes, targets, True, mode, True))
+                else:
+                    self._at(ev.at, partial(self.set_nodes, targets, False, mode))
+                    if ev.for_ is not None:
+                        self._at(ev.at + ev.for_, partial(self.set_nodes, targets, True, mode))
             elif kind == "slowdown":
                 pass  # a node's slow windows are known in advance: NodeState.slow
             elif kind == "link_degraded":
@@ -75,29 +109,117 @@ class Disruptions:
                     self._at(ev.at + ev.for_, partial(self.degraded_pairs.remove, item))
                 else:
                     assert ld.a is not None and ld.b is not None
-                    through = world.nodes_routed_through(ld.a, ld.b)
-                    self._at(ev.at, partial(self.degrade_backbone, through, ld.extra_ms,
-                                            ld.loss, +1))
-                    self._at(ev.at + ev.for_, partial(self.degrade_backbone, through,
-                                                      ld.extra_ms, ld.loss, -1))
+                    key = link_key(ld.a, ld.b)
+                    self._at(ev.at, partial(self.degrade_link, key, ld.extra_ms, ld.loss))
+                    self._at(ev.at + ev.for_, partial(self.degrade_link, key, -ld.extra_ms,
+                                                      -ld.loss))
+            elif kind in ("link_down", "link_up"):
+                link = getattr(ev, kind)
+                key = link_key(link.a, link.b)
+                if kind == "link_up":
+                    self._at(ev.at, partial(self.set_link, key, None))
+                else:
+                    self._at(ev.at, partial(self.set_link, key, +1))
+                    if ev.for_ is not None:
+                        self._at(ev.at + ev.for_, partial(self.set_link, key, -1))
 
-    def set_nodes(self, targets: list[int], up: bool, mode: str) -> None:
-        """Bring nodes down or up now (``mode``: what logins at a down home data center
-        do, ``fail`` or ``queue``)."""
+    def set_nodes(self, targets: list[int], up: bool, mode: str, force: bool = False) -> None:
+        """Hold nodes down, or release one hold, now (``mode``: what logins at a down home
+        data center do, ``fail`` or ``queue``). A node is down while any event holds it
+        down; ``force`` (``node_up``) brings it up whatever holds it."""
         if not up and self.home_dc in targets:
             self.dc_mode = mode
+        holds = self.node_holds
         for i in targets:
-            self.set_node(i, up)
+            before = holds[i]
+            holds[i] = 0 if force else max(0, before + (-1 if up else 1))
+            if (before > 0) != (holds[i] > 0):
+                self.set_node(i, holds[i] == 0)
 
-    def degrade_backbone(self, nodes: list[int], extra_ms: float, loss: float,
-                          sign: int) -> None:
-        """Add (``sign`` +1) or remove (-1) extra delay and loss on nodes' backbone trips."""
-        for n in nodes:
-            self.dc_extra_s[n] = max(0.0, self.dc_extra_s[n] + sign * extra_ms / 1000.0)
-            self.dc_loss[n] = max(0.0, self.dc_loss[n] + sign * loss)
+    # ------------------------------------------------------------------ backbone links
+
+    def degrade_link(self, key: LinkKey, extra_ms: float, loss: float) -> None:
+        """Add (or, negative, remove) extra delay and loss on a backbone link now: the routes
+        that cross it feel it at once; they move after the convergence delay."""
+        extra = max(0.0, self.link_extra.get(key, 0.0) + extra_ms)
+        lost = min(0.99, max(0.0, self.link_loss.get(key, 0.0) + loss))
+        self._set_or_drop(self.link_extra, key, extra)
+        self._set_or_drop(self.link_loss, key, lost)
+        # Until the routes move: the nodes routed through it see the change on their path.
+        cur = self.state
+        private = cur.private_ms.copy()
+        loss_now = cur.private_loss.copy()
+        for i, links in enumerate(cur.uses):
+            if key in links:
+                private[i] = max(0.0, private[i] + extra_ms)
+                loss_now[i] = min(0.99, max(0.0, 1.0 - (1.0 - loss_now[i]) * (1.0 - loss))) \
+                    if loss >= 0 else max(0.0, loss_now[i] + loss)
+        self.state = BackendState(private, loss_now, cur.uses)
+        self.apply_backend(self.state, publish=False)
+        self._converge()
+
+    def set_link(self, key: LinkKey, change: int | None) -> None:
+        """Hold a backbone link down (``+1``), release one hold (``-1``) or bring it up
+        whatever holds it (``None``: ``link_up``)."""
+        held = self.link_down.get(key, 0)
+        now_held = 0 if change is None else max(0, held + change)
+        self._set_or_drop(self.link_down, key, now_held)
+        if (held > 0) == (now_held > 0):
+            return
+        if now_held:  # the link fails: trips through it are lost until the routes move
+            after = self._recompute()
+            until = self.env.now + self.world.scenario.paths.convergence_delay
+            cur = self.state
+            private = cur.private_ms.copy()
+            loss = cur.private_loss.copy()
+            uses = list(cur.uses)
+            for i, links in enumerate(cur.uses):
+                if key in links:
+                    self.dc_dark_until[i] = until
+                    private[i], loss[i], uses[i] = \
+                        after.private_ms[i], after.private_loss[i], after.uses[i]
+            self.state = BackendState(private, loss, tuple(uses))
+            self.apply_backend(self.state, publish=False)
+        self._converge()
+
+    def _converge(self) -> None:
+        """Move every route to the links' state once the routing has converged."""
+        self._at(self.env.now + self.world.scenario.paths.convergence_delay, self._reroute)
+
+    def _reroute(self) -> None:
+        self.state = self._recompute()
+        self.apply_backend(self.state, publish=True)
+
+    def _recompute(self) -> BackendState:
+        return self.world.backbone.state(self.link_extra, self.link_loss,
+                                         [k for k, held in self.link_down.items() if held])
+
+    def apply_backend(self, state: BackendState, publish: bool) -> None:
+        """Set each node's trip to the home data center from a state of the routes (in
+        place: the login lifecycle reads these lists); ``publish`` tells the addressing."""
+        world = self.world
+        use_public, expected, rtt, loss = world.backend(state)
+        private_noise, public_noise = world.backend_noise
+        for i in range(len(rtt)):
+            self.dc_rtt_s[i] = float(rtt[i]) / 1000.0
+            self.dc_loss[i] = float(loss[i])
+            self.dc_public[i] = bool(use_public[i])
+            self.dc_mu[i], self.dc_sigma[i] = public_noise[i] if use_public[i] \
+                else private_noise
+        if publish and self.on_backend is not None:
+            self.on_backend(expected.tolist())
+
+    @staticmethod
+    def _set_or_drop(d: dict[LinkKey, float] | dict[LinkKey, int], key: LinkKey,
+                     value: float) -> None:
+        if value:
+            d[key] = value  # type: ignore[assignment]
+        else:
+            d.pop(key, None)
 
     def _at(self, t: float, action: Callable[[], object]) -> None:
+        """Run ``action`` at absolute time ``t`` (now, if ``t`` has passed)."""
         def fire(_: simpy.Event) -> None:
             action()
 
-        self.env.timeout(t).callbacks.append(fire)
+        self.env.timeout(max(0.0, t - self.env.now)).callbacks.append(fire)

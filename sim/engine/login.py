@@ -27,7 +27,23 @@ class Login:
     """Access type code (``ReplicationOutput.access_names``)."""
     last_mile_ms: float
     jitter: float
-    """Multiplier of the path RTT (1 + exponential)."""
+    """Extra delay of each round trip of its leg to the node, ms (access, public path,
+    congestion: :class:`sim.model.paths.LegModel`)."""
+    extra_s: float
+    """What its first connect loses to the radio's wake-up and lost SYNs, s (0 after it)."""
+    lost_data: int
+    """Data round trips its first connect loses (each waits the RTO; 0 after it)."""
+    u_loss: float
+    """Its uniform draw for the loss of its later connects."""
+    z_back: float
+    """Its normal draw for the extra delay of its trip to the home data center."""
+    u_back: float
+    """Its uniform draw for the loss of that trip."""
+    path: int
+    """How its answer came: 0 from the node itself, 1 over the backbone, 2 over public
+    transit."""
+    moved: int
+    """1 when the end-to-end ranking chose another node than the nearest by RTT."""
     session_s: float
     """How long the session stays open after the login."""
     svc_node: float

@@ -54,15 +54,14 @@ from sim.engine.reports import LoadReports
 from sim.engine.sampling import Sampler
 from sim.engine.streams import ExponentialDraws, UniformDraws
 from sim.model.lastmile import ACCESS_PROFILES
+from sim.model.paths import MAX_SYN_RETRIES, SYN_RTO_S
 from sim.model.workload import ArrivalChunk, Workload
 from sim.model.world import World
 
-__all__ = ["Engine", "run_replication", "TCP_RTO_S", "BACKBONE_RETRY_S", "DRAIN_S"]
+__all__ = ["Engine", "run_replication", "TCP_RTO_S", "DRAIN_S"]
 
-TCP_RTO_S = 1.0
+TCP_RTO_S = SYN_RTO_S
 """Initial TCP retransmission timeout (RFC 6298): what a lost handshake packet costs."""
-BACKBONE_RETRY_S = 0.2
-"""What a request lost on the backbone costs before the node retries it."""
 DRAIN_S = 300.0
 """Simulated time after the arrival window for logins in flight to finish."""
 
@@ -149,7 +148,7 @@ class Engine:
         self.zero_rtt_share = sc.protocol.quic_0rtt_share if sc.protocol.transport == "quic" \
             else 0.0
         self.rtt = world.site_node_rtt_ms.tolist()
-        self.dc_rtt_s = (world.node_dc_rtt_ms / 1000.0).tolist()
+        self.legs = self.workload.legs
         self.home = self.nodes[world.home_dc]
         if per_login is None:
             per_login = sc.outputs.per_login
@@ -195,11 +194,20 @@ class Engine:
         self._session_seq = 0
         self.site_region = list(world.sites.regions)
         self.node_region = list(world.topology.regions)
-        self.disruptions = Disruptions(self.env, world, self.set_node)
+        self._backend_epoch = 0
+        """Bumped when the backbone's routes move: the batch's prepared plans are void."""
+        self._chunk_epoch = 0
+        self.disruptions = Disruptions(self.env, world, self.set_node, self._on_backend)
         # The disruptions' state the hot path reads, by reference.
-        self.degraded_pairs = self.disruptions.degraded_pairs
-        self.dc_extra_s = self.disruptions.dc_extra_s
-        self.dc_loss = self.disruptions.dc_loss
+        d = self.disruptions
+        self.degraded_pairs = d.degraded_pairs
+        self.dc_rtt_s = d.dc_rtt_s
+        self.dc_loss = d.dc_loss
+        self.dc_public = d.dc_public
+        self.dc_mu = d.dc_mu
+        self.dc_sigma = d.dc_sigma
+        self.dc_dark_until = d.dc_dark_until
+        self._rto_min_s = sc.paths.rto_min
         self.dc_held: dict[int, Login] = {}
         """Logins waiting for the home data center to come back (``queue`` mode), by id."""
         self._times: Sequence[float] = []
@@ -300,10 +308,16 @@ class Engine:
                 out.update(i for i in world.edge_nodes if topo.regions[i] == ev.region_outage)
         return out
 
+    def _on_backend(self, expected_ms: Sequence[float]) -> None:
+        """The backbone's routes moved: tell the addressing, and plan afresh."""
+        self._backend_epoch += 1
+        self.strategy.on_backend(expected_ms)
+
     def _next_chunk(self) -> bool:
         self._chunk = c = next(self._chunks, None)
         if c is None:
             return False
+        self._chunk_epoch = self._backend_epoch
         if self._tokens is not None:
             # The strategy plans the batch ahead, as far as it can without live state.
             codes, self._keys, self._ask_ms = self.dns.chunk_lookups(
@@ -324,6 +338,11 @@ class Engine:
         lg.access = c.access[i]
         lg.last_mile_ms = c.last_mile_ms[i]
         lg.jitter = c.jitter[i]
+        lg.extra_s = c.extra_s[i]
+        lg.lost_data = c.lost_data[i]
+        lg.u_loss = c.u_loss[i]
+        lg.z_back = c.z_back[i]
+        lg.u_back = c.u_back[i]
         lg.session_s = c.session_s[i]
         lg.svc_node = c.service_node[i]
         lg.svc_dc = c.service_dc[i]
@@ -352,6 +371,7 @@ class Engine:
         lg.deadline = lg.give_up = lg.t0 + self.deadline_s
         lg.rtt_ms = 0.0
         lg.queue_ms = lg.service_ms = lg.backend_ms = lg.probe_ms = 0.0
+        lg.path = 0
         self._plan(lg, 0.0, row)
 
     # ------------------------------------------------------------------ addressing
@@ -375,7 +395,8 @@ class Engine:
             lg.dns_ms = dns_ms
         strategy = self.strategy
         if tokens is not None and not self.n_down and region == self._fresh_region[row] \
-                and self._all_up_at[epoch] and now - self._last_change >= self._staleness_s:
+                and self._all_up_at[epoch] and now - self._last_change >= self._staleness_s \
+                and self._chunk_epoch == self._backend_epoch:
             # The answer lists every node of the region and every node is up (and was, as
             # far as the SDK's probes go back): the plan prepared for the batch holds.
             cands, tag = strategy.plan_prepared(tokens[row], site, user, now)
@@ -383,12 +404,13 @@ class Engine:
             cands, tag = strategy.plan(site, user, now, dns.answer(site, region, epoch, dns_ms))
         lg.candidates = cands
         lg.tag = tag
+        lg.moved = strategy.moved
         lg.pos = 0
         delay_s += dns_ms / 1000.0
         probe = strategy.probe_ms
         if probe > 0.0:  # the SDK waits for its probe round before connecting
             probe = strategy.probe_timeout_ms if probe == math.inf else \
-                min(strategy.probe_timeout_ms, (probe + lm) * lg.jitter)
+                min(strategy.probe_timeout_ms, probe + lm + lg.jitter)
             if first_round:
                 lg.probe_ms = probe
             delay_s += probe / 1000.0
@@ -399,7 +421,7 @@ class Engine:
                 n = cands[0]
                 node = self.nodes[n]
                 if node.up and node.open_conns < node.conn_limit:
-                    rtt = (self.rtt[site][n] + lm) * lg.jitter
+                    rtt = self.rtt[site][n] + lm + lg.jitter
                     if self._n_noise:
                         rtt += self._noise_ms * lg.noise[lg.noise_at]
                     if rtt < self._race_gap_ms:
@@ -447,7 +469,7 @@ class Engine:
             if not node.up or (node.open_conns >= node.conn_limit and
                                node.connections(now) >= node.conn_limit):
                 continue
-            rtt = (row[n] + lg.last_mile_ms) * lg.jitter + \
+            rtt = row[n] + lg.last_mile_ms + lg.jitter + \
                 (noise * lg.noise[lg.noise_at + j] if noise > 0 else 0.0)
             if start + rtt / 1000.0 < best_t:
                 best_t, best = start + rtt / 1000.0, n
@@ -455,7 +477,7 @@ class Engine:
             lg.attempts += started
             lg.pos = pos
             last = max(self._failed_connect(lg, n, delay_s + j * gap,
-                                            (row[n] + lg.last_mile_ms) * lg.jitter)
+                                            row[n] + lg.last_mile_ms + lg.jitter)
                        for j, n in enumerate(racers))
             env.timeout(last, lg).callbacks.append(self._on_retry)
             return
@@ -501,7 +523,7 @@ class Engine:
         env = self.env
         node = self.nodes[n]
         if rtt_ms < 0.0:
-            rtt_ms = (self.rtt[lg.site][n] + lg.last_mile_ms) * lg.jitter
+            rtt_ms = self.rtt[lg.site][n] + lg.last_mile_ms + lg.jitter
             noise = self.strategy.connect_noise_ms
             if noise > 0.0:  # (a failover connect reuses the login's draws in turn)
                 rtt_ms += noise * lg.noise[lg.noise_at + lg.attempts % self._n_noise]
@@ -511,6 +533,13 @@ class Engine:
         if self.degraded_pairs:
             rtt_ms, extra_s = self._degrade(lg.site, n, rtt_ms, rtts + 1.0)
             delay_s += extra_s
+        if lg.extra_s or lg.lost_data:
+            # The first connect's draws: the radio's wake-up, lost SYNs, lost data.
+            delay_s += lg.extra_s + lg.lost_data * self.legs.rto_s(rtt_ms)
+            lg.extra_s = 0.0
+            lg.lost_data = 0
+        elif lg.attempts > 1 or lg.trigger:  # later connects and reconnects
+            delay_s += self.legs.later_loss_s(lg.access, rtt_ms, lg.u_loss, lg.attempts)
         if not node.up or (node.open_conns >= node.conn_limit and
                            node.connections(env._now) >= node.conn_limit):
             seen_s = self._failed_connect(lg, n, delay_s, rtt_ms)
@@ -709,13 +738,21 @@ class Engine:
             else:
                 self._finish_ok(lg, t_end)
             return
-        half = self.dc_rtt_s[lg.node] / 2
-        if self.dc_extra_s[lg.node] or self.dc_loss[lg.node]:
-            trip_s = 2 * half + self.dc_extra_s[lg.node]
-            loss = self.dc_loss[lg.node]
-            while loss > 0 and self.u_loss.next() < loss:
-                trip_s += BACKBONE_RETRY_S
-            half = trip_s / 2
+        # The trip to the home data center over the node's network now: its RTT, an extra
+        # delay (log-normal, ms), a retransmission per packet lost (the RTO), and while the
+        # route crosses a failed link, the wait until it has moved.
+        n = lg.node
+        rtt_s = self.dc_rtt_s[n]
+        trip_s = rtt_s + 0.001 * math.exp(self.dc_mu[n] + self.dc_sigma[n] * lg.z_back)
+        loss = self.dc_loss[n]
+        if lg.u_back < loss:  # lost: retransmitted after the RTO, doubling (geometric count)
+            rto = 3.0 * rtt_s if 3.0 * rtt_s > self._rto_min_s else self._rto_min_s
+            k = int(math.log(max(lg.u_back, 1e-300)) / math.log(loss))
+            trip_s += rto * (2.0 ** min(k, MAX_SYN_RETRIES) - 1.0)
+        if self.dc_dark_until[n] > finish:
+            trip_s += self.dc_dark_until[n] - finish
+        half = trip_s / 2
+        lg.path = 2 if self.dc_public[n] else 1
         if finish + 2 * half + lg.rtt_ms / 2000.0 > lg.deadline:
             # Too late whatever the data center does; the node forwards it all the same.
             self._at_time(finish + half, self._on_ghost_dc, lg.svc_dc)
@@ -929,13 +966,16 @@ class Engine:
         """The session of ``user`` at ``node`` dropped now: once the terminal notices, it
         avoids the node for ``failover.avoid_for`` and logs in again."""
         if not self._reconnect_draws:
-            d = self.rng_reconnect.random((4096, 7))
-            d[:, 1] = 1.0 + self.world.scenario.protocol.jitter_fraction * -np.log1p(-d[:, 1])
+            d = self.rng_reconnect.random((4096, 12))
+            z = self.rng_reconnect.standard_normal((4096, 3))
+            # Normal draws: the leg's extra delay (two), the backend trip's.
+            d[:, 1], d[:, 7], d[:, 10] = z[:, 0], z[:, 1], z[:, 2]
             d[:, 2] = -np.log1p(-d[:, 2])  # exponential service draws, mean 1
             d[:, 3] = -np.log1p(-d[:, 3])
+            d[:, 8] = -np.log1p(-d[:, 8])  # congestion (exponential, mean 1)
             self._reconnect_draws = [tuple(row) for row in d.tolist()]
-        u_delay, jitter, svc_node, svc_dc, cache_u, u_reset, u_beat = \
-            self._reconnect_draws.pop()
+        (u_delay, z_access, svc_node, svc_dc, cache_u, u_reset, u_beat, z_public, e_cong,
+         u_loss, z_back, u_back) = self._reconnect_draws.pop()
         rc = self.reconnect
         if u_reset < rc.reset_share:
             noticed_s = 0.0  # the node reset the connection
@@ -951,7 +991,13 @@ class Engine:
         lg.user = user
         lg.access = access
         lg.last_mile_ms = lm
-        lg.jitter = jitter
+        lg.jitter = self.legs.jitter_one(access, site, self.env._now + start_s, z_access,
+                                         z_public, e_cong)
+        lg.extra_s = 0.0
+        lg.lost_data = 0
+        lg.u_loss = u_loss
+        lg.z_back = z_back
+        lg.u_back = u_back
         lg.session_s = remaining_s
         lg.svc_node = svc_node
         lg.svc_dc = svc_dc

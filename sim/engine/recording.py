@@ -86,7 +86,8 @@ class Recorder:
     def record(self, lg: Login, t_end: float, outcome: int, best_rtt_ms: float) -> None:
         """One finished login: ``outcome`` 0 ok, 1 failed, at ``t_end``."""
         (a_id, a_t0, a_site, a_user, a_node, a_dec, a_att, a_out, a_lat,
-         a_queue, a_svc, a_back, a_dns, a_probe, a_best, a_trig) = self._appenders
+         a_queue, a_svc, a_back, a_dns, a_probe, a_best, a_trig, a_path, a_moved) = \
+            self._appenders
         if outcome == 0:
             a_dec(self.decider_code.get(lg.tag if lg.attempts == 1 else "failover",
                                         self._own_level))
@@ -110,6 +111,8 @@ class Recorder:
         a_probe(lg.probe_ms)
         a_best(best_rtt_ms)
         a_trig(lg.trigger)
+        a_path(lg.path if outcome == 0 else 0)
+        a_moved(lg.moved)
 
     def sorted_rows(self, upto: int | None) -> dict[str, np.ndarray]:
         """Take recorded rows out of the columns in login order, with the derived columns.

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["OUTCOMES", "DECIDERS", "decider_names", "TRIGGERS", "LOGIN_COLUMNS",
-           "LOGIN_DTYPES", "TYPECODES", "NUMPY_TYPES", "DERIVED", "SUMMARY_COLUMNS",
+           "LOGIN_DTYPES", "TYPECODES", "NUMPY_TYPES", "DERIVED", "SUMMARY_COLUMNS", "PATH_NAMES",
            "ReplicationOutput"]
 
 OUTCOMES = ("ok", "failed")
@@ -40,9 +40,10 @@ def decider_names(strategy_name: str, levels: tuple[str, ...] = ()) -> list[str]
 LOGIN_COLUMNS = ("login_id", "t_start_s", "site", "user", "access", "node", "decided_by",
                  "attempts", "outcome", "latency_ms", "connect_ms", "queue_ms", "service_ms",
                  "backend_ms", "dns_ms", "probe_ms", "rtt_ms", "best_rtt_ms", "last_mile_ms",
-                 "trigger")
+                 "trigger", "path", "moved")
 TYPECODES = {"login_id": "q", "t_start_s": "d", "site": "i", "user": "q", "access": "b",
-             "node": "h", "decided_by": "b", "attempts": "h", "outcome": "b", "trigger": "b"}
+             "node": "h", "decided_by": "b", "attempts": "h", "outcome": "b", "trigger": "b",
+             "path": "b", "moved": "b"}
 """array typecodes of the columns; the rest are float32 ("f"): milliseconds to 0.1 us."""
 NUMPY_TYPES = {"q": np.int64, "i": np.int32, "h": np.int16, "b": np.int8, "d": np.float64,
                "f": np.float32}
@@ -52,8 +53,11 @@ DERIVED = ("connect_ms", "rtt_ms", "access", "last_mile_ms")
 """Columns computed from the others when the run ends (not recorded login by login): a
 terminal keeps its access type and last mile, so they follow from ``user``."""
 SUMMARY_COLUMNS = ("login_id", "t_start_s", "site", "node", "decided_by", "outcome",
-                   "latency_ms", "rtt_ms", "best_rtt_ms", "trigger")
+                   "latency_ms", "rtt_ms", "best_rtt_ms", "trigger", "path", "moved")
 """The columns kept when per-login records are off: what the summary and figures need."""
+PATH_NAMES = ("local", "backbone", "public")
+"""The ``path`` codes: how a login's answer came (the node itself, or the home data center
+over the private backbone or public transit)."""
 
 
 @dataclass

@@ -31,6 +31,11 @@ The model (see ``docs/latency.md`` for the derivation, the sources and the valid
   links rather than from per-pair numbers.
 * Nothing is ever below the fibre floor, and the result is exactly symmetric (path sums are
   taken on a 2**-20 ms grid, where floating-point addition is exact).
+* Both networks give the typical **minimum** RTT (the backbone is fitted on Azure's P95 less
+  the 95th percentile of its assumed extra delay); :func:`variance_params` holds the laws of
+  the extra delay above the minimum, :func:`china_border_ms` the ordinary (public) and premium
+  (backbone) cost into mainland China. On the backbone, China is a destination, never a
+  transit between two other places.
 
 Fitted parameters live in ``sim/data/latency_params.json`` (written by
 ``scripts/fit_latency.py``); the structure tables (regions, hubs, anchors, links) live in
@@ -44,10 +49,10 @@ import csv
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -56,16 +61,19 @@ __all__ = [
     "EARTH_RADIUS_KM",
     "FIBRE_KM_PER_MS",
     "REGION_CLASSES",
+    "BorderOption",
     "Geography",
     "LatencyModel",
     "NetworkParams",
     "default_model",
     "fibre_floor_rtt_ms",
+    "china_border_ms",
     "geography",
     "haversine_km",
     "load_params",
     "path_rtt_ms",
     "region_of",
+    "variance_params",
 ]
 
 EARTH_RADIUS_KM = 6371.0088
@@ -76,6 +84,10 @@ FIBRE_KM_PER_MS = 204.19
 
 Network = Literal["public", "private"]
 """The two networks the model knows."""
+
+BorderOption = Literal["ordinary", "premium"]
+"""Transit into mainland China: ``ordinary`` (what the public internet's servers got in 2020) or
+``premium`` (a CN2-GIA-like carrier, what a provider buys for its backbone)."""
 
 PARAMS_PATH = Path(__file__).resolve().parents[1] / "data" / "latency_params.json"
 """Where the fitted parameters are shipped."""
@@ -394,9 +406,76 @@ class NetworkParams:
 
 
 def load_params(path: Path | str = PARAMS_PATH) -> dict[str, NetworkParams]:
-    """Read fitted parameters: ``{"public": ..., "private": ...}``."""
+    """Read fitted parameters: ``{"public": ..., "private": ...}``.
+
+    Both networks give the typical **minimum** RTT. When the file has a ``"china_border"``
+    entry, the private backbone's ``border_ms`` is its ``premium_ms`` (a provider buys premium
+    transit into mainland China for its backbone; the Azure data has no Chinese site, so the
+    backbone fit cannot tell it) and the public one's is its ``ordinary_ms``.
+    """
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    return {net: NetworkParams.from_dict(data[net]) for net in ("public", "private")}
+    params = {net: NetworkParams.from_dict(data[net]) for net in ("public", "private")}
+    border = data.get("china_border")
+    if border is not None:
+        params["public"] = replace(params["public"], border_ms=float(border["ordinary_ms"]))
+        params["private"] = replace(params["private"], border_ms=float(border["premium_ms"]))
+    return params
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> Mapping[str, Any]:
+    return cast(Mapping[str, Any], json.loads(PARAMS_PATH.read_text(encoding="utf-8")))
+
+
+def variance_params() -> dict[str, dict[str, float]]:
+    """Fitted laws of the extra delay above the minimum RTT, per kind of path.
+
+    Each law is a log-normal of an **additive** extra delay in ms: ``median_ms`` and ``sigma``
+    (the log-sigma), so that the extra delay's ``q``-quantile is
+    ``median_ms * exp(sigma * z_q)``. The entries (``sim/data/latency_params.json``, key
+    ``"variance"``, written by ``scripts/fit_latency.py``; derivation in ``docs/latency.md``):
+
+    * ``"public"``: server-to-server public transit outside mainland China. Fitted on the p50
+      and p90 of ``rtt_avg_ms - rtt_min_ms`` of the WonderProxy 2020 pairs with no end in
+      mainland China. The average is over the 30 pings of an hour, so this is the *mean* extra
+      delay of an hour (what a login sees on average), not one packet's.
+    * ``"china_ordinary"``: the same on the pairs with exactly one end in mainland China
+      (ordinary cross-border transit).
+    * ``"private"``: ``J_private``, the backbone's per-trip extra delay (an assumption, not a
+      measurement: the shared data has no per-percentile backbone numbers). Shape (``sigma``)
+      of the public law, scaled down so that its 95th percentile ``q95_ms`` fits under Azure's
+      tightest P95 (the public law itself is taken as an upper bound). The private model is
+      fitted on ``P95 = min + q95_ms``.
+
+    Besides ``median_ms`` and ``sigma`` an entry may hold a few more numbers (``q95_ms``, the
+    data quantiles it was fitted to, ``pairs``). Read once per process; each call returns a new
+    copy, so callers cannot change the shipped values.
+
+    Examples
+    --------
+    >>> law = variance_params()["public"]
+    >>> 0 < law["median_ms"] < 5 and law["sigma"] > 0
+    True
+    """
+    return {name: {k: float(v) for k, v in law.items()}
+            for name, law in _shipped()["variance"].items()}
+
+
+def china_border_ms(option: BorderOption = "ordinary") -> float:
+    """Extra RTT in ms of a path into or out of mainland China.
+
+    ``"ordinary"``: the public model's fitted ``border_ms`` (WonderProxy 2020, all pairs with one
+    end in mainland China). ``"premium"``: a CN2-GIA-like carrier, from the fast quarter of
+    those pairs (see ``docs/latency.md``); the private backbone uses it.
+
+    Examples
+    --------
+    >>> china_border_ms("premium") < china_border_ms("ordinary")
+    True
+    """
+    if option not in ("ordinary", "premium"):
+        raise ValueError(f"option must be 'ordinary' or 'premium', got {option!r}")
+    return float(_shipped()["china_border"][f"{option}_ms"])
 
 
 # --- The model ---------------------------------------------------------------------------------
@@ -444,8 +523,20 @@ class LatencyModel:
         np.fill_diagonal(dist, 0.0)
         dist[geo.link_a[use], geo.link_b[use]] = w[use]
         dist[geo.link_b[use], geo.link_a[use]] = w[use]
-        for k in range(n):  # Floyd-Warshall; ~150 hubs, a few ms
+        # Floyd-Warshall; ~150 hubs, a few ms. On the private backbone, mainland China is a
+        # destination, not a transit: its premium transit is bought to reach China, and a
+        # backbone does not carry Asia-Europe traffic across it. So paths between two hubs
+        # outside China use intermediate hubs outside China only (the state of the algorithm
+        # after those intermediates), and paths with an end in China may use any.
+        china = np.asarray(geo.hub_region) == geo.region_names.index("china")
+        order = np.concatenate([np.flatnonzero(~china), np.flatnonzero(china)])
+        outside = dist
+        for step, k in enumerate(order):
+            if network == "private" and step == int((~china).sum()):
+                outside = dist.copy()
             np.minimum(dist, dist[:, k, None] + dist[None, k, :], out=dist)
+        if network == "private":
+            dist = np.where(china[:, None] | china[None, :], dist, outside)
         dist.setflags(write=False)  # shared by every run in the process: read-only
         self.hub_ms = dist
         cls = geo.region_class
@@ -562,7 +653,10 @@ def path_rtt_ms(lat_a: ArrayLike, lon_a: ArrayLike, lat_b: ArrayLike, lon_b: Arr
     network : {"public", "private"}
         ``"public"``: the public internet between servers in data centres (the minimum RTT
         of a ping, calibrated on WonderProxy 2020). ``"private"``: the provider's backbone
-        between its sites (calibrated on Azure's region-to-region P95).
+        between its sites, also the typical minimum (calibrated on Azure's region-to-region
+        P95 less the 95th percentile of the backbone's extra delay,
+        ``variance_params()["private"]["q95_ms"]``). The variation above the minimum is in
+        :func:`variance_params`.
 
     Returns
     -------

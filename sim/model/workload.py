@@ -11,7 +11,8 @@ Each login belongs to a terminal (user) of its site. A site has a fixed pool of 
 login picks one uniformly, and the pool is sized so that the expected number of distinct users
 a day equals ``dau`` (repeat logins do not add DAU). A terminal keeps its access type and last
 mile across its logins (:attr:`Workload.terminal_access`, :attr:`Workload.terminal_last_mile`);
-what varies from one login to the next is the path's jitter.
+what varies from one login to the next is its leg's noise (extra delay, loss, the radio's
+wake-up: :class:`sim.model.paths.LegModel`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from numpy.typing import NDArray
 from sim.config.schema import ACCESS_TYPES, REGIONS, AccessType, Scenario
 from sim.errors import ScenarioError
 from sim.model.lastmile import sample_last_mile_ms
+from sim.model.paths import LegModel
 
 __all__ = ["Sites", "load_sites", "ArrivalChunk", "Workload", "user_pool_size", "users_per_site",
            "CITIES_CSV"]
@@ -142,6 +144,17 @@ class ArrivalChunk:
     access: list[int]
     last_mile_ms: list[float]
     jitter: list[float]
+    """Extra delay of each round trip of the login's leg to its node, ms (additive)."""
+    extra_s: list[float]
+    """Time the first connect loses to the radio's wake-up and lost SYNs, s."""
+    lost_data: list[int]
+    """Data round trips of the first connect that are lost (each waits the RTO)."""
+    u_loss: list[float]
+    """A uniform draw for the loss of its later connects (:meth:`LegModel.later_loss_s`)."""
+    z_back: list[float]
+    """A standard normal draw for the extra delay of its trip to the home data center."""
+    u_back: list[float]
+    """A uniform draw for the loss of that trip."""
     session_s: list[float]
     service_node: list[float]
     service_dc: list[float]
@@ -196,6 +209,9 @@ class Workload:
         """Last-mile RTT of each terminal, ms."""
         self.terminal_site = site_of
         """Site of each terminal."""
+        self.legs = LegModel.build(scenario, self.access_names, sites.regions,
+                                   sites.utc_offset_h)
+        """The per-login noise of the terminal's leg (:class:`sim.model.paths.LegModel`)."""
         self._crowds = self._flash_crowds(site_index or {n: i for i, n in
                                                          enumerate(sites.names)})
         nearest = scenario.addressing.level("nearest")
@@ -334,8 +350,8 @@ class Workload:
             rng["users"].random(n) * self.users_per_site[site]).astype(np.int64)
         access = self.terminal_access[user]
         last_mile = self.terminal_last_mile[user].astype(np.float64)
-        jf = self.scenario.protocol.jitter_fraction
-        jitter = 1.0 + (rng["jitter"].exponential(jf, n) if jf > 0 else np.zeros(n))
+        jitter, extra, lost = self.legs.draw(rng["jitter"], access, site, t)
+        back = rng["jitter"].random((2, n))
         mean_session = pop.session.mean_duration
         if pop.session.distribution == "exponential":
             session = rng["session"].exponential(mean_session, n)
@@ -349,6 +365,8 @@ class Workload:
         return ArrivalChunk(
             first_id=first_id, t_s=t.tolist(), site=site.tolist(), user=user.tolist(),
             access=access.tolist(), last_mile_ms=last_mile.tolist(), jitter=jitter.tolist(),
+            extra_s=extra.tolist(), lost_data=lost.tolist(), u_loss=back[0].tolist(),
+            z_back=rng["jitter"].standard_normal(n).tolist(), u_back=back[1].tolist(),
             session_s=session.tolist(), service_node=svc[0].tolist(),
             service_dc=svc[1].tolist(), cache_u=rng["cache"].random(n).tolist(),
             site_array=site, user_array=user, last_mile_array=last_mile,

@@ -21,6 +21,7 @@ from sim.config.messages import key_part, suggestion
 from sim.config.schema import REGIONS, Nodes, Scenario
 from sim.errors import ScenarioError, TopologyError
 from sim.model import latency
+from sim.model.paths import Backbone, BackendState, backend_choice, public_transit
 from sim.model.resolvers import ResolverTables, build_resolvers
 from sim.model.topology import Topology, load_topology
 from sim.model.workload import CITIES_CSV, Sites, load_sites, user_pool_size
@@ -70,11 +71,37 @@ class World:
     pop_region_order: tuple[dict[str, tuple[int, ...]], ...] = field(repr=False)
     """For each public resolver point of presence, each region's nodes nearest it first:
     the order of geo-DNS's answer to a query mapped there."""
+    backbone: Backbone = field(repr=False)
+    """The private backbone, routed towards the home data center."""
+    public_dc_ms: NDArray[np.float64] = field(repr=False)
+    """RTT from each node to the home data center over public transit."""
+    public_dc_loss: NDArray[np.float64] = field(repr=False)
+    """Loss per trip of each node's public transit (the border's included)."""
+    backend_noise: tuple[tuple[float, float], tuple[tuple[float, float], ...]] = \
+        field(repr=False)
+    """The log-normal ``(mu, sigma)`` of a backend trip's extra delay: the backbone's, and
+    per node its public transit's (the ordinary border's across it)."""
 
     @property
     def node_dc_rtt_ms(self) -> NDArray[np.float64]:
-        """Backbone RTT from each node to the home data center."""
-        return self.backbone_rtt_ms[:, self.home_dc]
+        """RTT from each node to the home data center over the network it uses with every
+        link up (:meth:`backend`)."""
+        return self.backend(self.backbone.clean)[2]
+
+    def backend(self, state: BackendState) -> tuple[NDArray[np.bool_], NDArray[np.float64],
+                                                     NDArray[np.float64], NDArray[np.float64]]:
+        """Each node's way to the home data center in a state of the backbone's links:
+        ``(uses_public, expected_ms, rtt_ms, loss)`` (:func:`sim.model.paths.backend_choice`;
+        a node with no route either way gets ``inf``)."""
+        (mu_p, s_p), public = self.backend_noise
+        mean_public = np.array([math.exp(m + s * s / 2) for m, s in public])
+        use_public, expected = backend_choice(
+            self.scenario.paths.backend, state.private_ms, state.private_loss,
+            self.public_dc_ms, self.public_dc_loss, math.exp(mu_p + s_p * s_p / 2),
+            mean_public, self.scenario.paths.rto_min)
+        rtt = np.where(use_public, self.public_dc_ms, state.private_ms)
+        loss = np.where(use_public, self.public_dc_loss, state.private_loss)
+        return use_public, expected, rtt, loss
 
     @property
     def expected_hit_ratio(self) -> tuple[float, ...]:
@@ -161,6 +188,19 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
             if not topo.graph.has_edge(ld.a, ld.b):
                 raise ScenarioError(f"no backbone link between {ld.a!r} and {ld.b!r}",
                                     file=source, path=f"events[{i}].link_degraded")
+        for key in ("link_down", "link_up"):
+            link = getattr(ev, key)
+            if link is None:
+                continue
+            for end in ("a", "b"):
+                name = getattr(link, end)
+                if name not in ids:
+                    raise ScenarioError(f"unknown node {name!r}{suggestion(name, ids)}",
+                                        file=source, path=f"events[{i}].{key}.{end}")
+            if not topo.graph.has_edge(link.a, link.b) or \
+                    topo.graph.edges[link.a, link.b].get("network", "private") != "private":
+                raise ScenarioError(f"no backbone link between {link.a!r} and {link.b!r}",
+                                    file=source, path=f"events[{i}].{key}")
     for name in scenario.nodes.overrides:
         if name not in ids:
             raise ScenarioError(f"unknown node {name!r}{suggestion(name, ids)}", file=source,
@@ -224,7 +264,21 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
     key_region = tuple(dns_region[ks] if ks >= 0 else pop_region[kr - n_sites]
                        for ks, kr in zip(resolvers.key_site.tolist(),
                                          resolvers.key_resolver.tolist()))
+    backbone_routes = Backbone(topo, home, scenario.paths.private.loss)
+    public_ms, public_loss, cross = public_transit(topo, home, scenario.paths)
+    var = latency.variance_params()
+
+    def noise(key: str) -> tuple[float, float]:  # (mu, sigma); no extra delay: mu = -inf
+        law = var[key]
+        return (math.log(law["median_ms"]) if scenario.paths.jitter else -math.inf,
+                float(law["sigma"]))
+
+    private_noise = noise("private")
+    ordinary = scenario.paths.china_border == "ordinary"
+    public_noise = tuple(noise("china_ordinary" if c and ordinary else "public") for c in cross)
     return World(
+        backbone=backbone_routes, public_dc_ms=public_ms, public_dc_loss=public_loss,
+        backend_noise=(private_noise, public_noise),
         scenario=scenario, source=source, topology=topo, sites=sites, params=params,
         edge_nodes=edge, home_dc=home, site_node_rtt_ms=rtt, site_node_km=km,
         backbone_rtt_ms=backbone, site_dns_region=tuple(dns_region), region_nodes=region_nodes,

@@ -32,6 +32,14 @@ EXTRA_CASES: dict[str, tuple[str, dict[str, Any]]] = {
              "link_degraded": {"a": "hub-hong-kong", "b": "hub-singapore", "extra_ms": 15,
                                "loss": 0.1}},
         ]}),
+    # Scheduling across the networks: end-to-end ranking, a backbone link that fails and
+    # comes back (rerouting after the convergence delay), the ordinary China border.
+    "paths-e2e": ("global-baseline.yaml", {
+        "addressing.levels": [{"region": {}}, {"nearest": {"rank": "end_to_end"}},
+                              {"sticky": {}}, {"spill": {}}, {"failover": {}}],
+        "paths.china_border": "ordinary",
+        "events": [{"at": "10m", "for": "10m",
+                    "link_down": {"a": "hub-hong-kong", "b": "hub-singapore"}}]}),
 }
 
 
