@@ -22,13 +22,19 @@ def _scenario_files() -> list[Path]:
 
 @pytest.mark.parametrize("path", _scenario_files(), ids=lambda p: p.name)
 def test_every_scenario_runs_through_the_cli(path: Path, tmp_path: Path, capsys) -> None:
+    import sim
+
     out = tmp_path / "out"
+    # Two minutes, or just past the scenario's last event (an event after the end of the run
+    # is an error).
+    events = sim.load_scenario(path).events
+    duration = max([120.0] + [ev.at + 60.0 for ev in events])
     rc = main(["run", str(path), "--out", str(out), "--no-figures", "--quiet",
-               "--set", "population.dau=200000", *SHORT])
+               "--set", "population.dau=200000", *SHORT, "--set", f"duration={duration:g}s"])
     assert rc == 0, capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["logins"]["attempted"] > 0
-    assert summary["scenario_resolved"]["duration"] == 120.0
+    assert summary["scenario_resolved"]["duration"] == duration
     assert (out / "node_load.csv").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
@@ -49,7 +55,7 @@ def test_run_writes_the_results_contract(tmp_path: Path, capsys) -> None:
                            "attempts", "outcome", "latency_ms", "connect_ms", "queue_ms",
                            "service_ms", "backend_ms"]
     assert (out / "node_load.csv").read_text().splitlines()[0] == \
-        "t_s,node,connections,logins_per_s,queue_len,utilization,replication,events"
+        "t_s,node,connections,logins_per_s,queue_len,utilization,replication,events,down_by"
     summary = json.loads((out / "summary.json").read_text())
     for key in ("scenario", "seed", "replications", "version", "scenario_resolved", "run",
                 "logins", "latency_ms", "nodes", "addressing"):

@@ -247,3 +247,110 @@ def test_a_login_beyond_its_node_when_the_node_dies_fails_over() -> None:
     caught = {a[1] for a in out.attempts if a[3] == down and a[0] < 120.0}
     moved = ok & np.isin(lg["login_id"], list(caught)) & (lg["node"] != down) & (end > 120.0)
     assert moved.sum() > 0
+
+
+# ------------------------------------------------------------------ overlapping events compose
+
+_TINY_EDGE = {"asia": ["access-singapore", "access-tokyo"],
+              "europe": ["access-frankfurt", "access-london", "cache-paris"]}
+
+
+def _random_events(rng: np.random.Generator, duration_s: int) -> list[dict]:
+    """Overlapping node_down (with and without for), region_outage, datacenter_down and
+    node_up events at distinct whole seconds."""
+    nodes = [n for ns in _TINY_EDGE.values() for n in ns] + ["dc-singapore"]
+    times = rng.choice(np.arange(1, duration_s - 1), size=int(rng.integers(2, 9)),
+                       replace=False)
+    events = []
+    for t in sorted(times.tolist()):
+        kind = rng.choice(["node_down", "node_down", "region_outage", "datacenter_down",
+                           "node_up"])
+        ev: dict = {"at": f"{t}s"}
+        if kind == "region_outage":
+            ev["region_outage"] = str(rng.choice(list(_TINY_EDGE)))
+        elif kind == "datacenter_down":
+            ev["datacenter_down"] = "dc-singapore"
+        else:
+            ev[str(kind)] = str(rng.choice(nodes))
+        if kind != "node_up" and rng.random() < 0.8:
+            ev["for"] = f"{int(rng.integers(1, duration_s))}s"
+        events.append(ev)
+    return events
+
+
+def _reference_down(events: list[dict], node: str, t: float) -> bool:
+    """Whether ``node`` is down at ``t`` by a count of the events holding it down (node_up
+    releases every hold)."""
+    changes = []  # (time, order, +1 / -1 / 'up')
+    for order, ev in enumerate(events):
+        at = float(ev["at"][:-1])
+        targets = [ev[k] for k in ("node_down", "datacenter_down", "node_up") if k in ev]
+        if "region_outage" in ev:
+            targets = _TINY_EDGE[ev["region_outage"]]
+        if node not in targets:
+            continue
+        if "node_up" in ev:
+            changes.append((at, order, "up"))
+            continue
+        changes.append((at, order, +1))
+        if "for" in ev:
+            changes.append((at + float(ev["for"][:-1]), order, -1))
+    holds = 0
+    for time, _, change in sorted(changes, key=lambda c: (c[0], c[1])):
+        if time > t:
+            break
+        holds = 0 if change == "up" else max(0, holds + change)
+    return holds > 0
+
+
+@pytest.mark.parametrize("case", range(25))
+def test_overlapping_node_events_compose_like_a_hold_count(case: int) -> None:
+    from sim.engine.loop import Engine
+
+    rng = np.random.default_rng(1000 + case)
+    duration = 300
+    events = _random_events(rng, duration)
+    world = build_world(load_scenario(SCENARIOS / "tiny.yaml", {
+        "duration": f"{duration}s", "warmup": "0s", "population.dau": 20_000,
+        "events": events}))
+    engine = Engine(world, 0, np.random.SeedSequence(case))
+    engine.run(None)
+    ids = world.topology.node_ids
+    probe_times = sorted({float(e["at"][:-1]) + 0.5 for e in events}
+                         | {float(e["at"][:-1]) + float(e["for"][:-1]) + 0.5
+                            for e in events if "for" in e})
+    for i, node in enumerate(engine.nodes):
+        for t in probe_times:
+            up = True
+            for when, state in node.changes:
+                if when <= t:
+                    up = state
+            assert up != _reference_down(events, ids[i], t), (ids[i], t, events)
+
+
+def test_an_event_after_the_end_of_the_run_is_an_error() -> None:
+    with pytest.raises(sim.ScenarioError) as e:
+        load_scenario(SCENARIOS / "tiny.yaml", {
+            "events": [{"at": "20m", "node_down": "access-tokyo"}]})
+    assert str(e.value) == ("--set: events: events[0] (node_down at 1200 s) starts after the "
+                            "run ends (duration 600 s): move it inside the run or lengthen "
+                            "the duration")
+
+
+def test_node_load_says_which_events_hold_a_node_down() -> None:
+    # A 5-s node_down inside a 60-s outage of its region: the node stays down to the end of the
+    # region's outage, and node_load.csv names what holds it at each sample.
+    events = [{"at": "60s", "region_outage": "asia", "for": "60s"},
+              {"at": "70s", "node_down": "access-tokyo", "for": "5s"}]
+    res = sim.run(load_scenario(SCENARIOS / "tiny.yaml", {
+        "duration": "4m", "warmup": "0s", "population.dau": 50_000, "events": events,
+        "outputs.sample_every": "1s"}), replications=1)
+    nl = res.node_load
+    tokyo = nl[nl["node"] == "access-tokyo"].set_index("t_s")["down_by"]
+    assert "region_outage" in tokyo.loc[65.0] and "node_down" not in tokyo.loc[65.0]
+    assert "node_down" in tokyo.loc[72.0] and "region_outage" in tokyo.loc[72.0]
+    assert "node_down" not in tokyo.loc[100.0] and "region_outage" in tokyo.loc[100.0]
+    assert tokyo.loc[125.0] == ""
+    # ... and it served nothing until the region came back.
+    served = nl[nl["node"] == "access-tokyo"].set_index("t_s")["logins_per_s"]
+    assert served.loc[80.0:119.0].max() == 0

@@ -281,3 +281,23 @@ def test_evening_congestion_peaks_at_the_local_peak_hour(tmp_path: Path) -> None
     assert cong[0] == pytest.approx(20.0, rel=1e-6)
     assert cong[1] == pytest.approx(0.0, abs=1e-9)
     assert cong[2] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_terminal_can_log_in_straight_at_the_data_centers_edge(tmp_path: Path) -> None:
+    # The data center in Kuala Lumpur takes logins at its own edge: ranked end to end (with
+    # exact probes), it beats the access node next to it, whose logins still cross the
+    # backbone (by a millisecond: with probe noise the two split the logins).
+    levels = [{"region": {}}, {"nearest": {"rank": "end_to_end", "probe_noise_ms": 0}},
+              {"failover": {}}]
+    world = build_world(_scenario(tmp_path, NEAR_IS_BEST_TOPOLOGY, "dc-kl", **{
+        "paths.datacenter_edge": True, "addressing.levels": levels}))
+    home = world.topology.index["dc-kl"]
+    assert home in world.edge_nodes and home in world.region_nodes["asia"]
+    L = _run(world).logins
+    ok = L["outcome"] == 0
+    direct = ok & (L["node"] == home)
+    assert direct.mean() > 0.95
+    assert np.all(L["path"][direct] == 3)
+    # No backend trip: backend_ms holds only the data center's own wait and service.
+    assert np.all(L["service_ms"][direct] == 0.0)
+    assert np.median(L["backend_ms"][direct]) < 20.0

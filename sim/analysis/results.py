@@ -385,6 +385,9 @@ class Results:
         node_load = pd.concat(load_frames, ignore_index=True)
         node_load["events"] = _active_events(node_load["t_s"].to_numpy(),
                                              sc.resolved()["events"])
+        node_load["down_by"] = _holding_events(node_load["t_s"].to_numpy(),
+                                               node_load["node"].to_numpy(), world,
+                                               sc.resolved()["events"])
 
         per_rep = []
         peaks = []
@@ -586,6 +589,33 @@ def _active_events(t_s: np.ndarray, events: list[dict[str, Any]]) -> np.ndarray:
             later = t_s[t_s >= start]
             mask = t_s == later.min() if len(later) else np.zeros(len(t_s), dtype=bool)
         out[mask] = np.where(out[mask] == "", label, out[mask] + "; " + label)
+    return out
+
+
+def _holding_events(t_s: np.ndarray, node: np.ndarray, world: World,
+                    events: list[dict[str, Any]]) -> np.ndarray:
+    """For each sample of a node, the events that hold that node down then ("; "-separated;
+    "" for none): a node is down while any of them does (a ``node_up`` releases them all)."""
+    topo = world.topology
+    out = np.full(len(t_s), "", dtype=object)
+    ups: dict[str, list[float]] = {}
+    for ev in events:
+        if ev.get("node_up") is not None:
+            ups.setdefault(ev["node_up"], []).append(float(ev["at"]))
+    for ev in events:
+        if ev.get("region_outage") is not None:
+            targets = [topo.node_ids[i] for i in world.region_outage_nodes(ev["region_outage"])]
+        elif ev.get("node_down") is not None or ev.get("datacenter_down") is not None:
+            targets = [ev.get("node_down") or ev["datacenter_down"]]
+        else:
+            continue
+        start = float(ev["at"])
+        label = describe_event(ev)
+        for target in targets:
+            end = start + float(ev["for"]) if ev.get("for") is not None else math.inf
+            end = min([end] + [u for u in ups.get(target, []) if u > start])
+            mask = (node == target) & (t_s > start) & (t_s <= end)
+            out[mask] = np.where(out[mask] == "", label, out[mask] + "; " + label)
     return out
 
 

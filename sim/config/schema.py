@@ -358,6 +358,9 @@ class Paths(StrictModel):
     backend: Literal["auto", "private", "public"] = "auto"
     """How a node reaches the home data center: the faster of the backbone and public
     transit by expected trip time (``auto``), or always one of them."""
+    datacenter_edge: bool = False
+    """The home data center's own edge takes logins straight from terminals too (over the
+    public internet, with no backend leg): it joins its region's candidates."""
     convergence_delay: Duration = 1.0
     """From a backbone link's change (``link_down``, ``link_up``, ``link_degraded``) to the
     routes that use it moving: trips sent through a failed link before then are lost."""
@@ -912,6 +915,17 @@ class Scenario(StrictModel):
         duration = info.data.get("duration")
         if duration is not None and v >= duration:
             raise ValueError(f"must be shorter than duration ({duration:g} s), got {v:g} s")
+        return v
+
+    @field_validator("events")
+    @classmethod
+    def _events_inside_the_run(cls, v: list[Event], info: ValidationInfo) -> list[Event]:
+        duration = info.data.get("duration")
+        for i, ev in enumerate(v if duration is not None else ()):
+            if ev.at >= duration:
+                raise ValueError(f"events[{i}] ({ev.kind} at {ev.at:g} s) starts after the run "
+                                 f"ends (duration {duration:g} s): move it inside the run or "
+                                 "lengthen the duration")
         return v
 
     def resolved(self) -> dict[str, Any]:

@@ -58,8 +58,9 @@ class Disruptions:
         """Each node's round trip to the home data center now (s)."""
         self.dc_loss = [0.0] * n
         """Loss per trip of each node."""
-        self.dc_public = [False] * n
-        """Whether the node reaches the home data center over public transit."""
+        self.dc_path = [1] * n
+        """How the node reaches the home data center: 1 the backbone, 2 public transit (the
+        ``path`` codes of the logins)."""
         self.dc_mu = [0.0] * n
         self.dc_sigma = [0.0] * n
         """The log-normal of each node's trip's extra delay (ms)."""
@@ -87,8 +88,7 @@ class Disruptions:
             kind = ev.kind
             if kind in ("node_down", "node_up", "region_outage", "datacenter_down"):
                 if kind == "region_outage":
-                    targets = [i for i in world.edge_nodes
-                               if topo.regions[i] == ev.region_outage]
+                    targets = world.region_outage_nodes(ev.region_outage)
                 else:
                     targets = [index[getattr(ev, kind)]]
                 mode = ev.mode or "fail"
@@ -203,7 +203,7 @@ class Disruptions:
         for i in range(len(rtt)):
             self.dc_rtt_s[i] = float(rtt[i]) / 1000.0
             self.dc_loss[i] = float(loss[i])
-            self.dc_public[i] = bool(use_public[i])
+            self.dc_path[i] = 2 if use_public[i] else 1
             self.dc_mu[i], self.dc_sigma[i] = public_noise[i] if use_public[i] \
                 else private_noise
         if publish and self.on_backend is not None:

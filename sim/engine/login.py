@@ -30,18 +30,14 @@ class Login:
     """Extra delay of each round trip of its leg to the node, ms (access, public path,
     congestion: :class:`sim.model.paths.LegModel`)."""
     extra_s: float
-    """What its first connect loses to the radio's wake-up and lost SYNs, s (0 after it)."""
-    lost_data: int
-    """Data round trips its first connect loses (each waits the RTO; 0 after it)."""
-    u_loss: float
-    """Its uniform draw for the loss of its later connects."""
+    """What its first connect loses to the radio's wake-up and lost packets, s (0 after)."""
     z_back: float
     """Its normal draw for the extra delay of its trip to the home data center."""
     u_back: float
-    """Its uniform draw for the loss of that trip."""
+    """Its uniform draw for the loss of that trip (and, shifted, of its later connects)."""
     path: int
     """How its answer came: 0 from the node itself, 1 over the backbone, 2 over public
-    transit."""
+    transit, 3 from the home data center's own edge (connected straight to it)."""
     moved: int
     """1 when the end-to-end ranking chose another node than the nearest by RTT."""
     session_s: float

@@ -98,7 +98,9 @@ class Engine:
         # One stream per random input: arrivals, backoff, DNS, strategy, reconnects, loss,
         # 0-RTT, health-check phases, connect noise.
         streams = seed.spawn(9)
-        self.workload = Workload(sc, world.sites, streams[0])
+        nearest = world.site_node_rtt_ms[np.arange(len(world.sites)),
+                                          [order[0] for order in world.site_global_order]]
+        self.workload = Workload(sc, world.sites, streams[0], site_rtt_ms=nearest)
         self.u_backoff = UniformDraws(streams[1])
         p = world.params
         can_fail = self._nodes_that_can_fail(world)
@@ -203,7 +205,7 @@ class Engine:
         self.degraded_pairs = d.degraded_pairs
         self.dc_rtt_s = d.dc_rtt_s
         self.dc_loss = d.dc_loss
-        self.dc_public = d.dc_public
+        self.dc_path = d.dc_path
         self.dc_mu = d.dc_mu
         self.dc_sigma = d.dc_sigma
         self.dc_dark_until = d.dc_dark_until
@@ -305,7 +307,7 @@ class Engine:
                 if name is not None:
                     out.add(topo.index[name])
             if ev.region_outage is not None:
-                out.update(i for i in world.edge_nodes if topo.regions[i] == ev.region_outage)
+                out.update(world.region_outage_nodes(ev.region_outage))
         return out
 
     def _on_backend(self, expected_ms: Sequence[float]) -> None:
@@ -339,8 +341,6 @@ class Engine:
         lg.last_mile_ms = c.last_mile_ms[i]
         lg.jitter = c.jitter[i]
         lg.extra_s = c.extra_s[i]
-        lg.lost_data = c.lost_data[i]
-        lg.u_loss = c.u_loss[i]
         lg.z_back = c.z_back[i]
         lg.u_back = c.u_back[i]
         lg.session_s = c.session_s[i]
@@ -533,13 +533,11 @@ class Engine:
         if self.degraded_pairs:
             rtt_ms, extra_s = self._degrade(lg.site, n, rtt_ms, rtts + 1.0)
             delay_s += extra_s
-        if lg.extra_s or lg.lost_data:
-            # The first connect's draws: the radio's wake-up, lost SYNs, lost data.
-            delay_s += lg.extra_s + lg.lost_data * self.legs.rto_s(rtt_ms)
+        if lg.extra_s:  # the first connect's draws: the radio's wake-up, lost packets
+            delay_s += lg.extra_s
             lg.extra_s = 0.0
-            lg.lost_data = 0
         elif lg.attempts > 1 or lg.trigger:  # later connects and reconnects
-            delay_s += self.legs.later_loss_s(lg.access, rtt_ms, lg.u_loss, lg.attempts)
+            delay_s += self.legs.later_loss_s(lg.access, rtt_ms, lg.u_back, lg.attempts)
         if not node.up or (node.open_conns >= node.conn_limit and
                            node.connections(env._now) >= node.conn_limit):
             seen_s = self._failed_connect(lg, n, delay_s, rtt_ms)
@@ -701,6 +699,8 @@ class Engine:
         (:meth:`_abandon`); the work goes on without it."""
         lg.t_finish = finish
         if node is self.home:
+            if lg.node == node.idx:  # straight to the data center's own edge
+                lg.path = 3
             lg.backend_ms += 1000.0 * (finish - now)
             if finish + lg.dc_half_s + lg.rtt_ms / 2000.0 > lg.deadline:
                 self._abandon(lg)
@@ -752,7 +752,7 @@ class Engine:
         if self.dc_dark_until[n] > finish:
             trip_s += self.dc_dark_until[n] - finish
         half = trip_s / 2
-        lg.path = 2 if self.dc_public[n] else 1
+        lg.path = self.dc_path[n]
         if finish + 2 * half + lg.rtt_ms / 2000.0 > lg.deadline:
             # Too late whatever the data center does; the node forwards it all the same.
             self._at_time(finish + half, self._on_ghost_dc, lg.svc_dc)
@@ -975,7 +975,7 @@ class Engine:
             d[:, 8] = -np.log1p(-d[:, 8])  # congestion (exponential, mean 1)
             self._reconnect_draws = [tuple(row) for row in d.tolist()]
         (u_delay, z_access, svc_node, svc_dc, cache_u, u_reset, u_beat, z_public, e_cong,
-         u_loss, z_back, u_back) = self._reconnect_draws.pop()
+         _, z_back, u_back) = self._reconnect_draws.pop()
         rc = self.reconnect
         if u_reset < rc.reset_share:
             noticed_s = 0.0  # the node reset the connection
@@ -994,8 +994,6 @@ class Engine:
         lg.jitter = self.legs.jitter_one(access, site, self.env._now + start_s, z_access,
                                          z_public, e_cong)
         lg.extra_s = 0.0
-        lg.lost_data = 0
-        lg.u_loss = u_loss
         lg.z_back = z_back
         lg.u_back = u_back
         lg.session_s = remaining_s

@@ -55,9 +55,9 @@ terminal keeps its access type and last mile, so they follow from ``user``."""
 SUMMARY_COLUMNS = ("login_id", "t_start_s", "site", "node", "decided_by", "outcome",
                    "latency_ms", "rtt_ms", "best_rtt_ms", "trigger", "path", "moved")
 """The columns kept when per-login records are off: what the summary and figures need."""
-PATH_NAMES = ("local", "backbone", "public")
-"""The ``path`` codes: how a login's answer came (the node itself, or the home data center
-over the private backbone or public transit)."""
+PATH_NAMES = ("local", "backbone", "public", "direct")
+"""The ``path`` codes: how a login's answer came (the node itself; the home data center over
+the private backbone or public transit; the home data center's own edge, straight)."""
 
 
 @dataclass

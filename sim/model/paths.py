@@ -160,9 +160,17 @@ class LegModel:
         return out
 
     def draw(self, rng: np.random.Generator, access: NDArray[np.integer], site: NDArray[np.int64],
-             t_s: NDArray[np.float64], arrival: bool = True
+             t_s: NDArray[np.float64], arrival: bool = True,
+             path_rtt_ms: NDArray[np.float64] | None = None
              ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]:
         """The noise of a batch of logins' first connect.
+
+        Parameters
+        ----------
+        path_rtt_ms : numpy.ndarray, optional
+            Each login's RTT to the node it will most likely connect to (the site's nearest,
+            last mile included): with it, ``extra_s`` includes the lost data round trips'
+            RTOs (:meth:`rto_s` of that RTT plus the extra delay).
 
         Returns
         -------
@@ -170,7 +178,8 @@ class LegModel:
             Extra delay of every round trip of the leg (access, public path, congestion).
         extra_s : numpy.ndarray
             Time the first connect loses before its handshake completes: the radio's wake-up
-            (a mobile cold start) and the SYN retransmissions (1 s, 2 s, 4 s, ...).
+            (a mobile cold start) and the SYN retransmissions (1 s, 2 s, 4 s, ...), and with
+            ``path_rtt_ms`` the lost data round trips.
         lost_data : numpy.ndarray
             Data round trips lost (each costs the RTO: :meth:`rto_s`).
         """
@@ -193,6 +202,9 @@ class LegModel:
             extra += np.where(u[1] < self.cold_share, self.wakeup_s[a], 0.0)
         lost = rng.binomial(self.data_round_trips, p) if self.data_round_trips else \
             np.zeros(n, dtype=np.int64)
+        if path_rtt_ms is not None:
+            rto = np.maximum(self.rto_min_s, 0.003 * (path_rtt_ms + jitter))
+            extra = extra + lost * rto
         return jitter, extra, lost.astype(np.int64)
 
     def jitter_one(self, access: int, site: int, t_s: float, z_access: float, z_public: float,
@@ -217,7 +229,7 @@ class LegModel:
         p = float(self.loss[access])
         if p <= 0.0:
             return 0.0
-        u = (u + 0.6180339887498949 * attempt) % 1.0
+        u = (u + 0.6180339887498949 * attempt + 0.5) % 1.0
         lost_s = 0.0
         if u < p:  # SYNs lost: geometric (the count from one uniform)
             k = min(MAX_SYN_RETRIES, int(math.log(max(u, 1e-300)) / math.log(p)))

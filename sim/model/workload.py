@@ -146,15 +146,13 @@ class ArrivalChunk:
     jitter: list[float]
     """Extra delay of each round trip of the login's leg to its node, ms (additive)."""
     extra_s: list[float]
-    """Time the first connect loses to the radio's wake-up and lost SYNs, s."""
-    lost_data: list[int]
-    """Data round trips of the first connect that are lost (each waits the RTO)."""
-    u_loss: list[float]
-    """A uniform draw for the loss of its later connects (:meth:`LegModel.later_loss_s`)."""
+    """Time the first connect loses to the radio's wake-up, lost SYNs and lost data round
+    trips (their RTO on the path to the site's nearest node), s."""
     z_back: list[float]
     """A standard normal draw for the extra delay of its trip to the home data center."""
     u_back: list[float]
-    """A uniform draw for the loss of that trip."""
+    """A uniform draw for the loss of that trip (and, along a Weyl sequence, of its later
+    connects: :meth:`LegModel.later_loss_s`)."""
     session_s: list[float]
     service_node: list[float]
     service_dc: list[float]
@@ -182,8 +180,12 @@ class Workload:
                "cache", "connect_noise", "open_sessions")
 
     def __init__(self, scenario: Scenario, sites: Sites, seed: np.random.SeedSequence,
-                 site_index: dict[str, int] | None = None, chunk_size: int = 50_000):
+                 site_index: dict[str, int] | None = None, chunk_size: int = 50_000,
+                 site_rtt_ms: NDArray[np.float64] | None = None):
         self.scenario = scenario
+        self.site_rtt_ms = site_rtt_ms
+        """Each site's RTT to its nearest node (the first connect's lost data round trips wait
+        the RTO of that path); None: they are not priced here."""
         self.sites = sites
         self.chunk_size = chunk_size
         self.rng = dict(zip(self.STREAMS, (np.random.default_rng(s)
@@ -350,8 +352,8 @@ class Workload:
             rng["users"].random(n) * self.users_per_site[site]).astype(np.int64)
         access = self.terminal_access[user]
         last_mile = self.terminal_last_mile[user].astype(np.float64)
-        jitter, extra, lost = self.legs.draw(rng["jitter"], access, site, t)
-        back = rng["jitter"].random((2, n))
+        rtt = None if self.site_rtt_ms is None else self.site_rtt_ms[site] + last_mile
+        jitter, extra, _ = self.legs.draw(rng["jitter"], access, site, t, path_rtt_ms=rtt)
         mean_session = pop.session.mean_duration
         if pop.session.distribution == "exponential":
             session = rng["session"].exponential(mean_session, n)
@@ -365,8 +367,8 @@ class Workload:
         return ArrivalChunk(
             first_id=first_id, t_s=t.tolist(), site=site.tolist(), user=user.tolist(),
             access=access.tolist(), last_mile_ms=last_mile.tolist(), jitter=jitter.tolist(),
-            extra_s=extra.tolist(), lost_data=lost.tolist(), u_loss=back[0].tolist(),
-            z_back=rng["jitter"].standard_normal(n).tolist(), u_back=back[1].tolist(),
+            extra_s=extra.tolist(), z_back=rng["jitter"].standard_normal(n).tolist(),
+            u_back=rng["jitter"].random(n).tolist(),
             session_s=session.tolist(), service_node=svc[0].tolist(),
             service_dc=svc[1].tolist(), cache_u=rng["cache"].random(n).tolist(),
             site_array=site, user_array=user, last_mile_array=last_mile,

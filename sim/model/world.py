@@ -117,6 +117,13 @@ class World:
                      for hit, ttl, sync in zip(p.cache_hit_ratio, p.ticket_ttl,
                                                p.register_sync))
 
+    def region_outage_nodes(self, region: str) -> list[int]:
+        """The nodes a ``region_outage`` takes down: the region's access and cache nodes
+        (not a data center taking logins at its own edge)."""
+        topo = self.topology
+        return [i for i in self.edge_nodes
+                if topo.regions[i] == region and topo.kinds[i] in ("access", "cache")]
+
     def nodes_routed_through(self, a: str, b: str) -> list[int]:
         """Nodes whose backbone route to the home data center uses the link ``a``-``b``."""
         topo = self.topology
@@ -221,13 +228,16 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
                                     file=source, path=f"events[{i}].flash_crowd.region")
 
     params = _node_params(scenario, topo)
-    edge = tuple(i for i, k in enumerate(topo.kinds) if k in ("access", "cache"))
+    home = topo.index[scenario.home_datacenter]
+    # Terminals connect to access and cache nodes, and with paths.datacenter_edge straight to
+    # the home data center's own edge too (no backend leg).
+    edge = tuple(i for i, k in enumerate(topo.kinds) if k in ("access", "cache")
+                 or (i == home and scenario.paths.datacenter_edge))
     rtt = latency.path_rtt_ms(sites.lat[:, None], sites.lon[:, None],
                               topo.lat[None, :], topo.lon[None, :], network="public")
     km = latency.haversine_km(sites.lat[:, None], sites.lon[:, None],
                               topo.lat[None, :], topo.lon[None, :])
     backbone = topo.backbone_rtt_ms()
-    home = topo.index[scenario.home_datacenter]
     region_nodes = {r: tuple(i for i in edge if topo.regions[i] == r) for r in REGIONS}
     region_nodes = {r: nodes for r, nodes in region_nodes.items() if nodes}
     edge_arr = np.array(edge)
