@@ -921,7 +921,9 @@ class Scenario(StrictModel):
     @classmethod
     def _events_inside_the_run(cls, v: list[Event], info: ValidationInfo) -> list[Event]:
         duration = info.data.get("duration")
-        for i, ev in enumerate(v if duration is not None else ()):
+        if duration is None:  # (duration itself was invalid: reported on its own)
+            return v
+        for i, ev in enumerate(v):
             if ev.at >= duration:
                 raise ValueError(f"events[{i}] ({ev.kind} at {ev.at:g} s) starts after the run "
                                  f"ends (duration {duration:g} s): move it inside the run or "

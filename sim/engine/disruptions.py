@@ -88,6 +88,7 @@ class Disruptions:
             kind = ev.kind
             if kind in ("node_down", "node_up", "region_outage", "datacenter_down"):
                 if kind == "region_outage":
+                    assert ev.region_outage is not None
                     targets = world.region_outage_nodes(ev.region_outage)
                 else:
                     targets = [index[getattr(ev, kind)]]
