@@ -9,10 +9,16 @@ OUT ?= results/global-baseline
 .PHONY: run test bench setup clean lint
 
 $(STAMP): pyproject.toml
+	@echo "setup (first use, about a minute): a virtual environment in $(VENV)/ ..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@echo "setup: upgrading pip ..."
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "setup: installing access-sim (editable) with numpy, scipy, pandas, pyarrow, simpy,"
+	@echo "       networkx, matplotlib, pydantic, pyyaml, tqdm and the test and lint tools"
+	@echo "       (pytest, hypothesis, dask, ruff, mypy, import-linter, nbclient) ..."
+	@$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
+	@echo "setup: done"
 
 setup: $(STAMP)
 

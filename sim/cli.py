@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compare", help="run scenarios (or read result folders) and compare them with CIs",
         description="Run each scenario with replications (or read existing result folders) "
                     "and write comparison.csv, comparison.json, comparison.md and figures: "
-                    "every headline figure per scenario with its 95%% confidence interval, "
+                    "every headline figure per scenario with its 95% confidence interval, "
                     "the difference to the first and whether it is significant (Welch's "
                     "t-test).")
     c.add_argument("inputs", nargs="+", metavar="SCENARIO_OR_RESULT",
@@ -164,8 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     vl = sub.add_parser("validate-latency",
                         help="cross-validate the latency model on measured RTTs (held-out cities)")
-    vl.add_argument("--data", type=Path,
-                    help="folder with the calibration data (default: ../shared/data)")
+    vl.add_argument("--data", type=Path, metavar="FOLDER",
+                    help="folder with the measured RTTs, which are not part of the project: "
+                         "wonderproxy_2020_pairs_train.csv and wonderproxy_2020_cities_train.csv "
+                         "(WonderProxy, 'A day in the life of the Internet', 2020: public-"
+                         "internet RTTs between ~185 cities) and azure_interregion_p95_train.csv "
+                         "(Microsoft Learn, 'Azure network round-trip latency statistics', CC "
+                         "BY 4.0: P95 RTTs between Azure regions); default: shared/data in the "
+                         "folder that holds the project's folder")
     vl.add_argument("--out", type=Path, help="write the tables and figures into this folder")
     vl.add_argument("--folds", type=int, default=5, help="city folds (default 5)")
     vl.add_argument("--no-figures", action="store_true", help="do not draw figures")
@@ -319,11 +325,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = args.out or Path("results") / scenario.name
     check_output_dir(out, overwrite=args.overwrite)
     bar = None if args.quiet else _progress_bar(scenario.name)
+    say = _Steps(quiet=args.quiet)
     started = time.perf_counter()
+    reps = scenario.replications
+
+    def on_run_step(step: str, seconds: float) -> None:
+        if step == "simulate":
+            if bar is not None:
+                bar.finish()
+            say.line(f"{scenario.name}: 100%, simulated {reps} "
+                     f"replication{'s' if reps != 1 else ''} in {seconds:.1f} s; "
+                     "summarising ...")
+        elif step == "summary":
+            say.line(f"summarised in {seconds:.1f} s")
+
     try:
         with _executor(args) as executor:
             results = run_world(world, progress=bar.update_to if bar else None,
-                                executor=executor)
+                                executor=executor, on_step=on_run_step)
     finally:
         if bar is not None:
             bar.close()
@@ -335,7 +354,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             save_figures(res, folder)
 
-    results.save(out, overwrite=args.overwrite, extra=draw)
+    def on_save_step(step: str, seconds: float | None) -> None:
+        if step == "extra" and not figures:
+            return
+        what = "figures" if step == "extra" else step
+        if seconds is None:
+            say.line("drawing the figures ..." if step == "extra" else
+                     f"writing {step} ({len(results.logins):,} rows) ...")
+        else:
+            say.line(f"{'drew the figures' if step == 'extra' else 'wrote ' + what} in "
+                     f"{seconds:.1f} s")
+
+    results.save(out, overwrite=args.overwrite, extra=draw, on_step=on_save_step)
     if not args.quiet:
         from sim.views.report import summary_table  # deferred: --help stays fast
 
@@ -344,6 +374,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             from sim.billing.usage import bill_headline  # deferred: --help stays fast
 
             print("\n" + bill_headline(results.summary["bill"]))
+        sc = results.summary.get("scenario_resolved") or {}
+        print(f"\nlogins: those that started in the measurement window "
+              f"({sc.get('warmup', 0):g} s to {sc.get('duration', 0):g} s); node logins: "
+              "the whole run, warm-up included (summary.json: counts_include)")
         print(f"\nwrote {out}/ in {time.perf_counter() - started:.1f} s")
     if results.summary["logins"].get("all_failed"):
         print(f"warning: every login failed ({results.summary['logins']['attempted']:,} "
@@ -359,12 +393,42 @@ class _Bar:
         self._bar = tqdm(total=1000, desc=name, unit="‰", delay=2.0, leave=False,
                          bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
                          file=sys.stderr)
+        self._closed = False
 
     def update_to(self, frac: float) -> None:
+        if self._closed:
+            return
         self._bar.update(max(0, round(frac * 1000) - self._bar.n))
+        if frac >= 1.0:
+            self._bar.refresh()  # tqdm draws at most every 0.1 s: show the 100%
+
+    def finish(self) -> None:
+        """The simulation is done: show 100%, then clear the bar (a step line follows)."""
+        if self._closed:
+            return
+        self._bar.update(self._bar.total - self._bar.n)
+        self._bar.refresh()
+        self._bar.close()
+        self._closed = True
+        if not sys.stderr.isatty():
+            print(file=sys.stderr)  # no terminal to clear the bar's line: end it
 
     def close(self) -> None:
-        self._bar.close()
+        if not self._closed:
+            self._bar.close()
+            self._closed = True
+
+
+class _Steps:
+    """Short lines on stderr for the steps after the simulation (summary, files, figures),
+    so that no step runs silently; none with ``--quiet``."""
+
+    def __init__(self, *, quiet: bool):
+        self.quiet = quiet
+
+    def line(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=sys.stderr, flush=True)
 
 
 def _progress_bar(name: str) -> _Bar:
@@ -431,12 +495,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """``access-sim validate``."""
     scenario, world = _load(args)
     kinds = world.topology.kinds
-    expected = _expected_logins(scenario, world) * scenario.replications
+    reps = scenario.replications
+    whole = _expected_logins(scenario, world) * reps
+    window = _expected_logins(scenario, world, start_s=scenario.warmup) * reps
     print(f"ok: {args.scenario}: scenario {scenario.name!r}, topology {world.topology.name!r} "
           f"({kinds.count('access')} access, {kinds.count('cache')} cache, "
           f"{kinds.count('datacenter')} data centers), {len(world.sites)} sites, "
-          f"about {expected:,.0f} logins")
-    print(_memory_line(scenario, world, expected))
+          f"about {window:,.0f} logins in the measurement window "
+          f"({scenario.warmup:g} s to {scenario.duration:g} s"
+          + (f", {reps} replications" if reps != 1 else "")
+          + f"; {whole:,.0f} with the warm-up: what run reports as logins.attempted and "
+          "logins.whole_run.attempted)")
+    print(_memory_line(scenario, world, whole))
     return EXIT_OK
 
 
@@ -458,16 +528,21 @@ def _memory_line(scenario: Any, world: Any, expected: float) -> str:
         "per-login records)"
 
 
-def _expected_logins(scenario: Any, world: Any) -> float:
-    """Expected arrivals of one replication: the arrival rate integrated over the run."""
+def _expected_logins(scenario: Any, world: Any, start_s: float = 0.0) -> float:
+    """Expected arrivals of one replication from ``start_s`` (0: the whole run, warm-up
+    included; the warm-up: the measurement window) to the end of the arrivals."""
     import numpy as np  # deferred: --help stays fast
 
     from sim.model.workload import Workload  # deferred: --help stays fast
 
     wl = Workload(scenario, world.sites, np.random.SeedSequence(0))
     edges = wl.bin_edges()
-    return float(sum(wl.rate_per_s((a + b) / 2).sum() * (b - a)
-                     for a, b in zip(edges[:-1], edges[1:])))
+    total = 0.0
+    for a, b in zip(edges[:-1], edges[1:]):
+        lo = max(float(a), start_s)
+        if b > lo:
+            total += float(wl.rate_per_s((a + b) / 2).sum()) * (b - lo)
+    return total
 
 
 def cmd_validate_latency(args: argparse.Namespace) -> int:
@@ -476,12 +551,34 @@ def cmd_validate_latency(args: argparse.Namespace) -> int:
 
     if args.folds < 2:
         raise _InputError(f"--folds: must be at least 2, got {args.folds}")
+    _check_latency_data(args.data)
     report = validate_latency(args.data, args.out, folds=args.folds,
                               figures=not args.no_figures)
     print(report.to_markdown())
     if args.out:
         print(f"\nwrote {args.out}/")
     return EXIT_OK
+
+
+LATENCY_DATA = ("wonderproxy_2020_pairs_train.csv", "wonderproxy_2020_cities_train.csv",
+                "azure_interregion_p95_train.csv")
+"""The files ``validate-latency`` reads (sim.calibration.validation)."""
+
+
+def _check_latency_data(data: Path | None) -> None:
+    """Say what ``validate-latency`` needs, and how to give it, when its data is missing
+    (one line: the measured RTTs are not part of the project)."""
+    from sim.calibration.validation import default_data_dir  # deferred: --help stays fast
+
+    folder = data if data is not None else default_data_dir()
+    missing = [name for name in LATENCY_DATA if not (folder / name).is_file()]
+    if not missing:
+        return
+    shown = str(folder) if len(str(folder)) <= 40 else "..." + str(folder)[-37:]
+    raise _InputError(
+        "validate-latency needs measured RTTs not shipped with access-sim (see --help): "
+        "wonderproxy_2020_pairs_train.csv, wonderproxy_2020_cities_train.csv, "
+        f"azure_interregion_p95_train.csv; {shown} lacks {len(missing)}: pass --data FOLDER")
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -53,7 +53,8 @@ except ImportError:  # pragma: no cover - not POSIX: no locking
 
 __all__ = ["MARKER_FILE", "MARKER_KIND", "FORMAT_VERSION", "RESULT_FILES", "marker_text",
            "read_marker", "target_folder", "refuse_unless_replaceable", "folder_lock",
-           "recover", "clean_stale", "write_result_folder", "swap_into_place"]
+           "recover", "clean_stale", "write_result_folder", "swap_into_place", "file_mode",
+           "dir_mode"]
 
 MARKER_FILE = ".access-sim-result"
 MARKER_KIND = "access-sim-result"
@@ -67,6 +68,36 @@ LOCK_TIMEOUT_ENV = "ACCESS_SIM_LOCK_TIMEOUT"
 """Seconds a writer waits for another writer of the same folder (default 300)."""
 NO_EXCHANGE_ENV = "ACCESS_SIM_NO_RENAME_EXCHANGE"
 """Set to 1 to swap with two renames even where ``RENAME_EXCHANGE`` works (tests)."""
+
+
+# --------------------------------------------------------------------------- permissions
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux's
+    ``/proc/self/status``); elsewhere set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a new file gets from ``open()``: ``0o666`` less the umask (``mkstemp`` gives
+    ``0o600`` whatever the umask)."""
+    return 0o666 & ~current_umask()
+
+
+def dir_mode() -> int:
+    """The mode a new folder gets from ``mkdir``: ``0o777`` less the umask (``mkdtemp``
+    gives ``0o700``)."""
+    return 0o777 & ~current_umask()
 
 
 # --------------------------------------------------------------------------- the marker
@@ -589,6 +620,9 @@ def write_result_folder(out: Path, write: Callable[[Path], None], *,
         try:
             tmp = real.with_name(f".{real.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
             tmp.mkdir()
+            # A result folder is shared like any folder the user makes: the umask decides
+            # (mkdir applies it; chmod again in case a default ACL or the platform did not).
+            os.chmod(tmp, dir_mode())
             (tmp / MARKER_FILE).write_text(marker_text(), encoding="utf-8")
         except OSError as e:
             raise ResultsError(f"cannot write: {e.strerror or e}", file=shown) from None

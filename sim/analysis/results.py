@@ -14,6 +14,8 @@ import json
 import math
 import os
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -27,6 +29,7 @@ from sim.errors import ResultsError
 from sim.analysis.folders import (
     MARKER_FILE,
     clean_stale,
+    file_mode,
     recover_missing,
     refuse_unless_replaceable,
     swap_into_place,
@@ -43,7 +46,8 @@ if TYPE_CHECKING:
     from sim.model.world import World
 
 __all__ = ["Results", "summarize", "atomic_write_text", "check_output_dir", "SUMMARY_FILE",
-           "MARKER_FILE", "clean_stale", "replication_ci", "peak_utilization"]
+           "MARKER_FILE", "clean_stale", "replication_ci", "peak_utilization", "write_csv",
+           "counts_note"]
 
 SUMMARY_FILE = "summary.json"
 _PERCENTILES = (50, 90, 95, 99)
@@ -54,6 +58,9 @@ def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file -rw------- whatever the umask: give it the mode any new
+        # file gets (0o666 less the umask), as open() would.
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
@@ -109,14 +116,18 @@ def _latency_stats(x: np.ndarray) -> dict[str, float | int]:
             **{f"p{p}": float(v) for p, v in zip(_PERCENTILES, q)}}
 
 
-def _r(x: Any, nd: int = 3) -> Any:
-    """Round floats for the summary (JSON has no NaN: it becomes null)."""
+def _r(x: Any) -> Any:
+    """Plain JSON values for the summary: numpy scalars as Python numbers, NaN and infinities
+    as null (JSON has no NaN). Floats keep their full precision: a figure rounded here would
+    lose its spread across replications (a tiny utilisation at 3 decimals is the same in
+    every replication, and a comparison then finds a difference with p = 0); the summary
+    table and the comparison round for display only."""
     if isinstance(x, dict):
-        return {k: _r(v, nd) for k, v in x.items()}
+        return {k: _r(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_r(v, nd) for v in x]
+        return [_r(v) for v in x]
     if isinstance(x, (float, np.floating)):
-        return None if not math.isfinite(float(x)) else round(float(x), nd)
+        return None if not math.isfinite(float(x)) else float(x)
     if isinstance(x, np.integer):
         return int(x)
     return x
@@ -306,21 +317,42 @@ class ParquetLogins:
         self._writer = None
 
 
+class _Background:
+    """``fn(*args)`` in a thread (Arrow and file writes release the GIL, so it runs beside
+    the figures); :meth:`join` waits for it and re-raises what it raised."""
+
+    def __init__(self, fn: Callable[..., None], *args: Any):
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except BaseException as e:  # noqa: BLE001 - handed to the joining thread
+                self._error = e
+
+        self._thread = threading.Thread(target=run, name="access-sim-writer", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 def _gather_streamed(parts: Sequence[Path], folder: Path, fmt: str) -> None:
     """Copy streamed per-login files, batch by batch, into ``folder/logins.<fmt>``."""
     import pyarrow.parquet as pq  # deferred: pyarrow is optional (the parquet extra)
 
     writer = None
     try:
-        with open(folder / "logins.csv", "w", encoding="utf-8", newline="") \
+        with open(folder / "logins.csv", "wb") \
                 if fmt == "csv" else contextlib.nullcontext() as csv_file:
             for part in parts:
                 source = pq.ParquetFile(part)
                 for i in range(source.num_row_groups):
                     table = source.read_row_group(i)
                     if csv_file is not None:
-                        table.to_pandas().to_csv(csv_file, index=False, float_format="%.4f",
-                                                 header=csv_file.tell() == 0)
+                        write_csv(table, csv_file, header=csv_file.tell() == 0)
                         continue
                     if writer is None:
                         writer = pq.ParquetWriter(folder / "logins.parquet", table.schema)
@@ -328,6 +360,133 @@ def _gather_streamed(parts: Sequence[Path], folder: Path, fmt: str) -> None:
     finally:
         if writer is not None:
             writer.close()
+
+
+# --------------------------------------------------------------------------- CSV
+
+CSV_FLOAT_FORMAT = "%.4f"
+"""Every float of ``logins.csv`` and ``node_load.csv`` has 4 decimals (NaN: empty)."""
+
+_CSV_SPECIAL = (",", '"', "\n", "\r")
+
+
+def write_csv(table: Any, file: Any, *, header: bool = True) -> None:
+    """Write a table (pandas DataFrame or Arrow table) as CSV, fast, through Arrow.
+
+    The bytes are those of ``DataFrame.to_csv(file, index=False, float_format="%.4f")``:
+    floats with 4 decimals, correctly rounded (as ``%.4f`` rounds), NaN and missing values
+    empty, categories and strings unquoted (a value that needs quotes, with a comma, a quote
+    or a line break, sends the table to pandas' writer, which quotes it the same way), ints
+    as they are, a header of the bare column names. ``file`` is a path or a binary file.
+    """
+    frame = table if isinstance(table, pd.DataFrame) else None
+    try:
+        import pyarrow as pa  # deferred: loads only when a table is written
+        import pyarrow.csv as pacsv  # deferred: loads only when a table is written
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        pa = None
+    ready = None
+    if pa is not None:
+        arrow = pa.Table.from_pandas(frame, preserve_index=False) if frame is not None \
+            else table
+        ready = _csv_ready(arrow)
+    if ready is None:  # pandas' writer: values that need quotes, or no pyarrow
+        if frame is None:
+            frame = table.to_pandas()
+        text_file = isinstance(file, (str, os.PathLike))
+        with (open(file, "wb") if text_file else contextlib.nullcontext(file)) as f:
+            f.write(frame.to_csv(None, index=False, float_format=CSV_FLOAT_FORMAT,
+                                 header=header).encode("utf-8"))
+        return
+    names, columns = ready
+    with (open(file, "wb") if isinstance(file, (str, os.PathLike))
+          else contextlib.nullcontext(file)) as f:
+        if header:
+            f.write((",".join(names) + "\n").encode("utf-8"))
+        if columns.num_rows:
+            pacsv.write_csv(columns, f, pacsv.WriteOptions(include_header=False,
+                                                          quoting_style="none",
+                                                          batch_size=65536))
+
+
+def _csv_ready(table: Any) -> tuple[list[str], Any] | None:
+    """The columns as Arrow writes them like pandas (floats as 4-decimal decimals), or None
+    when pandas' writer must do it (a value or a name that needs quotes, a float that no
+    4-decimal decimal shows as ``%.4f`` does: -0.0000, inf, beyond 2**52 / 10**4)."""
+    import pyarrow as pa  # deferred: loads only when a table is written
+    import pyarrow.compute as pc  # deferred: loads only when a table is written
+
+    names = [str(n) for n in table.column_names]
+    if any(c in n for n in names for c in _CSV_SPECIAL):
+        return None
+    columns = []
+    for col in table.columns:
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+        kind = col.type
+        if pa.types.is_dictionary(kind):
+            values = col.dictionary
+            if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+                return None
+            if _needs_quotes(values, pc):
+                return None
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            if _needs_quotes(col, pc):
+                return None
+        elif pa.types.is_floating(kind):
+            col = _fixed_4(col)
+            if col is None:
+                return None
+        elif pa.types.is_boolean(kind):
+            return None  # pandas writes True/False, Arrow true/false
+        elif not pa.types.is_integer(kind):
+            return None
+        columns.append(col)
+    return names, pa.table(columns, names=[f"c{i}" for i in range(len(columns))])
+
+
+def _needs_quotes(values: Any, pc: Any) -> bool:
+    if len(values) == 0:
+        return False
+    return any(pc.any(pc.match_substring(values, c)).as_py() for c in _CSV_SPECIAL)
+
+
+def _fixed_4(col: Any) -> Any:
+    """A float column as decimal128 with scale 4, the value ``%.4f`` shows (correctly
+    rounded), null for NaN and null; None when a value is out of that range (see
+    :func:`_csv_ready`)."""
+    import pyarrow as pa  # deferred: loads only when a table is written
+
+    x = np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
+    valid = ~np.isnan(x)
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = x * 1e4
+        n = np.rint(scaled)
+        if not (np.abs(scaled[valid]) < 2.0 ** 52).all():
+            return None  # infinities, huge values: pandas' writer
+        if (valid & (n == 0) & np.signbit(x)).any():
+            return None  # -0.0000
+        # x * 1e4 is off by at most an ulp: only a value next to a half may round the wrong
+        # way; ``%.4f`` decides those (exactly).
+        frac = np.abs(scaled - np.trunc(scaled))
+        near = valid & (np.abs(frac - 0.5) <= 1e-9 * np.maximum(np.abs(scaled), 1.0))
+    units = np.where(valid, n, 0.0).astype(np.int64)
+    for i in np.flatnonzero(near):
+        units[i] = int((CSV_FLOAT_FORMAT % x[i]).replace(".", ""))
+    data = np.empty((len(units), 2), dtype=np.int64)  # little-endian 128-bit integers
+    data[:, 0] = units
+    data[:, 1] = units >> 63
+    validity = None if valid.all() else pa.array(valid).buffers()[1]
+    return pa.Array.from_buffers(pa.decimal128(38, 4), len(units),
+                                 [validity, pa.py_buffer(data)])
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """The logins table as Parquet, straight through Arrow (Snappy, Arrow's threads)."""
+    import pyarrow as pa  # deferred: pyarrow is optional (the parquet extra)
+    import pyarrow.parquet as pq  # deferred: pyarrow is optional (the parquet extra)
+
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path,
+                   compression="snappy")
 
 
 class Results:
@@ -408,6 +567,7 @@ class Results:
             "replication_figures": [_headline(r, peak) for r, peak in zip(per_rep, peaks)],
         }
         summary["ci95"] = replication_ci(summary["replication_figures"])
+        summary["counts_include"] = counts_note(sc.warmup, sc.duration)
         edge = {topo.node_ids[i] for i in world.edge_nodes}
         summary["events"] = _r(event_metrics(logins, node_load, sc.resolved()["events"],
                                              warmup_s=sc.warmup, duration_s=sc.duration,
@@ -418,12 +578,15 @@ class Results:
 
     def save(self, out_dir: str | os.PathLike[str], *, overwrite: bool = False,
              fmt: str | None = None,
-             extra: Callable[[Results, Path], None] | None = None) -> Path:
+             extra: Callable[[Results, Path], None] | None = None,
+             on_step: Callable[[str, float | None], None] | None = None) -> Path:
         """Write the result folder atomically (:mod:`sim.analysis.folders`).
 
         The files and the marker ``.access-sim-result`` go into a temporary sibling folder,
         swapped into place at the end under the folder's lock, so ``out_dir`` holds the
-        previous complete result or the new one, never a part.
+        previous complete result or the new one, never a part. The per-login table is
+        written through Arrow in a second thread while ``node_load.csv`` and ``extra`` (the
+        figures) are made in this one.
 
         Parameters
         ----------
@@ -436,6 +599,9 @@ class Results:
         extra : callable, optional
             ``extra(results, tmp_dir)`` writes more files (figures) into the folder before
             it is renamed into place.
+        on_step : callable, optional
+            ``on_step(step, seconds)``: ``seconds`` None when a step starts, its wall time
+            when it ends; steps ``"logins.csv"`` (or ``"logins.parquet"``), ``"extra"``.
 
         Raises
         ------
@@ -446,25 +612,41 @@ class Results:
         scenario = self.summary.get("scenario_resolved", {})
         outputs = scenario.get("outputs", {}) if isinstance(scenario, dict) else {}
         fmt = fmt or outputs.get("format", "csv")
+        step = on_step if on_step is not None else (lambda name, seconds: None)
+
+        def write_logins(tmp: Path) -> None:
+            name = f"logins.{fmt}"
+            started = time.perf_counter()
+            step(name, None)
+            if self.streamed:
+                _gather_streamed(self.streamed, tmp, fmt)
+            elif fmt == "parquet":
+                try:
+                    write_parquet(self.logins, tmp / "logins.parquet")
+                except ImportError:
+                    raise ResultsError("writing Parquet needs pyarrow: "
+                                       "pip install 'access-sim[parquet]'",
+                                       file=str(out)) from None
+            else:
+                write_csv(self.logins, tmp / "logins.csv")
+            step(name, time.perf_counter() - started)
 
         def write(tmp: Path) -> None:
             (tmp / SUMMARY_FILE).write_text(json.dumps(self.summary, indent=2, sort_keys=False)
                                             + "\n", encoding="utf-8")
-            if self.streamed:
-                _gather_streamed(self.streamed, tmp, fmt)
-            elif outputs.get("per_login", True):
-                if fmt == "parquet":
-                    try:
-                        self.logins.to_parquet(tmp / "logins.parquet", index=False)
-                    except ImportError:
-                        raise ResultsError("writing Parquet needs pyarrow: "
-                                           "pip install 'access-sim[parquet]'",
-                                           file=str(out)) from None
-                else:
-                    self.logins.to_csv(tmp / "logins.csv", index=False, float_format="%.4f")
-            self.node_load.to_csv(tmp / "node_load.csv", index=False, float_format="%.4f")
-            if extra is not None:
-                extra(self, tmp)
+            logins = None
+            if self.streamed or outputs.get("per_login", True):
+                logins = _Background(write_logins, tmp)
+            try:
+                write_csv(self.node_load, tmp / "node_load.csv")
+                if extra is not None:
+                    started = time.perf_counter()
+                    step("extra", None)
+                    extra(self, tmp)
+                    step("extra", time.perf_counter() - started)
+            finally:
+                if logins is not None:
+                    logins.join()  # re-raises what the thread raised
 
         return write_result_folder(out, write, overwrite=overwrite)
 
@@ -665,7 +847,31 @@ def _node_stats(world: World, outputs: Sequence[ReplicationOutput]) -> dict[str,
             "budget_refused": int(total["budget_refused"][i]),
             "ticket_hits": int(total["ticket_hits"][i]),
         }
+        if topo.kinds[i] == "datacenter":
+            # Logins that succeeded with the data center as their edge (paths.datacenter_edge):
+            # with the access and cache nodes' logins they add up to logins.whole_run.succeeded.
+            stats[node_id]["edge_logins"] = int(total["logins_ok"][i])
     return stats
+
+
+def counts_note(warmup_s: float, duration_s: float) -> dict[str, str]:
+    """What each count of the summary includes (``summary["counts_include"]``)."""
+    return {
+        "logins": f"logins that started in the measurement window, {warmup_s:g} s (the end of "
+                  f"the warm-up) to {duration_s:g} s (the end of the arrivals), all "
+                  "replications: attempted = succeeded + failed + in_flight (still running "
+                  "when the drain after the arrivals ended); latency_ms, addressing and "
+                  "replication_figures count the same logins",
+        "logins.whole_run": f"every login of the run, the warm-up (0 to {warmup_s:g} s) "
+                            "included, counted when the drain after the arrivals ended "
+                            "(`access-sim validate` estimates both counts)",
+        "nodes": "the whole run from 0 s, the warm-up included: an access or cache node's "
+                 "logins, and a data center's edge_logins (logins that succeeded with it as "
+                 "their edge), are counted to the end of the drain and add up to "
+                 "logins.whole_run.succeeded; a data center's logins are those it served up "
+                 f"to the end of the arrivals ({duration_s:g} s); utilization, mean_wait_ms, "
+                 f"mean_queue_len and arrival_rate_per_s are over 0 to {duration_s:g} s",
+    }
 
 
 def _headline(summary: dict[str, Any], peak: dict[str, float] | None = None) -> dict[str, Any]:
@@ -673,8 +879,7 @@ def _headline(summary: dict[str, Any], peak: dict[str, float] | None = None) -> 
     lg = summary["logins"]
     return {
         "latency_ms": {k: lat[k] for k in ("mean", "p50", "p90", "p95", "p99")},
-        # From the counts, to 6 decimals (the summary's share is rounded to 3).
-        "failure_share": round(lg["failed"] / lg["attempted"], 6) if lg["attempted"] else None,
+        "failure_share": lg["failed"] / lg["attempted"] if lg["attempted"] else None,
         "spill_share": summary["addressing"]["spill_share"],
         "utilization": {n: s["utilization"] for n, s in summary["nodes"].items()},
         "peak_utilization": peak if peak is not None else {},
@@ -687,7 +892,7 @@ def peak_utilization(node_load: pd.DataFrame, *, warmup_s: float, duration_s: fl
     """Largest sampled utilisation of each node in the measurement window, of one replication.
 
     Samples with ``warmup_s < t_s <= duration_s`` count (a sample at ``t_s`` covers the
-    ``sample_every`` seconds before it). Rounded to 4 decimals, like ``node_load.csv``.
+    ``sample_every`` seconds before it). Full precision (``node_load.csv`` shows 4 decimals).
 
     Parameters
     ----------
@@ -701,7 +906,7 @@ def peak_utilization(node_load: pd.DataFrame, *, warmup_s: float, duration_s: fl
     win = node_load[(t > warmup_s + 1e-9) & (t <= duration_s + 1e-9)]
     peak = win.groupby("node", sort=False, observed=True)["utilization"].max()
     order = list(nodes) if nodes is not None else list(pd.unique(node_load["node"]))
-    return {str(n): round(float(peak.get(n, 0.0)), 4) for n in order}
+    return {str(n): float(peak.get(n, 0.0)) for n in order}
 
 
 def replication_ci(replication_figures: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -717,4 +922,4 @@ def replication_ci(replication_figures: Sequence[dict[str, Any]]) -> dict[str, A
     names: dict[str, None] = {}
     for f in flat:
         names.update(dict.fromkeys(f))
-    return {name: _r(mean_ci(f.get(name) for f in flat).as_dict(), 6) for name in names}
+    return {name: _r(mean_ci(f.get(name) for f in flat).as_dict()) for name in names}

@@ -67,6 +67,10 @@ class Disruptions:
         self.dc_dark_until = [-math.inf] * n
         """Until when a node's trips are dropped (its route crosses a failed link and has
         not moved yet)."""
+        self.dc_trip: list[tuple[float, float, float, float, int, float]] = [
+            (0.0, 0.0, 0.0, 0.0, 1, -math.inf)] * n
+        """The same per node in one tuple for the hot path: ``(rtt_s, median extra s, sigma,
+        loss, path code, dark until)``."""
         self.dc_mode = "fail"
         """What logins that need the home data center do while it is down."""
         self.node_holds = [0] * n
@@ -177,6 +181,7 @@ class Disruptions:
             for i, links in enumerate(cur.uses):
                 if key in links:
                     self.dc_dark_until[i] = until
+                    self._pack(i)
                     private[i], loss[i], uses[i] = \
                         after.private_ms[i], after.private_loss[i], after.uses[i]
             self.state = BackendState(private, loss, tuple(uses))
@@ -207,8 +212,13 @@ class Disruptions:
             self.dc_path[i] = 2 if use_public[i] else 1
             self.dc_mu[i], self.dc_sigma[i] = public_noise[i] if use_public[i] \
                 else private_noise
+            self._pack(i)
         if publish and self.on_backend is not None:
             self.on_backend(expected.tolist())
+
+    def _pack(self, i: int) -> None:
+        self.dc_trip[i] = (self.dc_rtt_s[i], 0.001 * math.exp(self.dc_mu[i]), self.dc_sigma[i],
+                           self.dc_loss[i], self.dc_path[i], self.dc_dark_until[i])
 
     @staticmethod
     def _set_or_drop(d: dict[LinkKey, float] | dict[LinkKey, int], key: LinkKey,

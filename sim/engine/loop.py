@@ -204,11 +204,7 @@ class Engine:
         d = self.disruptions
         self.degraded_pairs = d.degraded_pairs
         self.dc_rtt_s = d.dc_rtt_s
-        self.dc_loss = d.dc_loss
-        self.dc_path = d.dc_path
-        self.dc_mu = d.dc_mu
-        self.dc_sigma = d.dc_sigma
-        self.dc_dark_until = d.dc_dark_until
+        self.dc_trip = d.dc_trip
         self._rto_min_s = sc.paths.rto_min
         self.dc_held: dict[int, Login] = {}
         """Logins waiting for the home data center to come back (``queue`` mode), by id."""
@@ -741,18 +737,16 @@ class Engine:
         # The trip to the home data center over the node's network now: its RTT, an extra
         # delay (log-normal, ms), a retransmission per packet lost (the RTO), and while the
         # route crosses a failed link, the wait until it has moved.
-        n = lg.node
-        rtt_s = self.dc_rtt_s[n]
-        trip_s = rtt_s + 0.001 * math.exp(self.dc_mu[n] + self.dc_sigma[n] * lg.z_back)
-        loss = self.dc_loss[n]
+        rtt_s, median_s, sigma, loss, path, dark = self.dc_trip[lg.node]
+        trip_s = rtt_s + median_s * math.exp(sigma * lg.z_back)
         if lg.u_back < loss:  # lost: retransmitted after the RTO, doubling (geometric count)
             rto = 3.0 * rtt_s if 3.0 * rtt_s > self._rto_min_s else self._rto_min_s
             k = int(math.log(max(lg.u_back, 1e-300)) / math.log(loss))
             trip_s += rto * (2.0 ** min(k, MAX_SYN_RETRIES) - 1.0)
-        if self.dc_dark_until[n] > finish:
-            trip_s += self.dc_dark_until[n] - finish
+        if dark > finish:
+            trip_s += dark - finish
         half = trip_s / 2
-        lg.path = self.dc_path[n]
+        lg.path = path
         if finish + 2 * half + lg.rtt_ms / 2000.0 > lg.deadline:
             # Too late whatever the data center does; the node forwards it all the same.
             self._at_time(finish + half, self._on_ghost_dc, lg.svc_dc)

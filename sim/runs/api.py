@@ -76,7 +76,8 @@ def run(scenario: Scenario | str | os.PathLike[str], *,
 
 
 def run_world(world: World, *, progress: Callable[[float], None] | None = None,
-              executor: Executor | None = None) -> Results:
+              executor: Executor | None = None,
+              on_step: Callable[[str, float], None] | None = None) -> Results:
     """Run every replication of a built world through an executor.
 
     Parameters
@@ -94,12 +95,17 @@ def run_world(world: World, *, progress: Callable[[float], None] | None = None,
     stream_dir = _stream_dir(world) if world.scenario.outputs.stream else None
     try:
         outputs = run_tasks(tasks_for(world, stream_dir), executor, progress=progress)
+        simulated = time.perf_counter()
+        if on_step is not None:
+            on_step("simulate", simulated - started)
         if stream_dir is not None and len(list(stream_dir.iterdir())) < len(outputs):
             raise ScenarioError("the workers wrote the streamed records where this process "
                                 "cannot read them (a remote cluster needs a shared folder)",
                                 file=world.source, path="outputs.stream")
         results = results_from_outputs(world, outputs, wall_s=time.perf_counter() - started,
                                        created_utc=created)
+        if on_step is not None:
+            on_step("summary", time.perf_counter() - simulated)
     except BaseException:
         if stream_dir is not None:
             shutil.rmtree(stream_dir, ignore_errors=True)

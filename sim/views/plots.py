@@ -120,26 +120,40 @@ def _has_logins(results: Results) -> bool:
         "t_start_s", "outcome", "latency_ms", "region"} <= set(logins.columns)
 
 
-def _window_logins(results: Results) -> pd.DataFrame:
-    """Logins that started inside the measurement window (any outcome)."""
+def _window_logins(results: Results, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Logins that started inside the measurement window (any outcome); only ``columns``
+    (those present) when given: the figures read a few of the table's columns, and a copy
+    of every column of millions of rows costs seconds."""
     if not _has_logins(results):
         return pd.DataFrame()
     logins = results.logins
+    if columns is not None:
+        logins = logins[[c for c in columns if c in logins.columns]]
     warmup, duration = _window_s(results)
     t = logins["t_start_s"].to_numpy(dtype=float)
     return logins[(t >= warmup) & (t < duration)]
 
 
+def _labels(col: pd.Series) -> np.ndarray:
+    """A column's values as an object array of str ("nan" for a missing value), like
+    ``col.astype(str)`` but from a categorical's codes (pandas' string conversion of a
+    categorical of millions of rows takes seconds)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        names = np.array([str(c) for c in col.cat.categories] + ["nan"], dtype=object)
+        return names[col.cat.codes.to_numpy()]  # code -1 (missing) picks "nan"
+    return np.asarray(col.astype(str).to_numpy(), dtype=object)
+
+
 def _ok_latencies(results: Results) -> pd.DataFrame:
     """``region, latency_ms`` of successful logins in the window with a positive latency."""
-    win = _window_logins(results)
+    win = _window_logins(results, ("t_start_s", "outcome", "latency_ms", "region"))
     if len(win) == 0:
         return pd.DataFrame({"region": pd.Series([], dtype=str),
                              "latency_ms": pd.Series([], dtype=float)})
-    ok = win[(win["outcome"].astype(str) == "ok")]
-    lat = ok["latency_ms"].to_numpy(dtype=float)
+    ok = _labels(win["outcome"]) == "ok"
+    lat = win["latency_ms"].to_numpy(dtype=float)[ok]
     keep = np.isfinite(lat) & (lat > 0)  # a log axis cannot show 0 ms
-    return pd.DataFrame({"region": ok["region"].astype(str).to_numpy()[keep],
+    return pd.DataFrame({"region": _labels(win["region"])[ok][keep],
                          "latency_ms": lat[keep]})
 
 
@@ -493,13 +507,28 @@ def _node_kinds(results: Results) -> dict[str, str]:
     kinds: dict[str, str] = {}
     logins = results.logins
     if logins is not None and len(logins) and {"node", "node_kind"} <= set(logins.columns):
-        pairs = logins[["node", "node_kind"]].astype(str).drop_duplicates()
+        pairs = _kind_pairs(logins)
         kinds.update((n, k) for n, k in zip(pairs["node"], pairs["node_kind"])
                      if n not in ("", "nan") and k not in ("", "nan"))
     for node, info in (results.summary.get("nodes") or {}).items():
         if isinstance(info, Mapping) and info.get("kind"):
             kinds[str(node)] = str(info["kind"])
     return kinds
+
+
+def _kind_pairs(logins: pd.DataFrame) -> pd.DataFrame:
+    """The distinct ``node, node_kind`` pairs of the logins, as str (found on integer codes
+    when the columns are categorical)."""
+    node, kind = logins["node"], logins["node_kind"]
+    if not (isinstance(node.dtype, pd.CategoricalDtype)
+            and isinstance(kind.dtype, pd.CategoricalDtype)):
+        return pd.DataFrame({"node": _labels(node), "node_kind": _labels(kind)}).drop_duplicates()
+    codes = pd.DataFrame({"node": node.cat.codes.to_numpy(),
+                          "node_kind": kind.cat.codes.to_numpy()}).drop_duplicates()
+    node_names = np.array([str(c) for c in node.cat.categories] + ["nan"], dtype=object)
+    kind_names = np.array([str(c) for c in kind.cat.categories] + ["nan"], dtype=object)
+    return pd.DataFrame({"node": node_names[codes["node"].to_numpy()],
+                         "node_kind": kind_names[codes["node_kind"].to_numpy()]})
 
 
 def _node_coords(results: Results) -> dict[str, tuple[float, float]]:
@@ -517,14 +546,14 @@ def _node_coords(results: Results) -> dict[str, tuple[float, float]]:
 
 def _site_table(results: Results) -> pd.DataFrame:
     """Per site: lon, lat, logins in the window, the node that took most and its share."""
-    win = _window_logins(results)
+    win = _window_logins(results, ("t_start_s", "site", "terminal_lat", "terminal_lon", "node"))
     cols = ["site", "lon", "lat", "logins", "node", "share"]
     if len(win) == 0 or not {"site", "terminal_lat", "terminal_lon", "node"} <= set(win.columns):
         return pd.DataFrame(columns=cols)
-    df = pd.DataFrame({"site": win["site"].astype(str).to_numpy(),
+    df = pd.DataFrame({"site": _labels(win["site"]),
                        "lat": win["terminal_lat"].to_numpy(dtype=float),
                        "lon": win["terminal_lon"].to_numpy(dtype=float),
-                       "node": win["node"].astype(str).to_numpy()})
+                       "node": _labels(win["node"])})
     sites = df.groupby("site", sort=True).agg(lon=("lon", "first"), lat=("lat", "first"),
                                               logins=("node", "size"))
     served = df[(df["node"] != "") & (df["node"] != "nan")]
@@ -664,8 +693,8 @@ def plot_decided_by(results: Results, ax: Axes | None = None, bin_s: float = 60.
         _no_data(ax, "no per-login records")
         return ax
     logins = results.logins
-    t_bin = (logins["t_start_s"].to_numpy() // bin_s) * bin_s
-    table = pd.crosstab(t_bin, logins["decided_by"].astype(str), normalize="index")
+    table = _decided_shares(logins["t_start_s"].to_numpy(dtype=float), logins["decided_by"],
+                            bin_s)
     table = table.loc[:, (table > 0).any()]
     # Each bin drawn flat from its start to its end (a step), not interpolated between bins.
     starts = table.index.to_numpy() / 60.0
@@ -679,6 +708,29 @@ def plot_decided_by(results: Results, ax: Axes | None = None, bin_s: float = 60.
     ax.set_title(f"{_scenario_name(results)}: which addressing level decided")
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
     return ax
+
+
+def _decided_shares(t_s: np.ndarray, decided: pd.Series, bin_s: float) -> pd.DataFrame:
+    """Share of each deciding level per time bin (rows: the bins' starts, in order, only bins
+    holding logins; columns: the levels, sorted by name), as
+    ``pd.crosstab(bin, decided.astype(str), normalize="index")`` gives, counted on integer
+    codes."""
+    if isinstance(decided.dtype, pd.CategoricalDtype):
+        names = np.array([str(c) for c in decided.cat.categories], dtype=object)
+        codes = decided.cat.codes.to_numpy().astype(np.int64)
+        keep = codes >= 0
+        codes = codes[keep]
+    else:
+        labels = _labels(decided)
+        keep = labels != "nan"
+        names, codes = np.unique(labels[keep], return_inverse=True)
+    bins = np.floor_divide(t_s[keep], bin_s)
+    starts, rows = np.unique(bins, return_inverse=True)
+    counts = np.bincount(rows * len(names) + codes,
+                         minlength=len(starts) * len(names)).reshape(len(starts), len(names))
+    table = pd.DataFrame(counts, index=starts * bin_s, columns=list(names), dtype=float)
+    table = table[sorted(table.columns)]
+    return table.div(table.sum(axis=1), axis=0)
 
 
 def save_figures(results: Results, out_dir: str | os.PathLike[str]) -> list[Path]:
@@ -717,7 +769,7 @@ def save_figures(results: Results, out_dir: str | os.PathLike[str]) -> list[Path
         plot_latency_cdf(results, ax=fig.add_subplot())
         save(fig, "latency_cdf.png")
 
-        n_regions = max(len(set(_ok_latencies(results)["region"])), 1)
+        n_regions = max(int(_ok_latencies(results)["region"].nunique()), 1)
         ncols = min(n_regions, 4)
         nrows = math.ceil(n_regions / ncols)
         fig = Figure(figsize=(3.3 * ncols + 0.6, 2.8 * nrows + 0.8), layout="constrained")
