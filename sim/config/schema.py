@@ -275,6 +275,14 @@ class Nodes(StrictModel):
 # --------------------------------------------------------------------------- network
 
 
+def _refuse_old_key(data: Any, key: str, message: str) -> Any:
+    """A section's raw mapping, unless it holds a key the format no longer has (``message``
+    says what replaced it)."""
+    if isinstance(data, Mapping) and key in data:
+        raise ValueError(message)
+    return data
+
+
 class Protocol(StrictModel):
     """Transport of the login (the per-login variation of the path: ``paths``)."""
     transport: Literal["tcp_tls13", "tcp_tls12", "quic"] = "tcp_tls13"
@@ -283,11 +291,10 @@ class Protocol(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _renamed(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and "jitter_fraction" in data:
-            raise ValueError("'jitter_fraction' is gone: the path's variation is additive now, "
-                             "per access type and network (paths.access.<type>.jitter_p50_ms, "
-                             "jitter_p99_ms; see docs/latency.md)")
-        return data
+        return _refuse_old_key(data, "jitter_fraction", (
+            "'jitter_fraction' is gone: the path's variation is additive now, per access type "
+            "and network (paths.access.<type>.jitter_p50_ms, jitter_p99_ms; see "
+            "docs/latency.md)"))
 
     @property
     def handshake_rtts(self) -> float:
@@ -447,11 +454,10 @@ class RegionLevelSpec(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _renamed(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and "far_resolver_share" in data:
-            raise ValueError("'far_resolver_share' is now 'public_resolver_share': public "
-                             "resolvers are anycast, a terminal reaches the nearest point of "
-                             "presence (see docs/addressing.md)")
-        return data
+        return _refuse_old_key(data, "far_resolver_share", (
+            "'far_resolver_share' is now 'public_resolver_share': public resolvers are "
+            "anycast, a terminal reaches the nearest point of presence (see "
+            "docs/addressing.md)"))
 
 
 class NearestLevelSpec(StrictModel):

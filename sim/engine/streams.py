@@ -5,6 +5,6 @@ replication's :class:`numpy.random.SeedSequence`, so changing one input (more lo
 
 from __future__ import annotations
 
-from sim.model.draws import ExponentialDraws, NormalDraws, UniformDraws
+from sim.model.draws import ExponentialDraws, UniformDraws
 
-__all__ = ["UniformDraws", "ExponentialDraws", "NormalDraws"]
+__all__ = ["UniformDraws", "ExponentialDraws"]

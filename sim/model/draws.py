@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["UniformDraws", "ExponentialDraws", "NormalDraws"]
+__all__ = ["UniformDraws", "ExponentialDraws"]
 
 
 class UniformDraws:
@@ -67,26 +67,3 @@ class ExponentialDraws:
             pos = 0
         self._pos = pos + n
         return self._buf[pos:pos + n]
-
-
-class NormalDraws:
-    """Standard normal draws from one stream, generated 4,096 at a time.
-
-    Parameters
-    ----------
-    seed : numpy.random.SeedSequence or numpy.random.Generator
-        This input's own seed, or its generator.
-    """
-
-    __slots__ = ("_rng", "_buffer")
-
-    def __init__(self, seed: np.random.SeedSequence | np.random.Generator):
-        self._rng = np.random.default_rng(seed)
-        self._buffer: list[float] = []
-
-    def next(self) -> float:
-        """The next draw."""
-        buffer = self._buffer
-        if not buffer:
-            buffer.extend(self._rng.standard_normal(4096).tolist())
-        return buffer.pop()
