@@ -56,21 +56,13 @@ class Disruptions:
         """Region pairs whose public paths carry extra delay and loss now."""
         self.dc_rtt_s = [0.0] * n
         """Each node's round trip to the home data center now (s)."""
-        self.dc_loss = [0.0] * n
-        """Loss per trip of each node."""
-        self.dc_path = [1] * n
-        """How the node reaches the home data center: 1 the backbone, 2 public transit (the
-        ``path`` codes of the logins)."""
-        self.dc_mu = [0.0] * n
-        self.dc_sigma = [0.0] * n
-        """The log-normal of each node's trip's extra delay (ms)."""
         self.dc_dark_until = [-math.inf] * n
         """Until when a node's trips are dropped (its route crosses a failed link and has
         not moved yet)."""
         self.dc_trip: list[tuple[float, float, float, float, int, float]] = [
             (0.0, 0.0, 0.0, 0.0, 1, -math.inf)] * n
-        """The same per node in one tuple for the hot path: ``(rtt_s, median extra s, sigma,
-        loss, path code, dark until)``."""
+        """Each node's trip now, for the hot path: ``(rtt_s, median extra delay s, its
+        log-sigma, loss, path code (1 the backbone, 2 public transit), dark until)``."""
         self.dc_mode = "fail"
         """What logins that need the home data center do while it is down."""
         self.node_holds = [0] * n
@@ -146,20 +138,11 @@ class Disruptions:
     def degrade_link(self, key: LinkKey, extra_ms: float, loss: float) -> None:
         """Add (or, negative, remove) extra delay and loss on a backbone link now: the routes
         that cross it feel it at once; they move after the convergence delay."""
-        extra = max(0.0, self.link_extra.get(key, 0.0) + extra_ms)
-        lost = min(0.99, max(0.0, self.link_loss.get(key, 0.0) + loss))
-        self._set_or_drop(self.link_extra, key, extra)
-        self._set_or_drop(self.link_loss, key, lost)
-        # Until the routes move: the nodes routed through it see the change on their path.
-        cur = self.state
-        private = cur.private_ms.copy()
-        loss_now = cur.private_loss.copy()
-        for i, links in enumerate(cur.uses):
-            if key in links:
-                private[i] = max(0.0, private[i] + extra_ms)
-                loss_now[i] = min(0.99, max(0.0, 1.0 - (1.0 - loss_now[i]) * (1.0 - loss))) \
-                    if loss >= 0 else max(0.0, loss_now[i] + loss)
-        self.state = BackendState(private, loss_now, cur.uses)
+        self._set_or_drop(self.link_extra, key,
+                          max(0.0, self.link_extra.get(key, 0.0) + extra_ms))
+        self._set_or_drop(self.link_loss, key,
+                          min(0.99, max(0.0, self.link_loss.get(key, 0.0) + loss)))
+        self.state = self.world.backbone.priced(self.state, self.link_extra, self.link_loss)
         self.apply_backend(self.state, publish=False)
         self._converge()
 
@@ -172,19 +155,12 @@ class Disruptions:
         if (held > 0) == (now_held > 0):
             return
         if now_held:  # the link fails: trips through it are lost until the routes move
-            after = self._recompute()
             until = self.env.now + self.world.scenario.paths.convergence_delay
-            cur = self.state
-            private = cur.private_ms.copy()
-            loss = cur.private_loss.copy()
-            uses = list(cur.uses)
-            for i, links in enumerate(cur.uses):
-                if key in links:
-                    self.dc_dark_until[i] = until
-                    self._pack(i)
-                    private[i], loss[i], uses[i] = \
-                        after.private_ms[i], after.private_loss[i], after.uses[i]
-            self.state = BackendState(private, loss, tuple(uses))
+            cut = [i for i, links in enumerate(self.state.uses) if key in links]
+            for i in cut:
+                self.dc_dark_until[i] = until
+            # (those trips arrive over the new route, once it is in place)
+            self.state = self.state.merged(self._recompute(), cut)
             self.apply_backend(self.state, publish=False)
         self._converge()
 
@@ -208,17 +184,11 @@ class Disruptions:
         private_noise, public_noise = world.backend_noise
         for i in range(len(rtt)):
             self.dc_rtt_s[i] = float(rtt[i]) / 1000.0
-            self.dc_loss[i] = float(loss[i])
-            self.dc_path[i] = 2 if use_public[i] else 1
-            self.dc_mu[i], self.dc_sigma[i] = public_noise[i] if use_public[i] \
-                else private_noise
-            self._pack(i)
+            mu, sigma = public_noise[i] if use_public[i] else private_noise
+            self.dc_trip[i] = (self.dc_rtt_s[i], 0.001 * math.exp(mu), sigma, float(loss[i]),
+                               2 if use_public[i] else 1, self.dc_dark_until[i])
         if publish and self.on_backend is not None:
             self.on_backend(expected.tolist())
-
-    def _pack(self, i: int) -> None:
-        self.dc_trip[i] = (self.dc_rtt_s[i], 0.001 * math.exp(self.dc_mu[i]), self.dc_sigma[i],
-                           self.dc_loss[i], self.dc_path[i], self.dc_dark_until[i])
 
     @staticmethod
     def _set_or_drop(d: dict[LinkKey, float] | dict[LinkKey, int], key: LinkKey,

@@ -256,6 +256,19 @@ class BackendState:
     """Loss per trip on the backbone route (the network's, plus degraded links')."""
     uses: tuple[frozenset[LinkKey], ...]
     """The links each node's backbone route uses."""
+    clean_ms: NDArray[np.float64]
+    """The route's RTT without the degradation of the links it crosses."""
+
+    def merged(self, other: BackendState, nodes: Iterable[int]) -> BackendState:
+        """This state with ``other``'s routes for ``nodes``."""
+        rows = list(nodes)
+        private, loss, clean = (a.copy() for a in (self.private_ms, self.private_loss,
+                                                    self.clean_ms))
+        uses = list(self.uses)
+        for i in rows:
+            private[i], loss[i], clean[i], uses[i] = (other.private_ms[i], other.private_loss[i],
+                                                     other.clean_ms[i], other.uses[i])
+        return BackendState(private, loss, tuple(uses), clean)
 
 
 class Backbone:
@@ -301,25 +314,35 @@ class Backbone:
         home_id = self.topo.node_ids[self.home]
         dist, paths = nx.single_source_dijkstra(g, home_id, weight="metric")
         n = len(self.topo.node_ids)
-        rtt = np.full(n, np.inf)
-        loss = np.full(n, self.loss)
+        clean = np.full(n, np.inf)
         uses: list[frozenset[LinkKey]] = []
         for i, node in enumerate(self.topo.node_ids):
             path = paths.get(node)
-            if path is None:
-                uses.append(frozenset())
-                continue
-            links = frozenset(link_key(u, v) for u, v in zip(path, path[1:]))
+            links = frozenset() if path is None else \
+                frozenset(link_key(u, v) for u, v in zip(path, path[1:]))
             uses.append(links)
-            extra = sum(extra_ms.get(k, 0.0) for k in links)
-            clean_metric = dist[node] - extra
-            rtt[i] = max(self.base_ms[i], clean_metric) + extra
+            if path is not None:
+                clean_metric = dist[node] - sum(extra_ms.get(k, 0.0) for k in links)
+                clean[i] = max(self.base_ms[i], clean_metric)
+        return self.priced(BackendState(clean, clean, tuple(uses), clean), extra_ms,
+                           link_loss)
+
+    def priced(self, state: BackendState, extra_ms: Mapping[LinkKey, float],
+               link_loss: Mapping[LinkKey, float]) -> BackendState:
+        """``state``'s routes priced with the links' degradation now (``extra_ms`` and
+        ``link_loss`` on the links each route crosses): what a change costs before the
+        routes move."""
+        rtt = state.clean_ms.copy()
+        loss = np.full(len(rtt), self.loss)
+        for i, links in enumerate(state.uses):
+            rtt[i] += sum(extra_ms.get(k, 0.0) for k in links)
             ok = 1.0 - self.loss
             for k in links:
                 ok *= 1.0 - link_loss.get(k, 0.0)
             loss[i] = 1.0 - ok
         rtt[self.home] = 0.0
-        return BackendState(private_ms=rtt, private_loss=loss, uses=tuple(uses))
+        return BackendState(private_ms=rtt, private_loss=loss, uses=state.uses,
+                            clean_ms=state.clean_ms)
 
 
 def public_transit(topo: Topology, home: int, paths: Paths

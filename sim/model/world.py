@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import networkx as nx
 import numpy as np
 from numpy.typing import NDArray
 
@@ -123,18 +122,6 @@ class World:
         topo = self.topology
         return [i for i in self.edge_nodes
                 if topo.regions[i] == region and topo.kinds[i] in ("access", "cache")]
-
-    def nodes_routed_through(self, a: str, b: str) -> list[int]:
-        """Nodes whose backbone route to the home data center uses the link ``a``-``b``."""
-        topo = self.topology
-        private = nx.Graph()
-        private.add_edges_from((u, v, d) for u, v, d in topo.graph.edges(data=True)
-                               if d["network"] == "private")
-        home = topo.node_ids[self.home_dc]
-        paths = nx.single_source_dijkstra_path(private, home, weight="floor_ms")
-        link = {a, b}
-        return [topo.index[n] for n, path in sorted(paths.items())
-                if any({u, v} == link for u, v in zip(path, path[1:]))]
 
 
 def build_world(scenario: Scenario, source: str = "scenario") -> World:
