@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/memory.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/parallel.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/make_run.py $(BENCH_ARGS)
 
 # The layers contract (docs/architecture.md), types and style; CI runs it before the tests.
 lint: $(STAMP)
