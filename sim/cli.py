@@ -104,15 +104,85 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-figures", action="store_true", help="do not draw figures")
     r.add_argument("--overwrite", action="store_true",
                    help="replace a non-empty --out folder that is not a previous result")
+    r.add_argument("--report", action="store_true",
+                   help="also write report.html, a self-contained HTML report (see "
+                        "access-sim report)")
     r.add_argument("--quiet", action="store_true", help="no progress bar, no summary table")
     common(r)
     executor_options(r)
     r.set_defaults(func=cmd_run)
 
+    rp = sub.add_parser(
+        "report", help="write a self-contained HTML report of a result or comparison folder",
+        description="Write one HTML file that works offline (no network: the charting "
+                    "library and the data are inside it). Of a result folder: the summary "
+                    "tables, a zoomable map of the sites coloured by p95 latency and of the "
+                    "nodes, latency CDFs overall and by region, the busiest nodes' load "
+                    "and the deciding addressing levels over time with the events marked, "
+                    "and the resolved scenario. Of a comparison folder (compare --out): "
+                    "the scenarios side by side with intervals and significance, their "
+                    "latency CDFs and a map of the per-site p95 difference to the baseline.")
+    rp.add_argument("folder", type=Path, metavar="RESULT_OR_COMPARISON_DIR",
+                    help="a folder written by access-sim run or access-sim compare --out")
+    rp.add_argument("--out", type=Path, metavar="FILE",
+                    help="the HTML file to write (default: FOLDER/report.html)")
+    rp.set_defaults(func=cmd_report)
+
     v = sub.add_parser("validate", help="check a scenario (and its topology) without running")
     v.add_argument("scenario")
     common(v)
     v.set_defaults(func=cmd_validate)
+
+    ex = sub.add_parser(
+        "explain", help="follow one login through the engine: each level, its latency",
+        description="Run the scenario (its settings and seed; replication 0) until one "
+                    "login has finished and print what the engine decided for it: the DNS "
+                    "answer, each addressing level (probes, end-to-end ranking, sticky, "
+                    "spill), the race, every connect, the node and the trip to the home "
+                    "data center, and its latency in components, with the row a full run "
+                    "records for the same login_id.")
+    ex.add_argument("scenario", help="scenario YAML file")
+    ex.add_argument("--site", metavar="NAME", help="a site of the scenario (see access-sim "
+                    "sites): its first login at or after --at")
+    ex.add_argument("--access", metavar="TYPE",
+                    help="the terminal's access type (default: the site's most common)")
+    ex.add_argument("--at", metavar="TIME",
+                    help="earliest start of the login, simulated time (30s, 10m; default: "
+                         "the end of the warm-up)")
+    ex.add_argument("--login-id", type=int, metavar="N",
+                    help="follow this login instead (its login_id in logins.csv)")
+    ex.add_argument("--seed", type=int, help="override the scenario's seed")
+    ex.add_argument("--format", dest="explain_format", choices=("text", "json"),
+                    default="text", help="output format (default: text)")
+    common(ex)
+    ex.set_defaults(func=cmd_explain)
+
+    nd = sub.add_parser(
+        "nodes", help="list a scenario's nodes: place, capacity, links (no simulation)",
+        description="Print the nodes of the scenario's network (its topology with the "
+                    "scenario's network: edits) with the capacity a run gives them (kind "
+                    "defaults, topology keys, network edits, nodes.overrides) and their "
+                    "neighbours; the edit column marks nodes added or resized by network:.")
+    nd.add_argument("scenario", help="scenario YAML file")
+    nd.add_argument("--format", dest="table_format", choices=("table", "csv", "json"),
+                    default="table", help="output format (default: table)")
+    common(nd)
+    nd.set_defaults(func=cmd_nodes)
+
+    st = sub.add_parser(
+        "sites", help="list a scenario's sites and their expected logins (no simulation)",
+        description="Print the sites terminals log in from, largest first: place, weight "
+                    "(share of the users) and the expected logins per hour at the run's "
+                    "peak (the moment the total login rate is highest) and averaged over "
+                    "the run, warm-up included (the logins a run simulates: of the sample, "
+                    "with population.sample_one_in).")
+    st.add_argument("scenario", help="scenario YAML file")
+    st.add_argument("--region", choices=REGION_NAMES, help="only the sites of this region")
+    st.add_argument("--top", type=int, metavar="N", help="only the N largest sites")
+    st.add_argument("--format", dest="table_format", choices=("table", "csv", "json"),
+                    default="table", help="output format (default: table)")
+    common(st)
+    st.set_defaults(func=cmd_sites)
 
     c = sub.add_parser(
         "compare", help="run scenarios (or read result folders) and compare them with CIs",
@@ -135,6 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--resume", action="store_true",
                    help="reuse the runs an interrupted comparison finished (in --out/runs/)")
     c.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+    c.add_argument("--site", dest="sites", action="append", default=[], metavar="CITY",
+                   help="also compare this site's p50/p95/p99 (repeatable), e.g. Lagos")
+    c.add_argument("--country", dest="countries", action="append", default=[],
+                   metavar="CODE", help="also compare this country's p50/p95/p99 "
+                                        "(repeatable), e.g. NG")
+    c.add_argument("--window", dest="windows", action="append", default=[],
+                   metavar="event|START-END",
+                   help="also compare the figures during and outside each scheduled event "
+                        "(event) or a span such as 20m-40m (repeatable)")
     common(c)
     executor_options(c)
     c.set_defaults(func=cmd_compare)
@@ -161,6 +240,50 @@ def build_parser() -> argparse.ArgumentParser:
     common(w)
     executor_options(w)
     w.set_defaults(func=cmd_sweep)
+
+    pl = sub.add_parser(
+        "plan", help="where to add access or cache nodes, at what cost, for what latency",
+        description="Screen candidate cities for new nodes on a fast estimate (one baseline "
+                    "simulation), pick up to --nodes by greedy selection and swaps, verify "
+                    "the best plans by simulation with 95%% CIs, and write plan.csv, "
+                    "plan.json, pareto.png, map.png and plan-1.yaml ... (scenario variants "
+                    "with network: add). With --size: the fewest login workers per node "
+                    "that keep the p99 queue wait under --p99-wait (see docs/planning.md).")
+    pl.add_argument("scenario", help="scenario YAML file")
+    pl.add_argument("--kind", choices=("access", "cache"), default="access",
+                    help="kind of node to add (default access)")
+    pl.add_argument("--nodes", type=int, default=3, metavar="N",
+                    help="most nodes to add (default 3)")
+    pl.add_argument("--candidates", type=Path, metavar="FILE",
+                    help="candidate places: CSV or YAML of cities (city[,country]) or "
+                         "coordinates (name,lat,lon[,region]); default: shipped cities of "
+                         "--min-population without a node of --kind")
+    pl.add_argument("--min-population", type=float, default=1_000_000, metavar="N",
+                    help="smallest candidate city (default 1000000)")
+    pl.add_argument("--costs", type=Path, metavar="FILE",
+                    help="node costs per month, YAML (default: sim/data/node_costs.yaml)")
+    pl.add_argument("--objective", choices=("p95", "mean"), default="p95",
+                    help="latency figure to lower (default p95)")
+    pl.add_argument("--scope", action="append", metavar="all|region:R|site:NAME",
+                    help="logins the objective is over (repeatable; default all)")
+    pl.add_argument("--target", metavar="'p95<=400ms'",
+                    help="the cheapest plan meeting this instead of the best of --nodes")
+    pl.add_argument("--verify", type=int, default=3, metavar="K",
+                    help="plans verified by simulation (default 3)")
+    pl.add_argument("--size", action="store_true",
+                    help="size every node's login workers instead of adding nodes")
+    pl.add_argument("--p99-wait", default="50ms", metavar="DURATION",
+                    help="with --size: the p99 queue wait to stay under (default 50ms)")
+    pl.add_argument("--out", type=Path, help="plan folder (default: results/plan-<scenario>)")
+    pl.add_argument("--replications", type=int, help="override the number of replications")
+    pl.add_argument("--seed", type=int, help="override the scenario's seed")
+    pl.add_argument("--no-figures", action="store_true", help="do not draw figures")
+    pl.add_argument("--overwrite", action="store_true",
+                    help="replace a non-empty --out folder that is not a previous result")
+    pl.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+    common(pl)
+    executor_options(pl)
+    pl.set_defaults(func=cmd_plan)
 
     vl = sub.add_parser("validate-latency",
                         help="cross-validate the latency model on measured RTTs (held-out cities)")
@@ -348,21 +471,30 @@ def cmd_run(args: argparse.Namespace) -> int:
             bar.close()
     figures = scenario.outputs.figures and not args.no_figures
 
+    drawn = " and ".join(w for w, on in (("the figures", figures),
+                                         ("the report", args.report)) if on)
+
     def draw(res: Any, folder: Path) -> None:
         if figures:
             from sim.views.plots import save_figures  # deferred: --help stays fast
 
-            save_figures(res, folder)
+            save_figures(res, folder,
+                         on_skip=lambda name, why: say.line(f"no figures/{name}: {why}"))
+        if args.report:
+            # Inside the new folder before the swap: the marker lists it as the result's.
+            from sim.views.html_report import REPORT_FILE, write_result_report  # deferred
+
+            write_result_report(res, folder / REPORT_FILE)
 
     def on_save_step(step: str, seconds: float | None) -> None:
-        if step == "extra" and not figures:
+        if step == "extra" and not drawn:
             return
         what = "figures" if step == "extra" else step
         if seconds is None:
-            say.line("drawing the figures ..." if step == "extra" else
+            say.line(f"drawing {drawn} ..." if step == "extra" else
                      f"writing {step} ({len(results.logins):,} rows) ...")
         else:
-            say.line(f"{'drew the figures' if step == 'extra' else 'wrote ' + what} in "
+            say.line(f"{'drew ' + drawn if step == 'extra' else 'wrote ' + what} in "
                      f"{seconds:.1f} s")
 
     results.save(out, overwrite=args.overwrite, extra=draw, on_step=on_save_step)
@@ -458,7 +590,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
                       replications=args.replications, seed=args.seed, executor=executor,
                       alpha=args.alpha, progress=not args.quiet, out=out,
                       figures=not args.no_figures, save_runs=not args.no_runs,
-                      resume=args.resume)
+                      resume=args.resume, sites=args.sites, countries=args.countries,
+                      windows=args.windows)
     if not args.quiet:
         print(cmp.to_markdown(nodes=False))
         print(f"wrote {out}/ in {time.perf_counter() - started:.1f} s")
@@ -491,6 +624,48 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """``access-sim plan``."""
+    from sim.runs.compare import safe_name  # deferred: --help stays fast
+
+    _check_options(args)
+    overrides: dict[str, Any] = _set_pairs(args.overrides)
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    stem = Path(args.scenario).name.removesuffix(".yaml").removesuffix(".yml")
+    started = time.perf_counter()
+    say = _Steps(quiet=args.quiet)
+    if args.size:
+        from sim.runs.sizing import parse_wait, size_nodes  # deferred: --help stays fast
+
+        target_s = parse_wait(args.p99_wait)
+        out = args.out or Path("results") / safe_name("size-" + stem)
+        with _executor(args) as executor:
+            sized = size_nodes(args.scenario, target_s, overrides=overrides,
+                               replications=args.replications, executor=executor,
+                               progress=not args.quiet, out=out, overwrite=args.overwrite,
+                               say=say.line)
+        if not args.quiet:
+            print(sized.to_markdown())
+            print(f"wrote {out}/ in {time.perf_counter() - started:.1f} s")
+        return EXIT_OK
+    from sim.runs.plan import plan  # deferred: --help stays fast
+
+    out = args.out or Path("results") / safe_name("plan-" + stem)
+    with _executor(args) as executor:
+        result = plan(args.scenario, kind=args.kind, nodes=args.nodes,
+                      candidates=args.candidates, min_population=args.min_population,
+                      costs=args.costs, objective=args.objective,
+                      scopes=args.scope or ["all"], target=args.target, verify=args.verify,
+                      overrides=overrides, replications=args.replications,
+                      executor=executor, progress=not args.quiet, out=out,
+                      figures=not args.no_figures, overwrite=args.overwrite, say=say.line)
+    if not args.quiet:
+        print(result.to_markdown())
+        print(f"wrote {out}/ in {time.perf_counter() - started:.1f} s")
+    return EXIT_OK
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """``access-sim validate``."""
     scenario, world = _load(args)
@@ -507,6 +682,143 @@ def cmd_validate(args: argparse.Namespace) -> int:
           + f"; {whole:,.0f} with the warm-up: what run reports as logins.attempted and "
           "logins.whole_run.attempted)")
     print(_memory_line(scenario, world, whole))
+    return EXIT_OK
+
+
+REGION_NAMES = ("china", "asia", "europe", "north_america", "south_america", "oceania",
+                "africa")
+"""sim.config.schema.REGIONS, here so that --help does not import the schema."""
+
+
+def _print_rows(rows: list[dict[str, Any]], fmt: str, *, right: Sequence[str] = (),
+                shown: dict[str, Any] | None = None, footer: str = "") -> None:
+    """Rows as an aligned table (``shown`` formats a column's cells; ``right`` aligns to the
+    right), CSV or JSON, on stdout."""
+    columns = list(rows[0]) if rows else []
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    if fmt == "csv":
+        import csv  # deferred: --help stays fast
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([["" if r[c] is None else ";".join(r[c]) if isinstance(r[c], list)
+                           else r[c] for c in columns] for r in rows])
+        return
+    shown = shown or {}
+    cells = [[("" if r[c] is None else shown[c](r[c]) if c in shown else str(r[c]))
+              for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.rjust(w) if c in right else v.ljust(w)
+                         for v, w, c in zip(values, widths, columns)).rstrip()
+
+    print("\n".join([line(columns), line(["-" * w for w in widths]), *map(line, cells)]))
+    if footer:
+        print(footer)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """``access-sim explain``."""
+    from sim.config.messages import shown  # deferred: --help stays fast
+    from sim.config.schema import parse_duration  # deferred: --help stays fast
+    from sim.runs.explain import explain, render_json, render_text  # deferred
+
+    at_s = None
+    if args.at is not None:
+        try:
+            at_s = parse_duration(args.at)
+        except ValueError as e:
+            raise _InputError(f"--at: {e}") from None
+    if args.site is None and args.login_id is None:
+        raise _InputError("--site: give a site of the scenario (or --login-id N)")
+    if args.login_id is not None and args.login_id < 0:
+        raise _InputError(f"--login-id: must be at least 0, got {args.login_id}")
+    scenario, world = _load(args)
+    trace = explain(scenario, world=world, source=shown(Path(args.scenario)), site=args.site,
+                    access=args.access, at_s=at_s, login_id=args.login_id)
+    sys.stdout.write(render_json(trace) if args.explain_format == "json"
+                     else render_text(trace, scenario))
+    return EXIT_OK
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    """``access-sim nodes``."""
+    from sim.model.network_edits import edited_nodes, neighbours  # deferred: --help fast
+    from sim.model.world import node_settings  # deferred: --help stays fast
+
+    scenario, world = _load(args)
+    topo = world.topology
+    marks = edited_nodes(scenario.network)
+    rows = []
+    for i, (node_id, settings) in enumerate(zip(topo.node_ids, node_settings(scenario, topo))):
+        hub = topo.kinds[i] == "hub"
+        node = topo.graph.nodes[node_id]
+        rows.append({
+            "id": node_id, "kind": topo.kinds[i], "city": node.get("city", ""),
+            "country": node.get("country", ""), "region": topo.regions[i],
+            "lat": round(float(topo.lat[i]), 4), "lon": round(float(topo.lon[i]), 4),
+            **{key: None if hub else settings.get(key)
+               for key in ("workers", "connection_limit", "service_ms")},
+            "links": neighbours(topo, node_id), "edit": marks.get(node_id)})
+    kinds = ", ".join(f"{topo.kinds.count(k)} {k}" for k in ("access", "cache", "datacenter",
+                                                            "hub") if k in topo.kinds)
+    counts = [f"{list(marks.values()).count(m)} {m}" for m in ("added", "resized")
+              if m in marks.values()]
+    removed = len(scenario.network.remove) if scenario.network is not None else 0
+    counts += [f"{removed} removed"] if removed else []
+    _print_rows(rows, args.table_format, right=("lat", "lon", "workers", "connection_limit",
+                                                "service_ms"),
+                shown={"lat": "{:.4f}".format, "lon": "{:.4f}".format,
+                       "connection_limit": "{:,}".format, "service_ms": "{:g}".format,
+                       "links": lambda v: ",".join(v) if len(v) <= 3 else
+                       ",".join(v[:2]) + f",+{len(v) - 2} more"},
+                footer=f"{len(rows)} nodes ({kinds}) in topology {topo.name!r}"
+                       + (f"; network: {', '.join(counts)}" if counts else ""))
+    return EXIT_OK
+
+
+def cmd_sites(args: argparse.Namespace) -> int:
+    """``access-sim sites``."""
+    import numpy as np  # deferred: --help stays fast
+
+    from sim.model.workload import Workload  # deferred: --help stays fast
+
+    if args.top is not None and args.top < 1:
+        raise _InputError(f"--top: must be at least 1, got {args.top}")
+    scenario, world = _load(args)
+    sites = world.sites
+    wl = Workload(scenario, sites, np.random.SeedSequence(0))
+    edges = wl.bin_edges()
+    widths = np.diff(edges)
+    rates = np.array([wl.rate_per_s((a + b) / 2) for a, b in zip(edges[:-1], edges[1:])])
+    peak_bin = int(np.argmax(rates.sum(axis=1)))
+    peak_h = rates[peak_bin] * 3600.0
+    mean_h = (rates * widths[:, None]).sum(axis=0) / scenario.duration * 3600.0
+    order = [i for i in np.argsort(-sites.weight, kind="stable").tolist()
+             if args.region is None or sites.regions[i] == args.region]
+    if not order:
+        raise _InputError(f"--region {args.region}: the scenario has no site there")
+    order = order[:args.top] if args.top is not None else order
+    rows = [{"city": sites.names[i], "country": sites.countries[i], "region": sites.regions[i],
+             "lat": round(float(sites.lat[i]), 4), "lon": round(float(sites.lon[i]), 4),
+             "weight": float(f"{sites.weight[i]:.6g}"),
+             "logins_per_h_peak": round(float(peak_h[i]), 3),
+             "logins_per_h_mean": round(float(mean_h[i]), 3)} for i in order]
+    peak_t = (edges[peak_bin] + edges[peak_bin + 1]) / 2
+    utc = (scenario.start_utc_hour + peak_t / 3600.0) % 24.0
+    share = float(sites.weight[order].sum())
+    footer = (f"{len(rows)} of {len(sites)} sites ({share:.1%} of the users); the run's peak "
+              f"at {peak_t:g} s ({int(utc):02d}:{int(utc % 1 * 60):02d} UTC): "
+              f"{peak_h.sum():,.0f} logins/h from all sites, {mean_h.sum():,.0f} averaged "
+              "over the run")
+    _print_rows(rows, args.table_format, right=("lat", "lon", "weight", "logins_per_h_peak",
+                                                "logins_per_h_mean"),
+                shown={"lat": "{:.4f}".format, "lon": "{:.4f}".format,
+                       "weight": "{:.4f}".format, "logins_per_h_peak": "{:,.1f}".format,
+                       "logins_per_h_mean": "{:,.1f}".format}, footer=footer)
     return EXIT_OK
 
 
@@ -579,6 +891,17 @@ def _check_latency_data(data: Path | None) -> None:
         "validate-latency needs measured RTTs not shipped with access-sim (see --help): "
         "wonderproxy_2020_pairs_train.csv, wonderproxy_2020_cities_train.csv, "
         f"azure_interregion_p95_train.csv; {shown} lacks {len(missing)}: pass --data FOLDER")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``access-sim report``."""
+    from sim.views.html_report import write_report  # deferred: --help stays fast
+
+    started = time.perf_counter()
+    path = write_report(args.folder, args.out)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in "
+          f"{time.perf_counter() - started:.1f} s")
+    return EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -48,7 +48,7 @@ def test_run_writes_the_results_contract(tmp_path: Path, capsys) -> None:
     assert "login latency (ms)" in printed
     names = sorted(p.name for p in out.iterdir())
     assert names == [".access-sim-result", "figures", "logins.csv", "node_load.csv",
-                     "summary.json"]
+                     "sites.csv", "summary.json"]
     header = (out / "logins.csv").read_text().splitlines()[0].split(",")
     assert header[:17] == ["login_id", "t_start_s", "site", "region", "terminal_lat",
                            "terminal_lon", "access_type", "node", "node_kind", "decided_by",

@@ -908,7 +908,8 @@ def _extreme_runs(folder: Path, data: st.DataObject) -> None:
     check(rc, err, file=f, may_pass=True)
     if rc == 0:
         assert sorted(p.name for p in out.iterdir()) == [".access-sim-result", "logins.csv",
-                                                         "node_load.csv", "summary.json"]
+                                                         "node_load.csv", "sites.csv",
+                                                         "summary.json"]
     assert not [p for p in folder.iterdir() if p.name.startswith(".run-out")]
 
 

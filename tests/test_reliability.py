@@ -357,7 +357,8 @@ def test_an_interrupted_sweep_keeps_finished_points_and_a_rerun_finishes(
         proc.kill()
     assert sorted(p.name for p in (tmp_path / "sw").iterdir()) == ["population.dau=20000"]
     assert sorted(p.name for p in first.iterdir()) == [MARKER_FILE, "logins.csv",
-                                                       "node_load.csv", "summary.json"]
+                                                       "node_load.csv", "sites.csv",
+                                                       "summary.json"]
     kept = (first / "summary.json").read_bytes()
     assert _leftovers(tmp_path) == []
     done = subprocess.run([sys.executable, "-m", "sim", *args[:-1]], cwd=tmp_path, env=ENV,
@@ -400,7 +401,8 @@ def test_a_run_where_every_login_fails_writes_a_complete_honest_result(tmp_path:
     rc, stdout, err = cli(["run", str(f), "--out", str(out), "--jobs", "1"])
     assert rc == 0, err
     assert sorted(p.name for p in out.iterdir()) == [MARKER_FILE, "figures", "logins.csv",
-                                                     "node_load.csv", "summary.json"]
+                                                     "node_load.csv", "sites.csv",
+                                                     "summary.json"]
     text = (out / "summary.json").read_text()
 
     def no_nan(token: str) -> float:

@@ -112,7 +112,8 @@ def test_the_cli_writes_a_streamed_result_with_figures(tmp_path: Path, capsys) -
     assert rc == 0, capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == [".access-sim-result", "figures",
                                                      "logins.parquet",
-                                                     "node_load.csv", "summary.json"]
+                                                     "node_load.csv", "sites.csv",
+                                                     "summary.json"]
     logins = pd.read_parquet(out / "logins.parquet")
     assert list(logins.columns[:6]) == ["login_id", "t_start_s", "site", "region",
                                         "terminal_lat", "terminal_lon"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 import numpy as np
@@ -13,7 +14,8 @@ from sim.config.schema import Addressing
 if TYPE_CHECKING:
     from sim.model.world import World
 
-__all__ = ["NodeView", "DnsAnswer", "Strategy"]
+__all__ = ["NodeView", "DnsAnswer", "Strategy", "PlanTrace", "LevelStep", "ProbeResult",
+           "ShedCheck"]
 
 
 class NodeView(Protocol):
@@ -59,6 +61,65 @@ class DnsAnswer(NamedTuple):
     dns_ms: float
 
 
+@dataclass
+class ProbeResult:
+    """One probed candidate of the ``nearest`` level, as the SDK measured it."""
+    node: int
+    path_rtt_ms: float
+    """The path's RTT (no last mile, no noise)."""
+    measured_ms: float | None
+    """What the probe measured (the path RTT plus its noise); None: no answer."""
+    score_ms: float | None = None
+    """With ``rank: end_to_end``: the expected login time it was ranked by."""
+    backend_ms: float | None = None
+    """With ``rank: end_to_end``: the expected wait for the home data center in that score."""
+
+
+@dataclass
+class ShedCheck:
+    """One node the ``spill`` level checked: its last load report and this login's draw."""
+    node: int
+    utilization: float
+    queue: int
+    connections: int
+    share: float
+    """The share of its logins the node sheds now (from its reports)."""
+    shed: bool
+    """Whether it was shed for this login."""
+
+
+@dataclass
+class LevelStep:
+    """What one level did to the candidate list."""
+    level: str
+    order: list[int]
+    """The candidates after the level (failover candidates of other regions included)."""
+    changed: bool
+    """Whether it changed the first candidate."""
+    probes: list[ProbeResult] = field(default_factory=list)
+    checks: list[ShedCheck] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class PlanTrace:
+    """The levels of one login's plan, filled in by the strategy as it decides (only for
+    the login a tracer follows: :attr:`Strategy.trace`)."""
+    steps: list[LevelStep] = field(default_factory=list)
+    probes: list[ProbeResult] = field(default_factory=list)
+    """The ``nearest`` level's probes, until its step is added."""
+    checks: list[ShedCheck] = field(default_factory=list)
+    """The ``spill`` level's checks, until its step is added."""
+
+    def step(self, level: str, order: Sequence[int], first_before: int,
+             note: str = "") -> None:
+        """Add a level's step with the probes and checks gathered for it."""
+        self.steps.append(LevelStep(level, list(order), bool(order) and
+                                    order[0] != first_before, self.probes, self.checks,
+                                    note))
+        self.probes, self.checks = [], []
+
+
 class Strategy(ABC):
     """Base class of every addressing strategy.
 
@@ -102,6 +163,11 @@ class Strategy(ABC):
     moved: int = 0
     """Set by :meth:`plan` / :meth:`plan_prepared`: 1 when ranking by the expected login
     time end to end chose another node than ranking the same probes by RTT would have."""
+    trace: PlanTrace | None = None
+    """Set by the engine's tracer (``access-sim explain``) around the :meth:`plan` call of
+    the one login it follows, else None: a strategy may add the steps it takes (see
+    :class:`sim.addressing.multilevel.MultiLevel`); one ``is not None`` check per decision,
+    outside the per-candidate loops."""
 
     def __init__(self, world: World, spec: Addressing, nodes: Sequence[NodeView],
                  rng: np.random.Generator):

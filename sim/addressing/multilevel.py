@@ -46,7 +46,7 @@ import bisect
 
 import numpy as np
 
-from sim.addressing.base import DnsAnswer, NodeView, Strategy
+from sim.addressing.base import DnsAnswer, NodeView, ProbeResult, ShedCheck, Strategy
 from sim.addressing.registry import register_strategy
 from sim.config.schema import Addressing, NearestLevelSpec, SpillLevelSpec, StickyLevelSpec
 from sim.model.draws import ExponentialDraws, UniformDraws
@@ -135,6 +135,19 @@ class MultiLevel(Strategy):
         self._prepared_tag = "nearest" if self.steps[:1] == ["nearest"] else "region"
         self._keys: dict[int, tuple[list[int], list[int], int, np.ndarray, np.ndarray]] = {}
         self._tokens: dict[int, _Prepared] = {}
+        self.keep_batch = False
+        """Keep each batch's probe draws in :attr:`batch` (for a tracer: ``explain``)."""
+        self.batch: tuple[np.ndarray, list[tuple[list[int], list[int], int, np.ndarray,
+                                                 np.ndarray]],
+                          np.ndarray | None, np.ndarray | None] | None = None
+        """With :attr:`keep_batch`, the last :meth:`prepare` batch's index of each login
+        into its keys' candidates, those candidates (:meth:`_key_info`), each login's
+        measured probe RTTs and, with ``rank: end_to_end``, the scores it ranked them by."""
+
+    @property
+    def live_steps(self) -> list[str]:
+        """The levels :meth:`plan_prepared` still applies to a prepared plan, in order."""
+        return list(self._live_steps)
 
     def _set_backend(self, expected_ms: Sequence[float]) -> None:
         hit = self.world.expected_hit_ratio
@@ -155,6 +168,10 @@ class MultiLevel(Strategy):
             cands, fallback = self._region_order(site, answer.nodes, answer.others)
         else:
             cands, fallback = list(self.world.site_global_order[site]), []
+        if self.trace is not None:
+            self.trace.step("region", cands + fallback, -1,
+                            f"{len(cands)} candidates in region {answer.region}"
+                            if self.use_region else "no region level: every node by RTT")
         return self._levels(self.steps, cands, fallback, site, user, now, "region")
 
     def _region_order(self, site: int, nodes: Sequence[int],
@@ -171,7 +188,9 @@ class MultiLevel(Strategy):
     def _levels(self, steps: Sequence[str], cands: list[int], fallback: list[int], site: int,
                 user: int, now: float, tag: str) -> tuple[list[int], str]:
         """Apply the levels ``steps`` after the region level, in order."""
+        trace = self.trace
         for step in steps:
+            head = cands[0]
             if step == "nearest":
                 # The SDK probes the nodes DNS gave it (and probe_beyond more).
                 cands, fallback = self._nearest(site, cands, fallback, now)
@@ -183,10 +202,11 @@ class MultiLevel(Strategy):
                     cands.insert(0, last)
                     tag = "sticky"
             else:
-                first = cands[0]
                 cands, fallback = self._spill(cands, fallback, now)
-                if cands[0] != first:
+                if cands[0] != head:
                     tag = "spill"
+            if trace is not None:
+                trace.step(step, cands + fallback, head)
         return cands + fallback, tag
 
     # ------------------------------------------------------------------ batches
@@ -210,6 +230,7 @@ class MultiLevel(Strategy):
         keys, uniq, inverse, info, est = self._probe_batch(sites, regions, view)
         probe_ms = None
         moved = np.zeros(len(keys), dtype=np.int64)
+        cost = None
         if est is not None and width > 1:
             if self.end_to_end:
                 cost = self._rounds * est + np.array([i[4] for i in info])[inverse]
@@ -221,6 +242,8 @@ class MultiLevel(Strategy):
             perm = np.zeros((len(keys), 1), dtype=np.int64)
         if est is not None and self.sync:
             probe_ms = np.where(np.isfinite(est), est, 0.0).max(axis=1).tolist()
+        if self.keep_batch:
+            self.batch = (inverse.ravel(), info, est, cost)
         # One code per (site and region, order of the probed nodes, moved): base-``width``
         # digits after the key, then the moved bit; the tokens of codes seen before are
         # reused.
@@ -385,15 +408,21 @@ class MultiLevel(Strategy):
                 worst = e if e > worst else worst
             else:
                 silent.append(n)
+        score: dict[int, float] = {}
         if self.end_to_end and answered:
             nearest = min(answered, key=est.__getitem__)
             rounds, backend = self._rounds, self._backend_ms
-            answered.sort(key=lambda n: rounds * est[n] + backend[n])
+            score = {n: rounds * e + backend[n] for n, e in est.items()}
+            answered.sort(key=score.__getitem__)
             self.moved = int(answered[0] != nearest)
         else:
             answered.sort(key=est.__getitem__)
         if self.sync:
             self.probe_ms = worst if not silent else float("inf")
+        if self.trace is not None:
+            self.trace.probes = [ProbeResult(
+                n, row[n], est.get(n), score.get(n),
+                self._backend_ms[n] if self.end_to_end else None) for n in head]
         if beyond:
             taken = set(beyond)
             fallback = [n for n in fallback if n not in taken]
@@ -426,18 +455,32 @@ class MultiLevel(Strategy):
                 share = max(share, 1.0 - limit / node.conns_published)
         self._shed[n] = min(share, MAX_SHED)
 
+    def shed_check(self, n: int, shed: bool) -> ShedCheck:
+        """What the spill level sees of node ``n`` now (for a tracer)."""
+        node = self.nodes[n]
+        return ShedCheck(n, node.util_published, node.queue_published, node.conns_published,
+                         self._shed[n], shed)
+
     def _spill(self, cands: list[int], fallback: list[int],
                now: float) -> tuple[list[int], list[int]]:
+        trace = self.trace
         if not self._overloaded(cands[0], now):
+            if trace is not None:
+                trace.checks = [self.shed_check(cands[0], False)]
             return cands, fallback
         ok: list[int] = []
         over: list[int] = []
         for n in cands:
             (over if self._overloaded(n, now) else ok).append(n)
+        if trace is not None:
+            trace.checks = [self.shed_check(cands[0], True)] + [
+                self.shed_check(n, n in over) for n in cands]
         if ok:
             return ok + over, fallback
         # Every node of the answer is over the threshold: spill to the nearest other region.
         spare = [n for n in fallback if not self._overloaded(n, now)]
+        if trace is not None:
+            trace.checks += [self.shed_check(n, n not in spare) for n in fallback]
         if spare:
             return spare[:1] + cands, [n for n in fallback if n != spare[0]]
         # Everything is shed: the node with the shortest expected wait for a worker by its

@@ -172,6 +172,22 @@ class GeoDns:
         self._up_at.append(tuple(self.up))
         self.all_up_at.append(all(self.up))
 
+    def resolver_of(self, site: int, user: int) -> tuple[int, int]:
+        """A terminal's resolver code (0 its ISP's, p >= 1 public provider p,
+        :data:`HTTPDNS`) and the resolver cache it asks (its DNS fallback's for HTTPDNS)."""
+        code = self.resolver[user]
+        return code, self._site_key[site][0 if code == HTTPDNS else code]
+
+    def cache_state(self, key: int) -> tuple[float, float, int, bool]:
+        """A resolver cache's entry: fresh until, resolved at (s; negative: never), the
+        authoritative epoch it holds, and whether this resolver stretches TTLs."""
+        return (self._key_fresh[key], self._key_resolved[key], self._key_epoch[key],
+                bool(self._key_stretch[key]))
+
+    def believed_up(self, epoch: int) -> tuple[bool, ...]:
+        """Which nodes the authoritative side believed up in ``epoch``."""
+        return self._up_at[epoch]
+
     def set_reachable(self, node: int, up: bool) -> None:
         """A node really went down or came back (its HTTPDNS endpoint with it)."""
         self.reachable[node] = up

@@ -61,7 +61,10 @@ MARKER_KIND = "access-sim-result"
 FORMAT_VERSION = 1
 SUMMARY_FILE = "summary.json"
 RESULT_FILES = frozenset({SUMMARY_FILE, "logins.csv", "logins.parquet", "node_load.csv",
-                          MARKER_FILE})
+                          "sites.csv", MARKER_FILE, "report.html"})
+LATER_FILES = frozenset({"report.html"})
+"""Files of ours a finished result folder may gain (``access-sim report`` writes
+``report.html`` into it): they belong to the result, listed in the marker or not."""
 RESULT_DIRS = frozenset({"figures"})
 _MARKER_MAX_BYTES = 64 * 1024
 LOCK_TIMEOUT_ENV = "ACCESS_SIM_LOCK_TIMEOUT"
@@ -233,7 +236,7 @@ def _stray(folder: Path, marker: dict[str, Any]) -> str | None:
         names = sorted(os.listdir(folder))
         return next((n for n in names if n not in RESULT_FILES and n not in RESULT_DIRS),
                     None)
-    known = {*listed, MARKER_FILE}
+    known = {*listed, MARKER_FILE, *LATER_FILES}
     found = _tree(folder)
     if found is None:
         return "more than 10000 files"

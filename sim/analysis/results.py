@@ -1,10 +1,11 @@
 """Results: per-login records, node load over time and the summary; saving and loading.
 
 A results folder holds ``summary.json``, ``logins.csv`` (or ``logins.parquet``),
-``node_load.csv``, the marker ``.access-sim-result`` and, when asked, ``figures/``. Folders are
-written atomically (see :mod:`sim.analysis.folders`): everything goes into a temporary sibling
-folder that is swapped into place at the end, so a folder holds a complete result or nothing;
-:meth:`Results.load` checks the shape of everything it reads.
+``node_load.csv``, ``sites.csv`` (one row per site: :mod:`sim.analysis.sites`), the marker
+``.access-sim-result`` and, when asked, ``figures/``. Folders are written atomically (see
+:mod:`sim.analysis.folders`): everything goes into a temporary sibling folder that is swapped
+into place at the end, so a folder holds a complete result or nothing; :meth:`Results.load`
+checks the shape of everything it reads.
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ from sim.analysis.folders import (
 from sim.analysis.summary_shape import read_summary
 from sim.model.workload import access_types
 from sim.analysis.events import describe_event, event_metrics
+from sim.analysis.sites import (
+    SITE_COLUMNS,
+    SITES_CSV_COLUMNS,
+    country_figures,
+    format_shares,
+    parse_shares,
+    site_figures,
+)
 from sim.analysis.statistics import flatten_figures, mean_ci
 
 if TYPE_CHECKING:
@@ -47,9 +56,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Results", "summarize", "atomic_write_text", "check_output_dir", "SUMMARY_FILE",
            "MARKER_FILE", "clean_stale", "replication_ci", "peak_utilization", "write_csv",
-           "counts_note"]
+           "counts_note", "site_names", "sites_summary", "sites_from_summary", "SITES_FILE"]
 
 SUMMARY_FILE = "summary.json"
+SITES_FILE = "sites.csv"
 _PERCENTILES = (50, 90, 95, 99)
 
 
@@ -216,8 +226,7 @@ class _FrameShape:
     def __init__(self, world: World):
         topo = world.topology
         sites = world.sites
-        self.site_names = list(sites.names) if len(set(sites.names)) == len(sites.names) \
-            else _unique(sites.names)
+        self.site_names = site_names(world)
         self.region_names = sorted(set(sites.regions))
         self.site_region = np.array([self.region_names.index(r) for r in sites.regions],
                                     dtype=np.int8)
@@ -502,6 +511,11 @@ class Results:
         (``outputs.stream``), only the columns the summary and the figures need.
     node_load : pandas.DataFrame
         ``t_s, node, connections, logins_per_s, queue_len, utilization`` per sample.
+    sites : pandas.DataFrame
+        One row per site (:func:`sim.analysis.sites.site_figures`: logins, failures, latency,
+        the nodes that served it and the deciding levels, with shares); of a folder without
+        ``sites.csv`` (written before it existed), computed from the logins (or rebuilt from
+        the summary) when first read.
     streamed : list of Path
         With ``outputs.stream``: the Parquet files the replications wrote their records to
         (in a temporary folder removed with this object); :meth:`save` gathers them into
@@ -509,11 +523,30 @@ class Results:
     """
 
     def __init__(self, summary: dict[str, Any], logins: pd.DataFrame, node_load: pd.DataFrame,
-                 streamed: Sequence[Path] = ()):
+                 streamed: Sequence[Path] = (), sites: pd.DataFrame | None = None):
         self.summary = summary
         self.logins = logins
         self.node_load = node_load
         self.streamed = list(streamed)
+        self._sites = sites
+
+    @property
+    def sites(self) -> pd.DataFrame:
+        """The sites table (see the class docstring)."""
+        if self._sites is None:
+            self._sites = self._site_table()
+        return self._sites
+
+    @sites.setter
+    def sites(self, table: pd.DataFrame) -> None:
+        self._sites = table
+
+    def _site_table(self) -> pd.DataFrame:
+        if "sites" in self.summary:
+            return sites_from_summary(self.summary)
+        sc = self.summary.get("scenario_resolved") or {}
+        return site_figures(self.logins, warmup_s=float(sc.get("warmup", 0.0)),
+                            duration_s=float(sc.get("duration", math.inf)))
 
     def __repr__(self) -> str:
         lat = self.summary.get("latency_ms", {})
@@ -550,12 +583,24 @@ class Results:
 
         per_rep = []
         peaks = []
+        areas = []
+        countries = dict(zip(shape.site_names, world.sites.countries))
+        window = {"warmup_s": sc.warmup, "duration_s": sc.duration}
         for out, frame, load in zip(outputs, frames, load_frames):
             stats = _node_stats(world, [out])
             per_rep.append(summarize(frame, stats, warmup_s=sc.warmup, duration_s=sc.duration,
                                      counts=out.counts))
             peaks.append(peak_utilization(load, warmup_s=sc.warmup, duration_s=sc.duration,
                                           nodes=list(stats)))
+            rep_sites = site_figures(frame, countries=countries, **window) \
+                if len(frames) > 1 else None
+            if rep_sites is not None:
+                areas.append(_area_figures(rep_sites, country_figures(frame, rep_sites,
+                                                                      **window)))
+        sites = site_figures(logins, countries=countries, **window)
+        by_country = country_figures(logins, sites, **window)
+        if not areas:  # one replication: its figures are the pooled ones
+            areas.append(_area_figures(sites, by_country))
         counts = {k: int(sum(o.counts[k] for o in outputs)) for k in outputs[0].counts}
         pooled = summarize(logins, _node_stats(world, outputs), warmup_s=sc.warmup,
                            duration_s=sc.duration, counts=counts)
@@ -564,15 +609,17 @@ class Results:
             **pooled,
             "node_coords": {n: [float(topo.lat[i]), float(topo.lon[i])]
                             for i, n in enumerate(topo.node_ids) if topo.kinds[i] != "hub"},
-            "replication_figures": [_headline(r, peak) for r, peak in zip(per_rep, peaks)],
+            "replication_figures": [{**_headline(r, peak), **_r(area)}
+                                    for r, peak, area in zip(per_rep, peaks, areas)],
         }
         summary["ci95"] = replication_ci(summary["replication_figures"])
+        summary.update(sites_summary(sites, by_country, summary["replication_figures"]))
         summary["counts_include"] = counts_note(sc.warmup, sc.duration)
         edge = {topo.node_ids[i] for i in world.edge_nodes}
         summary["events"] = _r(event_metrics(logins, node_load, sc.resolved()["events"],
                                              warmup_s=sc.warmup, duration_s=sc.duration,
                                              edge_nodes=edge))
-        return cls(summary, logins, node_load)
+        return cls(summary, logins, node_load, sites=sites)
 
     # ------------------------------------------------------------------ files
 
@@ -639,6 +686,7 @@ class Results:
                 logins = _Background(write_logins, tmp)
             try:
                 write_csv(self.node_load, tmp / "node_load.csv")
+                write_csv(self.sites[list(SITES_CSV_COLUMNS)], tmp / SITES_FILE)
                 if extra is not None:
                     started = time.perf_counter()
                     step("extra", None)
@@ -674,7 +722,51 @@ class Results:
                                                or outputs.get("stream", False)))
         node_load = _read_table(d / "node_load.csv", NODE_LOAD_COLUMNS, NODE_LOAD_NUMERIC,
                                 keep_default_na=False)
-        return cls(summary, logins, node_load)
+        sites = _read_sites(d / SITES_FILE, summary) if (d / SITES_FILE).is_file() else None
+        return cls(summary, logins, node_load, sites=sites)
+
+
+SITES_NUMERIC = ("lat", "lon", "logins", "failed", "p50", "p95", "p99", "mean")
+SITES_TEXT = ("site", "country", "region", "nodes", "decided_by")
+
+
+def _read_sites(path: Path, summary: dict[str, Any]) -> pd.DataFrame:
+    """``sites.csv`` as :func:`sim.analysis.sites.site_figures` gives it: the shares parsed
+    back (``node_shares``, ``decided_shares``), ``failure_share`` from the counts, p90 from
+    the summary where it is there (``sites.csv`` does not keep it).
+
+    Raises
+    ------
+    ResultsError
+        Missing column, text where a number belongs, a damaged shares cell.
+    """
+    # Text columns as text: "NA" is Namibia, not a missing value.
+    table = _read_table(path, SITES_CSV_COLUMNS, SITES_NUMERIC, keep_default_na=False,
+                        dtype={c: str for c in SITES_TEXT})
+    for col in ("logins", "failed"):
+        values = table[col].to_numpy(dtype=float)
+        if len(values) and not (np.isfinite(values).all() and (values == np.rint(values)).all()
+                                and (values >= 0).all()):
+            raise ResultsError("expected whole counts", file=str(path), path=col)
+        table[col] = values.astype(np.int64)
+    for col in ("lat", "lon", "p50", "p95", "p99", "mean"):
+        table[col] = table[col].astype(float)
+    try:
+        table["node_shares"] = pd.Series([parse_shares(v) for v in table["nodes"]],
+                                         index=table.index, dtype=object)
+        table["decided_shares"] = pd.Series([parse_shares(v) for v in table["decided_by"]],
+                                            index=table.index, dtype=object)
+    except ValueError:
+        raise ResultsError("expected 'name share; name share ...' in nodes and decided_by",
+                           file=str(path)) from None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["failure_share"] = np.where(table["logins"] > 0,
+                                          table["failed"] / table["logins"].clip(lower=1),
+                                          math.nan)
+    p90 = {name: s.get("p90") for name, s in (summary.get("sites") or {}).items()}
+    table["p90"] = [math.nan if p90.get(n) is None else float(p90[n])
+                    for n in table["site"]]
+    return table[[*SITE_COLUMNS, "node_shares", "decided_shares"]]
 
 
 NODE_LOAD_COLUMNS = ("t_s", "node", "utilization")
@@ -801,7 +893,14 @@ def _holding_events(t_s: np.ndarray, node: np.ndarray, world: World,
     return out
 
 
-def _unique(names: Sequence[str]) -> list[str]:
+def site_names(world: World) -> list[str]:
+    """The names of a world's sites as the logins table and ``summary["sites"]`` give them
+    (made unique: a second city of the same name gets `` (2)``)."""
+    names = world.sites.names
+    return list(names) if len(set(names)) == len(names) else unique_site_names(names)
+
+
+def unique_site_names(names: Sequence[str]) -> list[str]:
     """Site names made unique (two cities can share a name): later ones get a suffix."""
     seen: dict[str, int] = {}
     out = []
@@ -884,7 +983,97 @@ def _headline(summary: dict[str, Any], peak: dict[str, float] | None = None) -> 
         "utilization": {n: s["utilization"] for n, s in summary["nodes"].items()},
         "peak_utilization": peak if peak is not None else {},
         "by_region_p95": {r: s["p95"] for r, s in lat["by_region"].items()},
+        "by_region": {r: {k: s[k] for k in _REGION_FIGURES} for r, s in lat["by_region"].items()},
     }
+
+
+_SITE_FIGURES = ("mean", "p50", "p95", "p99", "failure_share")
+"""The figures of a site or a country kept per replication (for their intervals)."""
+_REGION_FIGURES = ("mean", "p50", "p95", "p99")
+
+
+def _area_figures(sites: pd.DataFrame, countries: pd.DataFrame) -> dict[str, Any]:
+    """One replication's figures per site and per country (``replication_figures``)."""
+    def table(frame: pd.DataFrame, key: str) -> dict[str, dict[str, Any]]:
+        cols = {c: frame[c].to_numpy(dtype=float) for c in _SITE_FIGURES}
+        return {str(name): {c: cols[c][i] for c in _SITE_FIGURES}
+                for i, name in enumerate(frame[key])}
+    return {"sites": table(sites, "site"), "countries": table(countries, "country")}
+
+
+def _area_intervals(names: Sequence[str], key: str,
+                    replication_figures: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per site (or country), the mean and 95% interval across replications of each of
+    :data:`_SITE_FIGURES` (``{figure: {mean, low, high}}``)."""
+    out = {}
+    for name in names:
+        cis = {}
+        for fig in _SITE_FIGURES:
+            ci = mean_ci((r.get(key) or {}).get(name, {}).get(fig)
+                         for r in replication_figures)
+            cis[fig] = {"mean": ci.mean, "low": ci.low, "high": ci.high}
+        out[name] = cis
+    return out
+
+
+def sites_summary(sites: pd.DataFrame, countries: pd.DataFrame,
+                  replication_figures: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``summary["sites"]`` and ``summary["countries"]``: the pooled figures of each site
+    (logins, failures, latency, the nodes that served it and the deciding levels, with
+    shares) and of each country; with more than one replication each also holds ``ci95``,
+    the mean and 95% interval across replications of its mean, p50, p95, p99 and failure
+    share (as ``ci95`` does for the headline figures)."""
+    reps = len(replication_figures)
+    site_ci = _area_intervals([str(s) for s in sites["site"]], "sites", replication_figures) \
+        if reps > 1 else {}
+    country_ci = _area_intervals([str(c) for c in countries["country"]], "countries",
+                                 replication_figures) if reps > 1 else {}
+    out_sites: dict[str, Any] = {}
+    row: dict[Any, Any]
+    for row in sites.to_dict(orient="records"):
+        name = str(row["site"])
+        entry: dict[str, Any] = {
+            "country": str(row["country"]), "region": str(row["region"]),
+            "lat": row["lat"], "lon": row["lon"],
+            "logins": int(row["logins"]), "failed": int(row["failed"]),
+            "failure_share": row["failure_share"],
+            **{c: row[c] for c in ("mean", "p50", "p90", "p95", "p99")},
+            "nodes": dict(row["node_shares"]), "decided_by": dict(row["decided_shares"])}
+        if name in site_ci:
+            entry["ci95"] = site_ci[name]
+        out_sites[name] = entry
+    out_countries: dict[str, Any] = {}
+    for row in countries.to_dict(orient="records"):
+        name = str(row["country"])
+        centry: dict[str, Any] = {
+            "sites": int(row["sites"]), "logins": int(row["logins"]),
+            "failed": int(row["failed"]), "failure_share": row["failure_share"],
+            **{c: row[c] for c in ("mean", "p50", "p95", "p99")}}
+        if name in country_ci:
+            centry["ci95"] = country_ci[name]
+        out_countries[name] = centry
+    return _r({"sites": out_sites, "countries": out_countries})
+
+
+def sites_from_summary(summary: dict[str, Any]) -> pd.DataFrame:
+    """The sites table (:func:`sim.analysis.sites.site_figures`' columns) rebuilt from
+    ``summary["sites"]`` (p90 is not kept there: NaN)."""
+    rows = []
+    for name, s in (summary.get("sites") or {}).items():
+        rows.append({"site": name, "country": s.get("country", ""),
+                     "region": s.get("region", ""),
+                     "lat": s.get("lat"), "lon": s.get("lon"),
+                     "logins": s.get("logins", 0), "failed": s.get("failed", 0),
+                     "failure_share": s.get("failure_share"),
+                     **{c: s.get(c) for c in ("mean", "p50", "p90", "p95", "p99")},
+                     "node_shares": dict(s.get("nodes") or {}),
+                     "decided_shares": dict(s.get("decided_by") or {})})
+    frame = pd.DataFrame(rows, columns=[*SITE_COLUMNS, "node_shares", "decided_shares"])
+    frame["nodes"] = [format_shares(d) for d in frame["node_shares"]]
+    frame["decided_by"] = [format_shares(d) for d in frame["decided_shares"]]
+    for c in ("lat", "lon", "failure_share", "mean", "p50", "p90", "p95", "p99"):
+        frame[c] = pd.to_numeric(frame[c]).astype(float)
+    return frame
 
 
 def peak_utilization(node_load: pd.DataFrame, *, warmup_s: float, duration_s: float,

@@ -7,8 +7,10 @@ they read must be there with the right type. An error names the file and the key
 'fast'``.
 
 Keys a summary of this version always holds are required; keys older versions lacked
-(``peak_utilization``), the bill and the free-form parts (``run``, ``scenario_resolved``
-beyond what is read, ``ci95``, ``events``) are checked only for their container type.
+(``peak_utilization``, ``sites``, ``countries``, a replication's ``by_region``, ``sites``
+and ``countries``) are checked when they are there; the bill and the free-form parts
+(``run``, ``scenario_resolved`` beyond what is read, ``ci95``, ``events``) are checked only
+for their container type.
 Unknown keys are allowed (a newer version may add figures).
 """
 
@@ -158,10 +160,21 @@ _NODE = _obj({"kind": _string, "region": _string, "logins": _INT, "peak_connecti
               "utilization": _NUM, "mean_wait_ms": _NUM, "rejected": _INT},
              {**{k: _NUM for k in _NODE_NUMBERS}, **{k: _INT for k in _NODE_COUNTS}})
 _EVENT = _obj({}, {"at": _number(False), "for": _NUM})
+_AREA_FIGURES = {"mean": _NUM, "p50": _NUM, "p95": _NUM, "p99": _NUM, "failure_share": _NUM}
+_INTERVAL = _obj({"mean": _NUM, "low": _NUM, "high": _NUM})
+_AREA_CI = _obj({}, {k: _INTERVAL for k in _AREA_FIGURES})
+_SITE = _obj({"logins": _INT, "failed": _INT, **_AREA_FIGURES},
+             {"country": _string, "region": _string, "lat": _NUM, "lon": _NUM, "p90": _NUM,
+              "nodes": _map(_NUM), "decided_by": _map(_NUM), "ci95": _AREA_CI})
+_COUNTRY = _obj({"logins": _INT, "failed": _INT, **_AREA_FIGURES},
+                {"sites": _INT, "ci95": _AREA_CI})
 _REPLICATION = _obj({"latency_ms": _obj(_LATENCY), "failure_share": _NUM,
                      "spill_share": _NUM, "utilization": _map(_NUM),
                      "by_region_p95": _map(_NUM)},
-                    {"peak_utilization": _map(_NUM)})
+                    {"peak_utilization": _map(_NUM),
+                     "by_region": _map(_obj({}, {k: _NUM for k in _LATENCY})),
+                     "sites": _map(_obj({}, _AREA_FIGURES)),
+                     "countries": _map(_obj({}, _AREA_FIGURES))})
 _SUMMARY = _obj(
     {
         "scenario": _string,
@@ -193,6 +206,8 @@ _SUMMARY = _obj(
         "ci95": _map(_any_object),
         "events": _list(_any_object),
         "bill": _any_object,
+        "sites": _map(_SITE),
+        "countries": _map(_COUNTRY),
     },
 )
 

@@ -33,7 +33,14 @@ from pydantic import (
     model_validator,
 )
 
-from sim.config.limits import MAX_EVENTS, MAX_PLUGINS, MAX_SITES, month_problem
+from sim.config.limits import (
+    MAX_EVENTS,
+    MAX_PLUGINS,
+    MAX_SITES,
+    MAX_TOPOLOGY_LINKS,
+    MAX_TOPOLOGY_NODES,
+    month_problem,
+)
 from sim.config.messages import dotted, shown_value, validation_message
 from sim.config.overrides import apply_overrides
 from sim.errors import ScenarioError
@@ -46,6 +53,10 @@ __all__ = [
     "parse_duration",
     "validate_scenario",
     "StrictModel",
+    "NetworkEdits",
+    "NodeAddition",
+    "NodeResize",
+    "LinkAddition",
 ]
 
 REGIONS: tuple[str, ...] = (
@@ -807,6 +818,96 @@ class Reconnect(StrictModel):
     nothing)."""
 
 
+# --------------------------------------------------------------------------- network edits
+
+
+class NodeResize(StrictModel):
+    """Capacity keys of one node, as a topology file sets them (``network.resize``)."""
+    workers: Annotated[int, Field(gt=0, le=100_000)] | None = None
+    connection_limit: Annotated[int, Field(gt=0, le=10 ** 12)] | None = None
+    service_ms: Annotated[float, Field(gt=0.0, le=1e9, allow_inf_nan=False)] | None = None
+    cache_hit_ratio: Fraction | None = None
+
+    def capacity(self) -> dict[str, int | float]:
+        """The capacity keys this sets (the others are left as they are)."""
+        return {k: v for k in ("workers", "connection_limit", "service_ms", "cache_hit_ratio")
+                if (v := getattr(self, k)) is not None}
+
+
+class NodeAddition(NodeResize):
+    """A node added to the topology (``network.add``): at a shipped city (``city``) or at
+    ``lat``/``lon`` (then ``id`` is required), linked to the nearest hubs unless ``links``
+    names its neighbours (see ``topologies/README.md``, "Editing the network in a
+    scenario")."""
+    city: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    """A city of ``sim/data/cities.csv`` (case and accents ignored; ``"Name, CC"`` picks
+    the country; otherwise the most populous city of that name)."""
+    kind: Literal["access", "cache", "datacenter", "hub"]
+    id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    """Default: ``<kind>-<city>`` (``access-nairobi``; ``dc-`` for a data center)."""
+    lat: Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)] | None = None
+    lon: Annotated[float, Field(ge=-180.0, le=180.0, allow_inf_nan=False)] | None = None
+    name: Annotated[str, Field(max_length=200)] | None = None
+    """The city label of a node placed by ``lat``/``lon``."""
+    region: Region | None = None
+    """Default: the city's region (by ``lat``/``lon``: the nearest shipped city's)."""
+    country: Annotated[str, Field(max_length=10)] | None = None
+    links: Annotated[list[Annotated[str, Field(min_length=1)]],
+                     Field(min_length=1, max_length=1000)] | None = None
+    """Node ids to link to over the private backbone (default: the nearest hubs)."""
+    links_to_nearest: Annotated[int, Field(ge=1, le=100)] | None = None
+    """How many of the nearest hubs (great circle) to link to when ``links`` is not given
+    (default 2)."""
+
+    @model_validator(mode="after")
+    def _placed_once(self) -> NodeAddition:
+        if self.city is not None and (self.lat is not None or self.lon is not None):
+            raise ValueError("give either city or lat and lon, not both")
+        if self.city is None:
+            if self.lat is None or self.lon is None:
+                raise ValueError("give a city, or lat and lon")
+            if self.id is None:
+                raise ValueError("a node placed by lat and lon needs an id")
+        elif self.name is not None:
+            raise ValueError("'name' labels a node placed by lat and lon; with city, the city "
+                             "is its label")
+        if self.links is not None and self.links_to_nearest is not None:
+            raise ValueError("give either links or links_to_nearest, not both")
+        return self
+
+
+class LinkAddition(StrictModel):
+    """A link added to the topology, as a topology file's ``links`` entry."""
+    a: Annotated[str, Field(min_length=1)]
+    b: Annotated[str, Field(min_length=1)]
+    network: Literal["private", "public"] = "private"
+    rtt_ms: Annotated[float, Field(gt=0.0, le=1e6, allow_inf_nan=False)] | None = None
+
+
+class NetworkEdits(StrictModel):
+    """Changes to the topology file's network, applied before the run (a variant is a few
+    lines with ``extends:``): nodes removed (with their links), links removed, nodes added,
+    links added, nodes resized, in that order (:func:`sim.model.network_edits.
+    apply_network_edits`). ``nodes.overrides`` still has the last word on a node's
+    capacity."""
+    add: Annotated[list[NodeAddition], Field(max_length=MAX_TOPOLOGY_NODES)] = \
+        Field(default_factory=list)
+    remove: Annotated[list[Annotated[str, Field(min_length=1)]],
+                      Field(max_length=MAX_TOPOLOGY_NODES)] = Field(default_factory=list)
+    resize: Annotated[dict[str, NodeResize], Field(max_length=MAX_TOPOLOGY_NODES)] = \
+        Field(default_factory=dict)
+    add_links: Annotated[list[LinkAddition], Field(max_length=MAX_TOPOLOGY_LINKS)] = \
+        Field(default_factory=list)
+    remove_links: Annotated[list[Link], Field(max_length=MAX_TOPOLOGY_LINKS)] = \
+        Field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to change."""
+        return not (self.add or self.remove or self.resize or self.add_links
+                    or self.remove_links)
+
+
 # --------------------------------------------------------------------------- outputs
 
 
@@ -912,6 +1013,8 @@ class Scenario(StrictModel):
     reconnect: Reconnect = Reconnect()
     outputs: Outputs = Outputs()
     billing: Billing | None = None
+    network: NetworkEdits | None = None
+    """Changes to the topology's nodes and links (``topologies/README.md``)."""
     plugins: list[PluginRef] = Field(default_factory=list, max_length=MAX_PLUGINS)
     """Strategy classes to load, ``module:Class`` (see :mod:`sim.addressing.plugins`)."""
 
@@ -944,6 +1047,8 @@ class Scenario(StrictModel):
         """
         data = self.model_dump(mode="json", by_alias=True)
         data["topology"] = _absolute(data["topology"])
+        if data.get("network") is None:
+            del data["network"]  # no edits: resolved as before the section existed
         billing = data.get("billing")
         if isinstance(billing, dict) and isinstance(billing.get("price_list"), str):
             name = billing["price_list"]

@@ -34,7 +34,7 @@ import heapq
 import math
 from array import array
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import simpy
@@ -57,6 +57,9 @@ from sim.model.lastmile import ACCESS_PROFILES
 from sim.model.paths import MAX_SYN_RETRIES, SYN_RTO_S
 from sim.model.workload import ArrivalChunk, Workload
 from sim.model.world import World
+
+if TYPE_CHECKING:
+    from sim.engine.trace import LoginTracer
 
 __all__ = ["Engine", "run_replication", "TCP_RTO_S", "DRAIN_S"]
 
@@ -87,6 +90,12 @@ class Engine:
     sink : callable, optional
         Stream the per-login records (see :func:`run_replication`).
     """
+
+    tracer: LoginTracer | None = None
+    """Follows one login's decisions (:class:`sim.engine.trace.TracingEngine`); None here."""
+    _traced: Login | None = None
+    """The login the tracer follows (None: none). The engine tells the tracer what it decides
+    for that login only: ``lg is self._traced`` is the one check a step pays."""
 
     def __init__(self, world: World, replication: int, seed: np.random.SeedSequence,
                  per_login: bool | None = None, trace_attempts: bool = False,
@@ -206,6 +215,7 @@ class Engine:
         self.dc_rtt_s = d.dc_rtt_s
         self.dc_trip = d.dc_trip
         self._rto_min_s = sc.paths.rto_min
+        self._traced = None  # (an instance attribute: the hot path reads it fastest)
         self.dc_held: dict[int, Login] = {}
         """Logins waiting for the home data center to come back (``queue`` mode), by id."""
         self._times: Sequence[float] = []
@@ -381,6 +391,10 @@ class Engine:
         user = lg.user
         lm = lg.last_mile_ms
         tokens = self._tokens if row >= 0 else None
+        traced = lg is self._traced
+        if traced:
+            assert self.tracer is not None
+            self.tracer.before_plan(lg)
         if tokens is not None:
             dns_ms, region, epoch = dns.lookup_row(site, user, now, lm, self._keys[row],
                                                    self._ask_ms[row])
@@ -396,6 +410,9 @@ class Engine:
             # The answer lists every node of the region and every node is up (and was, as
             # far as the SDK's probes go back): the plan prepared for the batch holds.
             cands, tag = strategy.plan_prepared(tokens[row], site, user, now)
+            if traced:
+                assert self.tracer is not None
+                self.tracer.prepared(lg, tokens[row], row)
         else:
             cands, tag = strategy.plan(site, user, now, dns.answer(site, region, epoch, dns_ms))
         lg.candidates = cands
@@ -410,6 +427,9 @@ class Engine:
             if first_round:
                 lg.probe_ms = probe
             delay_s += probe / 1000.0
+        if traced:
+            assert self.tracer is not None
+            self.tracer.planned(lg, dns_ms, region, epoch, probe, delay_s)
         if self._race_k > 1 and first_round and tag != "sticky":
             if not self.avoid and cands:
                 # The common case of the race: the first candidate connects before the
@@ -421,6 +441,9 @@ class Engine:
                     if self._n_noise:
                         rtt += self._noise_ms * lg.noise[lg.noise_at]
                     if rtt < self._race_gap_ms:
+                        if traced:
+                            assert self.tracer is not None
+                            self.tracer.raced(lg, cands[:self._race_k], 1, n, rtt / 1000.0)
                         lg.attempts = 1
                         lg.pos = 1
                         self._connect(lg, n, delay_s, rtt)
@@ -469,6 +492,9 @@ class Engine:
                 (noise * lg.noise[lg.noise_at + j] if noise > 0 else 0.0)
             if start + rtt / 1000.0 < best_t:
                 best_t, best = start + rtt / 1000.0, n
+        if lg is self._traced:
+            assert self.tracer is not None
+            self.tracer.raced(lg, racers, started, best, best_t)
         if best < 0:  # nothing connected: the next candidates after the last failure
             lg.attempts += started
             lg.pos = pos
@@ -499,6 +525,9 @@ class Engine:
             lg.round += 1
             lg.backoffs += 1
             wait = self._backoff_s(lg.backoffs)
+            if lg is self._traced:
+                assert self.tracer is not None
+                self.tracer.backoff(lg, delay_s, wait, "every candidate tried: a new round")
             if env._now + delay_s + wait >= give_up:
                 self._give_up(lg, give_up)
                 return
@@ -508,6 +537,11 @@ class Engine:
         lg.pos += 1
         avoid = self.avoid.get(lg.user) if self.avoid else None
         if avoid is not None and avoid.get(n, -1.0) > env._now:
+            if lg is self._traced:
+                assert self.tracer is not None
+                self.tracer.note(lg, env._now + delay_s, f"skips {self.world.topology.node_ids[n]}:"
+                                 f" it timed out for this terminal (avoided until "
+                                 f"{avoid[n]:.3f} s)")
             self._attempt(lg, delay_s)  # this terminal saw the node time out: skip it
             return
         lg.attempts += 1
@@ -518,6 +552,10 @@ class Engine:
         sees (negative: drawn here)."""
         env = self.env
         node = self.nodes[n]
+        traced = lg is self._traced
+        if traced:
+            assert self.tracer is not None
+            self.tracer.connecting(lg, n, delay_s)
         if rtt_ms < 0.0:
             rtt_ms = self.rtt[lg.site][n] + lg.last_mile_ms + lg.jitter
             noise = self.strategy.connect_noise_ms
@@ -546,8 +584,11 @@ class Engine:
         lg.leg = 0
         lg.gen = node.gen
         lg.rtt_ms = rtt_ms
-        self._at_time(env._now + delay_s + (rtts + 0.5) * rtt_ms / 1000.0,
-                      self._on_node_arrival, lg)
+        t_arrive = env._now + delay_s + (rtts + 0.5) * rtt_ms / 1000.0
+        if traced:
+            assert self.tracer is not None
+            self.tracer.connected(lg, n, delay_s, rtt_ms, rtts, t_arrive)
+        self._at_time(t_arrive, self._on_node_arrival, lg)
 
     def _failed_connect(self, lg: Login, n: int, delay_s: float, rtt_ms: float) -> float:
         """A connect to node ``n``, sent ``delay_s`` from now, fails: a down node never
@@ -558,6 +599,11 @@ class Engine:
         if self.trace is not None:
             self.trace.append((now + delay_s, lg.id, lg.user, n,
                                "timeout" if not node.up else "rejected"))
+        if lg is self._traced:
+            assert self.tracer is not None
+            self.tracer.failed(lg, n, delay_s, rtt_ms, not node.up,
+                               delay_s + (self.connect_timeout_s if not node.up
+                                          else rtt_ms / 1000.0))
         if not node.up:
             node.timeouts += 1
             self.avoid.setdefault(lg.user, {})[n] = now + delay_s + self.connect_timeout_s \
@@ -591,6 +637,11 @@ class Engine:
         if t >= lg.give_up:
             self.counts["deadline_failures"] += 1
             t = lg.give_up
+        if lg is self._traced:
+            assert self.tracer is not None
+            self.tracer.note(lg, t, "gives up: " + (
+                "its deadline passed" if t >= lg.give_up else
+                f"{lg.attempts} attempts (failover.max_attempts {self.max_attempts})"))
         self._finish_failed(lg, t)
 
     def _retry_later(self, lg: Login, delay_s: float) -> None:
@@ -598,6 +649,9 @@ class Engine:
         then tries again (the next candidate)."""
         lg.backoffs += 1
         wait = delay_s + self._backoff_s(lg.backoffs)
+        if lg is self._traced:
+            assert self.tracer is not None
+            self.tracer.backoff(lg, delay_s, wait - delay_s, "the attempt failed")
         if self.env._now + wait >= lg.give_up:
             self._give_up(lg, self.env._now + wait)
             return
@@ -653,6 +707,9 @@ class Engine:
         timeout runs from then)."""
         node = self.nodes[lg.node]
         if node.gen != lg.gen:  # the node went down while the handshake was under way
+            if lg is self._traced:
+                assert self.tracer is not None
+                self.tracer.note(lg, self.env._now, "its node went down during the handshake")
             lg.node = -1
             self.env.timeout(self.connect_timeout_s, lg).callbacks.append(self._on_retry)
             return
@@ -669,6 +726,9 @@ class Engine:
             self.counts["budget_refusals"] += 1
             if self.trace is not None:
                 self.trace.append((now, lg.id, lg.user, lg.node, "refused"))
+            if lg is self._traced:
+                assert self.tracer is not None
+                self.tracer.note(lg, now, "the node's retry budget refuses the retry")
             self._drop_connection(lg)
             self._retry_later(lg, lg.rtt_ms / 2000.0)
             return
@@ -694,10 +754,14 @@ class Engine:
         them). An answer that cannot reach the terminal before its deadline is abandoned
         (:meth:`_abandon`); the work goes on without it."""
         lg.t_finish = finish
+        traced = lg is self._traced
         if node is self.home:
             if lg.node == node.idx:  # straight to the data center's own edge
                 lg.path = 3
             lg.backend_ms += 1000.0 * (finish - now)
+            if traced:
+                assert self.tracer is not None
+                self.tracer.at_datacenter(lg, now, start, finish)
             if finish + lg.dc_half_s + lg.rtt_ms / 2000.0 > lg.deadline:
                 self._abandon(lg)
                 return
@@ -724,6 +788,9 @@ class Engine:
                               lg.svc_dc)
         else:
             hit = False
+        if traced:
+            assert self.tracer is not None
+            self.tracer.at_node(lg, now, start, finish, hit)
         if hit:
             t_end = finish + lg.rtt_ms / 2000.0
             if t_end > lg.deadline:
@@ -747,6 +814,9 @@ class Engine:
             trip_s += dark - finish
         half = trip_s / 2
         lg.path = path
+        if traced:
+            assert self.tracer is not None
+            self.tracer.backend_trip(lg, rtt_s, trip_s, path, max(0.0, dark - finish))
         if finish + 2 * half + lg.rtt_ms / 2000.0 > lg.deadline:
             # Too late whatever the data center does; the node forwards it all the same.
             self._at_time(finish + half, self._on_ghost_dc, lg.svc_dc)
@@ -765,6 +835,10 @@ class Engine:
         lg.seq += 1
         self.nodes[lg.node].pending.pop(lg.id, None)
         self.home.pending.pop(lg.id, None)
+        if lg is self._traced:
+            assert self.tracer is not None
+            self.tracer.note(lg, self.env._now, "its answer would come after the SDK's answer "
+                             f"timeout: abandoned at {max(lg.deadline, self.env._now):.3f} s")
         self._at_time(max(lg.deadline, self.env._now), self._on_expired, (lg, lg.seq))
 
     def _on_expired(self, value: tuple[Login, int]) -> None:
@@ -935,6 +1009,10 @@ class Engine:
     def _node_lost(self, node: NodeState, lg: Login) -> None:
         """A login was at a node that went down."""
         lg.seq += 1  # whatever was scheduled for it is void
+        if lg is self._traced:
+            assert self.tracer is not None
+            self.tracer.note(lg, self.env._now, f"{self.world.topology.node_ids[node.idx]} "
+                             "went down with it")
         if node is self.home:
             if self.disruptions.dc_mode == "queue":
                 self._hold(lg)
@@ -952,6 +1030,9 @@ class Engine:
         """The login waits for the home data center to come back (``queue`` mode), until its
         deadline."""
         lg.t_held = self.env._now
+        if lg is self._traced:
+            assert self.tracer is not None
+            self.tracer.note(lg, self.env._now, "waits for the home data center to come back")
         self.dc_held[lg.id] = lg
         self._at_time(max(lg.deadline, self.env._now), self._on_expired, (lg, lg.seq))
 
@@ -1020,12 +1101,17 @@ class Engine:
     def run(self, progress: Callable[[float], None] | None) -> ReplicationOutput:
         """Simulate the replication: the events, the sampler, then arrivals until the end of
         the arrival window and a drain after it (in 50 steps, for progress and streaming)."""
+        return self._simulate(progress, None, 50)
+
+    def _simulate(self, progress: Callable[[float], None] | None,
+                  stop: Callable[[], bool] | None, steps: int) -> ReplicationOutput:
+        """:meth:`run` in ``steps`` steps (how many changes nothing simulated); ``stop()`` is
+        asked after each step: True ends the run there (the output holds what finished)."""
         sc = self.world.scenario
         self.disruptions.schedule()
         self.reports.start()
         self.sampler.start()
         end = sc.duration + DRAIN_S
-        steps = 50
         self._next_chunk()
         self._times = self._chunk.t_s if self._chunk is not None else []
         self._row = 0
@@ -1037,6 +1123,8 @@ class Engine:
                 recorder.to_sink(final=False)
             if progress is not None:
                 progress(k / steps)
+            if stop is not None and stop():
+                break
         return self._output(end)
 
     def _output(self, end: float) -> ReplicationOutput:

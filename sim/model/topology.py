@@ -32,7 +32,8 @@ from sim.config.yaml_io import parse_yaml_text, read_input_bytes
 from sim.errors import TopologyError
 from sim.model import latency
 
-__all__ = ["NODE_KINDS", "Topology", "load_topology", "BACKBONE_STRETCH", "BACKBONE_HOP_MS"]
+__all__ = ["NODE_KINDS", "Topology", "load_topology", "build_topology", "BACKBONE_STRETCH",
+           "BACKBONE_HOP_MS"]
 
 NODE_KINDS: tuple[str, ...] = ("access", "cache", "datacenter", "hub")
 BACKBONE_STRETCH = 1.25
@@ -280,7 +281,33 @@ def _from_graph(g: nx.Graph, name: str) -> dict[str, Any]:
     return {"name": g.graph.get("name", name), "nodes": nodes, "links": links}
 
 
-def _build(spec: _TopologySpec, shown: str) -> Topology:
+def build_topology(raw: dict[str, Any], shown: str, *, connected: bool = True) -> Topology:
+    """Check a topology given as a mapping (the YAML format's keys) and build it.
+
+    Parameters
+    ----------
+    raw : dict
+        ``name``, ``nodes`` and ``links`` as in a YAML topology file.
+    shown : str
+        The file named in an error (and kept as :attr:`Topology.source`).
+    connected : bool
+        Require the private links to connect every node (the rule of topology files);
+        ``False`` leaves that check to the caller (:mod:`sim.model.network_edits`).
+
+    Raises
+    ------
+    TopologyError
+        As :func:`load_topology`.
+    """
+    _check_size(raw, shown)
+    try:
+        spec = _TopologySpec.model_validate(raw)
+    except ValidationError as e:
+        raise_validation_error(e, _TopologySpec, TopologyError, shown)
+    return _build(spec, shown, connected=connected)
+
+
+def _build(spec: _TopologySpec, shown: str, *, connected: bool = True) -> Topology:
     index: dict[str, int] = {}
     for i, node in enumerate(spec.nodes):
         if node.id in index:
@@ -309,7 +336,7 @@ def _build(spec: _TopologySpec, shown: str) -> Topology:
     if "datacenter" not in kinds:
         raise TopologyError("no datacenter node: logins have nowhere to authenticate",
                             file=shown, path="nodes")
-    if len(spec.nodes) > 1:
+    if connected and len(spec.nodes) > 1:
         private = nx.Graph((u, v) for u, v, d in g.edges(data=True) if d["network"] == "private")
         private.add_nodes_from(g.nodes)
         parts = sorted(nx.connected_components(private), key=lambda c: (-len(c), sorted(c)))

@@ -22,10 +22,11 @@ from sim.errors import ScenarioError, TopologyError
 from sim.model import latency
 from sim.model.paths import Backbone, BackendState, backend_choice, public_transit
 from sim.model.resolvers import ResolverTables, build_resolvers
+from sim.model.network_edits import apply_network_edits
 from sim.model.topology import Topology, load_topology
 from sim.model.workload import CITIES_CSV, Sites, load_sites, user_pool_size
 
-__all__ = ["NodeParams", "World", "build_world", "check_sites_on_land"]
+__all__ = ["NodeParams", "World", "build_world", "check_sites_on_land", "node_settings"]
 
 LAND_GEOJSON = Path(__file__).resolve().parents[1] / "data" / "ne_110m_land.geojson"
 COAST_KM = 150.0
@@ -136,7 +137,9 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
     Raises
     ------
     ScenarioError
-        A name in the scenario (home data center, event node, override, site) is unknown.
+        A name in the scenario (home data center, event node, override, site) is unknown, or
+        an edit of its ``network:`` section is bad (:func:`sim.model.network_edits.
+        apply_network_edits`).
     TopologyError
         The topology file is missing or malformed.
     """
@@ -148,6 +151,10 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
             raise ScenarioError(f"topology file not found: {scenario.topology}", file=source,
                                 path="topology") from None
         raise
+    if scenario.network is not None:
+        topo = apply_network_edits(topo, scenario.network, source=source,
+                                   home_datacenter=scenario.home_datacenter)
+    removed = set(scenario.network.remove) if scenario.network is not None else set()
     ids = list(topo.node_ids)
     dcs = topo.ids_of_kind("datacenter")
     if scenario.home_datacenter not in dcs:
@@ -197,7 +204,8 @@ def build_world(scenario: Scenario, source: str = "scenario") -> World:
                                     file=source, path=f"events[{i}].{key}")
     for name in scenario.nodes.overrides:
         if name not in ids:
-            raise ScenarioError(f"unknown node {name!r}{suggestion(name, ids)}", file=source,
+            why = " (network.remove removes it)" if name in removed else suggestion(name, ids)
+            raise ScenarioError(f"unknown node {name!r}{why}", file=source,
                                 path=f"nodes.overrides{key_part(name)}")
     sites = load_sites(scenario, source)
     if scenario.population.source == "sites":
@@ -360,8 +368,12 @@ def _city_km(lat: float, lon: float) -> float:
     return float(np.min(latency.haversine_km(lat, lon, c_lat, c_lon)))
 
 
-def _node_params(scenario: Scenario, topo: Topology) -> NodeParams:
-    workers, limits, service, dists, hits, ttls, sync = [], [], [], [], [], [], []
+def node_settings(scenario: Scenario, topo: Topology) -> tuple[dict[str, object], ...]:
+    """Each node's settings, in topology order, before ``population.sample_one_in`` scales
+    them: built-in kind defaults < the scenario's kind section < the node's keys in the
+    topology (``network.add`` and ``network.resize`` included) < ``nodes.overrides``.
+    A hub has only what its topology entry sets."""
+    out = []
     for i, node_id in enumerate(topo.node_ids):
         kind = topo.kinds[i]
         merged: dict[str, object] = {}
@@ -373,6 +385,13 @@ def _node_params(scenario: Scenario, topo: Topology) -> NodeParams:
         override = scenario.nodes.overrides.get(node_id)
         if override is not None:
             _merge(merged, override.model_dump())
+        out.append(merged)
+    return tuple(out)
+
+
+def _node_params(scenario: Scenario, topo: Topology) -> NodeParams:
+    workers, limits, service, dists, hits, ttls, sync = [], [], [], [], [], [], []
+    for merged in node_settings(scenario, topo):
         k = scenario.population.sample_one_in  # a 1-in-k sample gets 1/k of the capacity
         workers.append(max(1, round(int(merged.get("workers", 1)) / k)))  # type: ignore
         limit = merged.get("connection_limit")

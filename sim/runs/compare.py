@@ -18,6 +18,12 @@ to estimate, and intervals and tests read ``n/a``.
 Inputs may be scenario files (or :class:`~sim.config.schema.Scenario` objects) to run, or
 existing result folders (or :class:`~sim.analysis.Results`) to read; ``overrides`` and
 ``replications`` apply to the scenarios that are run, not to result folders.
+
+Besides the headline figures, the table holds p50, p95 and p99 per region and, when asked,
+per named site (``sites=["Lagos"]``, ``--site``) and country (``countries=["NG"]``,
+``--country``), and the p50, p95, p99 and failure share during each time window
+(``windows=["event"]`` for each scheduled event, or ``"20m-40m"``) and outside it; each
+per replication, with intervals and tests like every other figure.
 """
 
 from __future__ import annotations
@@ -36,7 +42,10 @@ import numpy as np
 import pandas as pd
 
 from sim.config import Scenario, load_scenario
-from sim.config.messages import shown
+from sim.config.messages import did_you_mean, shown
+from sim.config.schema import parse_duration
+from sim.analysis.events import describe_event
+from sim.analysis.sites import country_figures, site_figures
 from sim.errors import ResultsError, ScenarioError
 from sim.analysis.results import (
     SUMMARY_FILE,
@@ -44,6 +53,7 @@ from sim.analysis.results import (
     atomic_write_text,
     check_folder,
     peak_utilization,
+    site_names,
 )
 from sim.analysis.statistics import CONFIDENCE, figure_label, flatten_figures, mean_ci, welch_test
 from sim.runs.executors import Executor, make_executor, run_worlds
@@ -58,12 +68,19 @@ if TYPE_CHECKING:
 
     from sim.config.schema import Scenario
 
-__all__ = ["COMPARISON_FILES", "Comparison", "compare", "figure_order", "replicate_table"]
+__all__ = ["COMPARISON_FILES", "Comparison", "compare", "figure_order", "replicate_table",
+           "TimeWindow", "parse_window", "event_windows", "area_label"]
 
 COMPARISON_FILES = ("comparison.csv", "comparison.json", "comparison.md")
+"""The files a comparison writes; ``report.html`` (``access-sim report``) may join them."""
 TABLE_COLUMNS = ["figure", "label", "scenario", "n", "mean", "ci_low", "ci_high", "diff",
                  "diff_ci_low", "diff_ci_high", "p_value", "significant"]
 _CDF_POINTS = 2000
+AREA_STATS = ("p50", "p95", "p99")
+"""The latency percentiles compared per region, site, country and time window."""
+EVENT_WINDOW_S = 600.0
+"""An instant event's window: this long after it (as :func:`sim.analysis.events.event_metrics`
+takes it)."""
 
 
 # --------------------------------------------------------------------------- figures
@@ -72,6 +89,12 @@ _CDF_POINTS = 2000
 def _group(name: str) -> int:
     if name.startswith("latency_ms.by_region."):
         return 2
+    if name.startswith("latency_ms.by_site."):
+        return 5
+    if name.startswith("latency_ms.by_country."):
+        return 6
+    if name.startswith(("latency_ms.window.", "logins.window.")):
+        return 7
     if name.startswith("latency_ms."):
         return 0
     if name.startswith("nodes.") and name.endswith(".peak_utilization"):
@@ -88,8 +111,9 @@ _LATENCY_ORDER = {f"latency_ms.{k}": i for i, k in enumerate(("mean", "p50", "p9
 
 
 def figure_order(names: Sequence[str]) -> list[str]:
-    """Report order: latency, failure and spill shares, p95 by region (by name), peak
-    utilisation per node, mean utilisation per node (nodes in first-seen order)."""
+    """Report order: latency, failure and spill shares, latency by region (by name), peak
+    utilisation per node, mean utilisation per node (nodes in first-seen order), then the
+    named sites, countries and time windows (in the order asked)."""
     first = {n: i for i, n in enumerate(dict.fromkeys(names))}
 
     def key(n: str) -> tuple[int, Any, int]:
@@ -104,12 +128,159 @@ def figure_order(names: Sequence[str]) -> list[str]:
     return sorted(first, key=key)
 
 
-def replicate_table(name: str, results: Results) -> pd.DataFrame:
+@dataclass(frozen=True)
+class TimeWindow:
+    """A span of simulated time ``[start_s, end_s)`` whose figures are compared (with those
+    of the rest of the measurement window)."""
+    label: str
+    start_s: float
+    end_s: float
+
+
+def _clock(seconds: float) -> str:
+    """``20m``, ``1h30m``, ``45s``: a time of the run, short."""
+    s = int(round(seconds))
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    text = (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{sec}s" if sec else "")
+    return text or "0s"
+
+
+def parse_window(text: str) -> str | TimeWindow:
+    """``"event"`` (each scheduled event's window) or a span ``START-END`` such as
+    ``20m-40m`` (durations as the scenario writes them).
+
+    Raises
+    ------
+    ScenarioError
+        Naming ``--window``.
+    """
+    if text.strip() == "event":
+        return "event"
+    start, sep, end = text.partition("-")
+    try:
+        if not sep:
+            raise ValueError
+        a, b = parse_duration(start.strip()), parse_duration(end.strip())
+    except ValueError:
+        raise ScenarioError(f"expected 'event' or START-END such as 20m-40m, got {text!r}",
+                            path="--window") from None
+    if b <= a:
+        raise ScenarioError(f"the window {text!r} ends before it starts", path="--window")
+    return TimeWindow(f"{_clock(a)}-{_clock(b)}", a, b)
+
+
+def event_windows(summaries: Sequence[Mapping[str, Any]]) -> list[TimeWindow]:
+    """The windows of the scheduled events of the summaries' resolved scenarios (each
+    event once, by its label and times; an instant event: the
+    :data:`EVENT_WINDOW_S` after it), in time order."""
+    found: dict[tuple[str, float, float], None] = {}
+    for summary in summaries:
+        sc = summary.get("scenario_resolved") or {}
+        for ev in sc.get("events") or []:
+            start = float(ev["at"])
+            end = start + float(ev["for"]) if ev.get("for") is not None \
+                else start + EVENT_WINDOW_S
+            found.setdefault((describe_event(ev), start, end), None)
+    return [TimeWindow(f"{label} {_clock(a)}-{_clock(b)}", a, b)
+            for label, a, b in sorted(found, key=lambda k: (k[1], k[2], k[0]))]
+
+
+def area_label(name: str) -> str:
+    """A figure's label: :func:`~sim.analysis.statistics.figure_label`, and for the site,
+    country and window figures ``Lagos p50 latency (ms)``, ``p95 latency (ms) during
+    node_down access-lagos 20m-40m``, ``failure share outside 20m-40m``."""
+    for prefix in ("latency_ms.by_site.", "latency_ms.by_country."):
+        if name.startswith(prefix):
+            area, _, stat = name[len(prefix):].rpartition(".")
+            return f"{area} {stat} latency (ms)"
+    for prefix, what in (("latency_ms.window.", "{stat} latency (ms)"),
+                         ("logins.window.", "failure share")):
+        if name.startswith(prefix):
+            rest, _, stat = name[len(prefix):].rpartition(".")
+            window, _, side = rest.rpartition(".")
+            return f"{what.format(stat=stat)} {side} {window}"
+    return figure_label(name)
+
+
+def _window_rows(results: Results, windows: Sequence[TimeWindow]
+                 ) -> dict[int, dict[str, float]]:
+    """Per replication (its index), the figures of each window: p50/p95/p99 of the
+    successful logins that started in it and its failure share, and the same outside it
+    (within the measurement window)."""
+    logins = results.logins
+    if logins is None or len(logins) == 0 or "latency_ms" not in logins.columns:
+        raise ResultsError("--window needs the per-login records, and this result has none "
+                           "(outputs.per_login: false)",
+                           file=str(results.summary.get("scenario")))
+    sc = results.summary.get("scenario_resolved") or {}
+    warmup, duration = float(sc.get("warmup", 0.0)), float(sc.get("duration", math.inf))
+    t = logins["t_start_s"].to_numpy(dtype=float)
+    measured = (t >= warmup) & (t < duration)
+    ok = logins["outcome"].astype(str).to_numpy() == "ok"
+    lat = logins["latency_ms"].to_numpy(dtype=float)
+    rep = logins["replication"].to_numpy() if "replication" in logins.columns \
+        else np.zeros(len(t), dtype=np.int64)
+    out: dict[int, dict[str, float]] = {}
+    for index, r in enumerate(sorted(set(rep.tolist()))):
+        mine = measured & (rep == r)
+        figs: dict[str, float] = {}
+        for w in windows:
+            inside = (t >= w.start_s) & (t < w.end_s)
+            for side, mask in (("during", mine & inside), ("outside", mine & ~inside)):
+                done = lat[mask & ok]
+                q = np.percentile(done, [50, 95, 99]) if len(done) else [math.nan] * 3
+                for stat, v in zip(AREA_STATS, q):
+                    figs[f"latency_ms.window.{w.label}.{side}.{stat}"] = float(v)
+                n = int(mask.sum())
+                figs[f"logins.window.{w.label}.{side}.failure_share"] = \
+                    float((mask & ~ok).sum() / n) if n else math.nan
+        out[index] = figs
+    return out
+
+
+def _area_replications(results: Results, key: str) -> list[dict[str, Any]] | None:
+    """Each replication's figures per site (``key="sites"``) or country: from the summary,
+    or (a folder written before the summary held them) from the per-login records; None
+    when neither has them."""
+    reps = results.summary.get("replication_figures") or []
+    if reps and all(key in r for r in reps):
+        return [r[key] for r in reps]
+    logins = results.logins
+    if logins is None or len(logins) == 0 or "site" not in logins.columns:
+        return None
+    sc = results.summary.get("scenario_resolved") or {}
+    warmup, duration = float(sc.get("warmup", 0.0)), float(sc.get("duration", math.inf))
+    rep = logins["replication"].to_numpy() if "replication" in logins.columns \
+        else np.zeros(len(logins), dtype=np.int64)
+    out = []
+    for r in sorted(set(rep.tolist())):
+        part = logins[rep == r]
+        sites = site_figures(part, warmup_s=warmup, duration_s=duration)
+        frame = sites if key == "sites" else country_figures(part, sites, warmup_s=warmup,
+                                                             duration_s=duration)
+        column = "site" if key == "sites" else "country"
+        out.append({str(row[column]): {stat: row[stat] for stat in AREA_STATS}
+                    for row in frame.to_dict(orient="records")})
+    return out
+
+
+def replicate_table(name: str, results: Results, *, sites: Sequence[str] = (),
+                    countries: Sequence[str] = (),
+                    windows: Sequence[TimeWindow] = ()) -> pd.DataFrame:
     """Per-replication headline figures of one result, long form:
     ``scenario, replication, figure, value``.
 
     Reads ``summary["replication_figures"]``; peak utilisation per node is computed from
-    ``node_load`` when a (older) summary does not hold it.
+    ``node_load`` when a (older) summary does not hold it. With ``sites``, ``countries``
+    and ``windows``, also those figures (``latency_ms.by_site.<site>.p50`` ...,
+    ``latency_ms.by_country.<country>.p50`` ..., ``latency_ms.window.<label>.during.p50``
+    and ``.outside.p50`` ..., ``logins.window.<label>.during.failure_share`` ...).
+
+    Raises
+    ------
+    ResultsError
+        The result lacks the figures asked for (no per-site figures or per-login records).
     """
     reps = results.summary.get("replication_figures")
     if not reps:
@@ -128,7 +299,38 @@ def replicate_table(name: str, results: Results) -> pd.DataFrame:
                 nodes=list(figs.get("utilization") or {}) or None)}
         for fig, value in flatten_figures(figs).items():
             rows.append((name, r, fig, value))
+        for region, stats in (figs.get("by_region") or {}).items():
+            for stat in AREA_STATS:
+                if stat != "p95":  # p95 comes from by_region_p95 (every version has it)
+                    rows.append((name, r, f"latency_ms.by_region.{region}.{stat}",
+                                 _value(stats.get(stat))))
+    for key, asked, prefix in (("sites", sites, "latency_ms.by_site."),
+                               ("countries", countries, "latency_ms.by_country.")):
+        if not asked:
+            continue
+        per_rep = _area_replications(results, key)
+        if per_rep is None:
+            raise ResultsError(f"--{key[:-1] if key == 'sites' else 'country'}: the result has "
+                               f"no per-{'site' if key == 'sites' else 'country'} figures "
+                               "(written by an older version without per-login records): "
+                               "run it again", file=_where(results))
+        for r, areas in enumerate(per_rep):
+            for area in asked:
+                stats = areas.get(area) or {}
+                for stat in AREA_STATS:
+                    rows.append((name, r, f"{prefix}{area}.{stat}", _value(stats.get(stat))))
+    if windows:
+        for r, figs in _window_rows(results, windows).items():
+            rows.extend((name, r, fig, value) for fig, value in figs.items())
     return pd.DataFrame(rows, columns=["scenario", "replication", "figure", "value"])
+
+
+def _value(x: Any) -> float:
+    return math.nan if x is None else float(x)
+
+
+def _where(results: Results) -> str:
+    return str(getattr(results, "source", None) or results.summary.get("scenario"))
 
 
 # --------------------------------------------------------------------------- inputs
@@ -203,18 +405,29 @@ class Comparison:
         ``significant`` is True, False or None for n/a).
     alpha : float
         Significance level of the tests.
+    sites, countries : list of str
+        The sites and countries whose p50, p95 and p99 the table also holds.
+    windows : list of TimeWindow
+        The time windows whose figures (during and outside) the table also holds.
     """
 
     def __init__(self, names: Sequence[str], sources: Sequence[str],
-                 results: Sequence[Results], *, alpha: float = 1.0 - CONFIDENCE):
+                 results: Sequence[Results], *, alpha: float = 1.0 - CONFIDENCE,
+                 sites: Sequence[str] = (), countries: Sequence[str] = (),
+                 windows: Sequence[TimeWindow] = ()):
         if len(names) < 1:
             raise ValueError("a comparison needs at least one scenario")
         self.names = list(names)
         self.sources = list(sources)
         self.results = dict(zip(self.names, results))
         self.alpha = alpha
-        self.replicates = pd.concat([replicate_table(n, r) for n, r in self.results.items()],
-                                    ignore_index=True)
+        self.sites = list(sites)
+        self.countries = list(countries)
+        self.windows = list(windows)
+        self.replicates = pd.concat([replicate_table(n, r, sites=self.sites,
+                                                     countries=self.countries,
+                                                     windows=self.windows)
+                                     for n, r in self.results.items()], ignore_index=True)
         self.table = self._table()
 
     def __repr__(self) -> str:
@@ -241,7 +454,7 @@ class Comparison:
                 vals = grouped.get((name, fig), [])
                 ci = mean_ci(vals)
                 row: dict[str, Any] = {
-                    "figure": fig, "label": figure_label(fig), "scenario": name, "n": ci.n,
+                    "figure": fig, "label": area_label(fig), "scenario": name, "n": ci.n,
                     "mean": ci.mean, "ci_low": ci.low, "ci_high": ci.high,
                     "diff": None, "diff_ci_low": None, "diff_ci_high": None,
                     "p_value": None, "significant": None}
@@ -303,6 +516,9 @@ class Comparison:
         run = {name: (self.results[name].summary.get("run") or {}) for name in self.names}
         return {"baseline": self.baseline, "confidence": CONFIDENCE, "alpha": self.alpha,
                 "test": "Welch's t-test (two-sided) on per-replication values",
+                "sites": self.sites, "countries": self.countries,
+                "windows": [{"label": w.label, "start_s": w.start_s, "end_s": w.end_s}
+                            for w in self.windows],
                 "scenarios": scenarios, "figures": records, "run": run}
 
     def to_csv(self) -> str:
@@ -388,21 +604,31 @@ class Comparison:
         means = rows["mean"].to_numpy(dtype=float, na_value=np.nan)
         err = ci_errors(rows)
         ax.bar(x, means, color=palette[:len(rows)], yerr=err, capsize=4, ecolor="0.2")
-        for xi, (m, sig) in enumerate(zip(means, rows["significant"])):
-            if sig is True or (sig is not pd.NA and bool(sig)):
-                ax.annotate("*", (xi, m), ha="center", va="bottom", fontsize=14,
-                            xytext=(0, 6), textcoords="offset points")
+        # A star stands on its bar's interval, and the y range grows to hold it (it would
+        # otherwise run into the title).
+        tops = np.where(np.isfinite(means), means + err[1], np.nan)
+        starred = [bool(sig is True or (sig is not pd.NA and bool(sig)))
+                   for sig in rows["significant"]]
+        for xi, (top, star) in enumerate(zip(tops, starred)):
+            if star and np.isfinite(top):
+                ax.annotate("*", (xi, top), ha="center", va="bottom", fontsize=14,
+                            xytext=(0, 1), textcoords="offset points")
+        if any(starred) and np.isfinite(tops).any():
+            low, high = ax.get_ylim()
+            ax.set_ylim(low, max(high, float(np.nanmax(tops)) + 0.15 * (high - low)))
+        label = str(rows["label"].iloc[0]) if "label" in rows.columns else figure_label(figure)
         ax.set_xticks(x, rows["scenario"].tolist(), rotation=20, ha="right")
-        ax.set_ylabel(figure_label(figure))
-        ax.set_title(f"{figure_label(figure)}: mean and 95% CI (* differs from "
-                     f"{self.baseline})", fontsize="medium")
+        ax.set_ylabel(label)
+        ax.set_title(f"{label}: mean and 95% CI\n* differs from {self.baseline} "
+                     f"(Welch's t-test, p < {self.alpha:g})", fontsize="medium")
         ax.grid(True, axis="y", alpha=0.3)
         return ax
 
     def plot_region_p95(self, ax: Axes | None = None) -> Axes:
         """p95 latency per region: grouped bars (one per scenario) with 95% CIs."""
         ax = new_axes(ax, (9.0, 5.0))
-        t = self.table[self.table["figure"].str.startswith("latency_ms.by_region.")]
+        t = self.table[self.table["figure"].str.startswith("latency_ms.by_region.")
+                       & self.table["figure"].str.endswith(".p95")]
         regions = list(dict.fromkeys(t["figure"]))
         grouped_bars(ax, t, regions, self.names,
                       [f.split(".")[2] for f in regions])
@@ -423,12 +649,15 @@ class Comparison:
                    .sort_values(ascending=False, kind="stable"))
         # The labels are figure names (the stubs type index labels Hashable).
         figs = cast("list[str]", [f for f, v in busiest.items() if v > 0][:top])
-        grouped_bars(ax, t, figs, self.names, [f[len("nodes."):].rsplit(".", 1)[0]
-                                                  for f in figs], rotate=True)
-        ax.set_ylabel("peak utilisation (max of sampled)" if metric == "peak_utilization"
-                      else "mean utilisation")
+        # Utilisation in percent, as in the report's tables.
+        percent = t.assign(**{c: t[c] * 100.0 for c in ("mean", "ci_low", "ci_high")})
+        grouped_bars(ax, percent, figs, self.names, [f[len("nodes."):].rsplit(".", 1)[0]
+                                                        for f in figs], rotate=True)
+        what = "peak utilisation" if metric == "peak_utilization" else "mean utilisation"
+        sampled = "largest sample" if metric == "peak_utilization" else "mean of the samples"
+        ax.set_ylabel(f"{what} (%, {sampled})")
         ax.set_ylim(bottom=0.0)
-        ax.set_title(f"per-node {metric.replace('_', ' ')}: mean and 95% CI "
+        ax.set_title(f"per-node {what}: mean and 95% CI across replications "
                      f"({len(figs)} busiest nodes)")
         return ax
 
@@ -462,7 +691,7 @@ def _md_rows(cmp: Comparison, figures: Sequence[str]) -> list[str]:
             # A full key of the (figure, scenario) index picks one row: the stubs type it a
             # scalar.
             r = cast("pd.Series[Any]", t.loc[(fig, name)])
-            label = figure_label(fig) if k == 0 else ""
+            label = area_label(fig) if k == 0 else ""
             cell = format_interval(fig, r["mean"], r["ci_low"], r["ci_high"])
             if name == base:
                 diff = p = sig = ""
@@ -498,7 +727,10 @@ def _markdown(cmp: Comparison, *, nodes: bool = True) -> str:
     figures = figure_order(cmp.table["figure"].tolist())
     groups = [
         ("Headline figures", [f for f in figures if _group(f) in (0, 1)]),
-        ("p95 latency by region (ms)", [f for f in figures if _group(f) == 2]),
+        ("Latency by region (ms)", [f for f in figures if _group(f) == 2]),
+        ("Latency by site (ms)", [f for f in figures if _group(f) == 5]),
+        ("Latency by country (ms)", [f for f in figures if _group(f) == 6]),
+        ("During and outside each time window", [f for f in figures if _group(f) == 7]),
     ]
     if nodes:
         groups += [("Peak utilisation per node (nodes with load)", _loaded(cmp, figures, 3)),
@@ -507,6 +739,76 @@ def _markdown(cmp: Comparison, *, nodes: bool = True) -> str:
         if figs:
             lines += ["", f"## {title}", "", *_md_rows(cmp, figs)]
     return "\n".join(lines) + "\n"
+
+
+def _known_areas(item: _Input, world: Any) -> tuple[list[str] | None, list[str] | None]:
+    """The sites and countries of an input (None: the result does not say)."""
+    if world is not None:
+        return site_names(world), sorted(set(world.sites.countries))
+    assert item.results is not None
+    summary = item.results.summary
+    if "sites" in summary:
+        return list(summary["sites"]), list(summary.get("countries") or {})
+    logins = item.results.logins
+    if logins is not None and "site" in logins.columns and len(logins):
+        table = item.results.sites
+        return ([str(s) for s in table["site"]],
+                sorted({str(c) for c in table["country"] if str(c)}))
+    return None, None
+
+
+def _resolve_names(asked: Sequence[str], kind: str,
+                   known: Sequence[tuple[str, list[str] | None]]) -> list[str]:
+    """The names asked for, as the inputs spell them (an exact name, else the one that
+    differs only in case), each once.
+
+    Raises
+    ------
+    ScenarioError
+        An input does not have a name (with the closest it has), or says nothing of its
+        sites (a folder of an older version without per-login records).
+    """
+    out: list[str] = []
+    for name in asked:
+        canonical = name
+        for source, names in known:
+            if names is None:
+                raise ScenarioError(f"the result has no per-{kind} figures (written by an "
+                                    "older version without per-login records): run it "
+                                    "again", file=source, path=f"--{kind}")
+            if canonical in names:
+                continue
+            folded = [n for n in names if n.casefold() == name.casefold()]
+            if len(folded) == 1:
+                canonical = folded[0]
+                continue
+            close = did_you_mean(name, names)
+            hint = f" (did you mean {close!r}?)" if close else ""
+            raise ScenarioError(f"no {kind} {name!r}{hint}", file=source, path=f"--{kind}")
+        if canonical not in out:
+            out.append(canonical)
+    return out
+
+
+def _resolve_windows(asked: Sequence[str | TimeWindow], inputs: Sequence[_Input]
+                     ) -> list[TimeWindow]:
+    out: list[TimeWindow] = []
+    for w in asked:
+        parsed = parse_window(w) if isinstance(w, str) else w
+        if parsed == "event":
+            summaries = [i.results.summary if i.results is not None else
+                         {"scenario_resolved": i.scenario.resolved()}  # type: ignore[union-attr]
+                         for i in inputs]
+            found = event_windows(summaries)
+            if not found:
+                raise ScenarioError("no scenario schedules an event (events:): give a "
+                                    "window such as 20m-40m", path="--window")
+            spans = found
+        else:
+            assert isinstance(parsed, TimeWindow)
+            spans = [parsed]
+        out += [s for s in spans if s not in out]
+    return out
 
 
 def _loaded(cmp: Comparison, figures: Sequence[str], group: int) -> list[str]:
@@ -530,7 +832,9 @@ def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
             scheduler: str | None = None, alpha: float = 1.0 - CONFIDENCE,
             progress: bool | Callable[[float], None] = False,
             out: str | os.PathLike[str] | None = None, figures: bool = True,
-            save_runs: bool = True, resume: bool = False) -> Comparison:
+            save_runs: bool = True, resume: bool = False, sites: Sequence[str] = (),
+            countries: Sequence[str] = (),
+            windows: Sequence[str | TimeWindow] = ()) -> Comparison:
     """Run (or read) several scenarios and compare them with the first.
 
     Parameters
@@ -560,6 +864,12 @@ def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
         scenario (finished before an interruption) instead of running them again.
     figures : bool
         With ``out``: also draw the PNG figures.
+    sites, countries : sequence of str
+        Also compare these sites' (city names, as in ``sites.csv``) and countries' (ISO
+        codes) p50, p95 and p99; a name no scenario has is an error.
+    windows : sequence of str or TimeWindow
+        Also compare the figures during and outside these time windows: ``"event"`` (each
+        scheduled event of any of the scenarios) or ``"20m-40m"``.
 
     Returns
     -------
@@ -573,7 +883,7 @@ def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
     if len(items) < 1:
         raise ScenarioError("compare needs at least one scenario file or result folder")
     if out is not None:
-        check_folder(Path(out), COMPARISON_FILES, "comparison")
+        check_folder(Path(out), (*COMPARISON_FILES, "report.html"), "comparison")
     extra: dict[str, Any] = {}
     if replications is not None:
         extra["replications"] = replications
@@ -592,6 +902,14 @@ def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
     to_run = [k for k, i in enumerate(inputs) if i.scenario is not None]
     worlds = [prepare_world(inputs[k].scenario, inputs[k].source)  # type: ignore[arg-type]
               for k in to_run]
+    # Names and windows are checked before anything runs.
+    known = [_known_areas(i, worlds[to_run.index(k)] if k in to_run else None)
+             for k, i in enumerate(inputs)]
+    site_list = _resolve_names(sites, "site", [(i.source, kn[0]) for i, kn in
+                                               zip(inputs, known)])
+    country_list = _resolve_names(countries, "country", [(i.source, kn[1]) for i, kn in
+                                                         zip(inputs, known)])
+    spans = _resolve_windows(windows, inputs)
 
     def keep(index: int, res: Results) -> Results:
         # Each scenario's run is saved as soon as it finishes, so an interrupted
@@ -610,7 +928,8 @@ def compare(items: Sequence[Any], *, overrides: Mapping[str, Any] | None = None,
         for k, res in zip(to_run, done):
             inputs[k].results = res
     cmp = Comparison(names, [i.source for i in inputs],
-                     [i.results for i in inputs], alpha=alpha)  # type: ignore[misc]
+                     [i.results for i in inputs], alpha=alpha,  # type: ignore[misc]
+                     sites=site_list, countries=country_list, windows=spans)
     if out is not None:
         cmp.save(out, figures=figures)
     return cmp
