@@ -246,6 +246,21 @@ def test_decided_by_is_skipped_when_one_level_decides_everything(tmp_path: Path)
     assert not (tmp_path / "figures" / "decided_by.png").exists()
 
 
+def test_the_run_command_says_which_figure_it_skipped(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from sim.cli import main
+
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / "tiny.yaml"), "--set", "duration=90s", "--set",
+                 "warmup=30s", "--set", "addressing.strategy=round_robin", "--out",
+                 str(out)]) == 0
+    captured = capsys.readouterr()
+    assert ("no figures/decided_by.png: only one addressing level decided (round_robin)"
+            in captured.out + captured.err)
+    assert sorted(p.name for p in (out / "figures").iterdir()) == sorted(
+        n for n in plots.FIGURE_FILES if n != "decided_by.png")
+
+
 def test_figures_from_a_saved_and_loaded_result(results: Results, tmp_path: Path) -> None:
     loaded = Results.load(results.save(tmp_path / "run"))
     fresh_ax = plots.plot_latency_cdf(results, ax=new_axes())

@@ -393,7 +393,9 @@ class LoginTracer:
         inverse, info, est, cost = strategy.batch
         cands, fallback, m, rtt, backend = info[int(inverse[row])]
         levels = [LevelTrace("region", self._names(cands + fallback), True,
-                             note=f"{len(cands)} candidates (prepared for the batch)")]
+                             note=f"{len(cands)} in the region"
+                             + (f", then {len(fallback)} in other regions for failover"
+                                if fallback else "") + " (prepared for the batch)")]
         if strategy.steps[:1] == ["nearest"]:
             probes = []
             if est is not None:
