@@ -404,3 +404,12 @@ def parser(description: str | None) -> argparse.ArgumentParser:
                    help="logins per floor run (default 200000; 50000 with --quick)")
     p.add_argument("--seed", type=int, default=42, help="the replication seed (default 42)")
     return p
+
+
+def parse(p: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """``p``'s options from ``argv`` (a :func:`parser`'s), ``--floor-logins`` defaulting to
+    200000 (50000 with ``--quick``)."""
+    args = p.parse_args(list(argv))
+    if not args.floor_logins:
+        args.floor_logins = 50_000 if args.quick else 200_000
+    return args

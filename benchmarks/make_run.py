@@ -90,15 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     p = h.parser(__doc__)
     p.add_argument("--replications", type=int, default=None,
                    help="replications (default: the scenario's, 3)")
-    args = p.parse_args(args_in)
+    args = h.parse(p, args_in)
     overrides: dict[str, Any] = {"seed": args.seed}
     if args.quick:
         overrides["duration"] = "10m"
     if args.replications:
         overrides["replications"] = args.replications
-    floor_logins = args.floor_logins or (50_000 if args.quick else 200_000)
     h.emit(h.run_case("make-run", Path(__file__), {"overrides": overrides},
-                      floor_logins=floor_logins,
+                      floor_logins=args.floor_logins,
                       extra={"scenario": "global-baseline", "overrides": overrides}))
     return 0
 

@@ -46,9 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     if h.serve_child(child, args_in):
         return 0
     p = h.parser(__doc__)
-    args = p.parse_args(args_in)
+    args = h.parse(p, args_in)
     sizes = (100_000, 1_000_000) if args.quick else (1_000_000, 10_000_000)
-    floor_logins = args.floor_logins or (50_000 if args.quick else 200_000)
     first: dict[str, dict[str, Any]] = {}
     for size in sizes:
         sized = h.sized_overrides(size, {"population.dau": DAU})
@@ -64,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             record = h.run_case(f"{what}-{label}-per_login_{records}",
                                 Path(__file__),
                                 {"what": what, "overrides": overrides, "seed": args.seed},
-                                floor_logins=floor_logins, timeout_s=4 * 3600,
+                                floor_logins=args.floor_logins, timeout_s=4 * 3600,
                                 extra={"scenario": "global-baseline", "overrides": overrides,
                                        "per_login": per_login, "target_logins": size,
                                        "seed": args.seed})

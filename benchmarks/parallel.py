@@ -158,10 +158,9 @@ def main(argv: list[str] | None = None) -> int:
                         "--quick)")
     p.add_argument("--replications", type=int, default=None,
                    help="replications (default 16; 4 with --quick)")
-    args = p.parse_args(args_in)
+    args = h.parse(p, args_in)
     per_rep = args.logins or (10_000 if args.quick else 50_000)
     reps = args.replications or (4 if args.quick else 16)
-    floor_logins = args.floor_logins or (50_000 if args.quick else 200_000)
     overrides = h.sized_overrides(per_rep, {"replications": reps, "seed": args.seed})
     cases = [("local", 1), ("local", 2)]
     if _dask_installed():
@@ -174,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         name = f"{executor}-{jobs}"
         record = h.run_case(name, Path(__file__),
                             {"executor": executor, "jobs": jobs, "overrides": overrides},
-                            floor_logins=floor_logins, floor_procs=jobs, timeout_s=3600,
+                            floor_logins=args.floor_logins, floor_procs=jobs, timeout_s=3600,
                             extra={"scenario": "global-baseline", "overrides": overrides,
                                    "workers": jobs, "logins_per_replication": per_rep})
         for ref in ("local-1", "local-2"):

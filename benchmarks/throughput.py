@@ -37,15 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     p = h.parser(__doc__)
     p.add_argument("--logins", type=int, default=None,
                    help="about how many logins (default 1000000; 50000 with --quick)")
-    args = p.parse_args(args_in)
+    args = h.parse(p, args_in)
     target = args.logins or (50_000 if args.quick else 1_000_000)
-    floor_logins = args.floor_logins or (50_000 if args.quick else 200_000)
     overrides = h.sized_overrides(target)
     label = h.human(target)
     for what in ("engine", "run"):
         h.emit(h.run_case(f"{what}-{label}", Path(__file__), {
             "what": what, "overrides": overrides, "seed": args.seed},
-            floor_logins=floor_logins,
+            floor_logins=args.floor_logins,
             extra={"scenario": "global-baseline", "overrides": overrides,
                    "target_logins": target, "seed": args.seed}))
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from sim.model.world import World
 
 __all__ = ["NodeView", "DnsAnswer", "Strategy", "PlanTrace", "LevelStep", "ProbeResult",
-           "ShedCheck"]
+           "ShedCheck", "NodeT"]
 
 
 class NodeView(Protocol):
@@ -61,24 +61,35 @@ class DnsAnswer(NamedTuple):
     dns_ms: float
 
 
+NodeT = TypeVar("NodeT", int, str)
+"""How a plan's records name a node: its index in the topology (what a strategy records),
+or its id (what :mod:`sim.engine.trace` shows)."""
+
+
 @dataclass
-class ProbeResult:
+class ProbeResult(Generic[NodeT]):
     """One probed candidate of the ``nearest`` level, as the SDK measured it."""
-    node: int
+    node: NodeT
     path_rtt_ms: float
     """The path's RTT (no last mile, no noise)."""
     measured_ms: float | None
     """What the probe measured (the path RTT plus its noise); None: no answer."""
+    noise_ms: float | None = field(init=False)
+    """The probe's noise: what it measured beyond the path's RTT; None: no answer."""
     score_ms: float | None = None
     """With ``rank: end_to_end``: the expected login time it was ranked by."""
     backend_ms: float | None = None
     """With ``rank: end_to_end``: the expected wait for the home data center in that score."""
 
+    def __post_init__(self) -> None:
+        self.noise_ms = None if self.measured_ms is None \
+            else self.measured_ms - self.path_rtt_ms
+
 
 @dataclass
-class ShedCheck:
+class ShedCheck(Generic[NodeT]):
     """One node the ``spill`` level checked: its last load report and this login's draw."""
-    node: int
+    node: NodeT
     utilization: float
     queue: int
     connections: int
@@ -89,15 +100,15 @@ class ShedCheck:
 
 
 @dataclass
-class LevelStep:
+class LevelStep(Generic[NodeT]):
     """What one level did to the candidate list."""
     level: str
-    order: list[int]
+    order: list[NodeT]
     """The candidates after the level (failover candidates of other regions included)."""
     changed: bool
     """Whether it changed the first candidate."""
-    probes: list[ProbeResult] = field(default_factory=list)
-    checks: list[ShedCheck] = field(default_factory=list)
+    probes: list[ProbeResult[NodeT]] = field(default_factory=list)
+    checks: list[ShedCheck[NodeT]] = field(default_factory=list)
     note: str = ""
 
 
@@ -105,10 +116,10 @@ class LevelStep:
 class PlanTrace:
     """The levels of one login's plan, filled in by the strategy as it decides (only for
     the login a tracer follows: :attr:`Strategy.trace`)."""
-    steps: list[LevelStep] = field(default_factory=list)
-    probes: list[ProbeResult] = field(default_factory=list)
+    steps: list[LevelStep[int]] = field(default_factory=list)
+    probes: list[ProbeResult[int]] = field(default_factory=list)
     """The ``nearest`` level's probes, until its step is added."""
-    checks: list[ShedCheck] = field(default_factory=list)
+    checks: list[ShedCheck[int]] = field(default_factory=list)
     """The ``spill`` level's checks, until its step is added."""
 
     def step(self, level: str, order: Sequence[int], first_before: int,

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.addressing.base import LevelStep, PlanTrace
+from sim.addressing.base import LevelStep, PlanTrace, ProbeResult, ShedCheck
 from sim.addressing.multilevel import MultiLevel
 from sim.addressing.region import HTTPDNS
 from sim.engine.login import Login
@@ -62,35 +62,12 @@ class DnsTrace:
     """Nodes of the region really down at the lookup (listed or not)."""
 
 
-@dataclass
-class ProbeTrace:
-    node: str
-    path_rtt_ms: float
-    measured_ms: float | None
-    """The probe's RTT (path plus noise); None: no answer."""
-    noise_ms: float | None
-    score_ms: float | None = None
-    backend_ms: float | None = None
-
-
-@dataclass
-class ShedTrace:
-    node: str
-    utilization: float
-    queue: int
-    connections: int
-    share: float
-    shed: bool
-
-
-@dataclass
-class LevelTrace:
-    level: str
-    order: list[str]
-    changed: bool
-    probes: list[ProbeTrace] = field(default_factory=list)
-    checks: list[ShedTrace] = field(default_factory=list)
-    note: str = ""
+ProbeTrace = ProbeResult[str]
+"""A probe of the ``nearest`` level as the strategy recorded it, its node by name."""
+ShedTrace = ShedCheck[str]
+"""A node the ``spill`` level checked, by name."""
+LevelTrace = LevelStep[str]
+"""What one level did, its candidates by name."""
 
 
 @dataclass
@@ -367,15 +344,17 @@ class LoginTracer:
             believed_down=self._names([n for n in in_region if not believed[n]]),
             really_down=self._names([n for n in in_region if not pre["up"][n]]))
 
-    def _level(self, step: LevelStep) -> LevelTrace:
+    def _level(self, step: LevelStep[int]) -> LevelTrace:
+        """The strategy's record of a level, with node names for indices."""
         return LevelTrace(
             level=step.level, order=self._names(step.order), changed=step.changed,
-            probes=[ProbeTrace(self._name(p.node), p.path_rtt_ms, p.measured_ms,
-                               None if p.measured_ms is None else p.measured_ms - p.path_rtt_ms,
-                               p.score_ms, p.backend_ms) for p in step.probes],
-            checks=[ShedTrace(self._name(c.node), c.utilization, c.queue, c.connections,
-                              c.share, c.shed) for c in step.checks],
-            note=step.note)
+            probes=[ProbeTrace(self._name(p.node), p.path_rtt_ms, p.measured_ms, p.score_ms,
+                               p.backend_ms) for p in step.probes],
+            checks=[self._shed(c) for c in step.checks], note=step.note)
+
+    def _shed(self, c: ShedCheck[int]) -> ShedTrace:
+        return ShedTrace(self._name(c.node), c.utilization, c.queue, c.connections, c.share,
+                         c.shed)
 
     def _prepared_levels(self, lg: Login, plan: PlanTrace) -> list[LevelTrace]:
         """The levels of a prepared plan: the batch's region and probes (the draws the
@@ -400,10 +379,8 @@ class LoginTracer:
             probes = []
             if est is not None:
                 for j in range(m):
-                    measured = float(est[row, j])
                     probes.append(ProbeTrace(
-                        self._name(cands[j]), float(rtt[j]), measured,
-                        measured - float(rtt[j]),
+                        self._name(cands[j]), float(rtt[j]), float(est[row, j]),
                         None if cost is None else float(cost[row, j]),
                         float(backend[j]) if strategy.end_to_end else None))
             levels.append(LevelTrace("nearest", self._names(order),
@@ -414,9 +391,7 @@ class LoginTracer:
         for step in live[:len(live) - done]:
             checks = []
             if step == "spill":
-                c = strategy.shed_check(order[0], False)
-                checks = [ShedTrace(self._name(c.node), c.utilization, c.queue,
-                                    c.connections, c.share, False)]
+                checks = [self._shed(strategy.shed_check(order[0], False))]
             levels.append(LevelTrace(step, self._names(order), False, checks=checks))
         return levels
 

@@ -60,7 +60,8 @@ from sim.runs.executors import Executor, make_executor, run_worlds
 from sim.runs.prepare import prepare_world
 from sim.runs.resume import previous_result
 from sim.views.drawing import ci_errors, colours, grouped_bars, new_axes
-from sim.views.plots import ecdf, style_latency_cdf_axes
+from sim.views.figure_data import ecdf, str_values, window_s
+from sim.views.plots import style_latency_cdf_axes
 from sim.views.text import format_interval
 
 if TYPE_CHECKING:
@@ -666,13 +667,15 @@ class Comparison:
 
 
 def _window_latencies(results: Results) -> np.ndarray:
+    """Latencies of the successful logins that started in the measurement window, every one
+    (unlike :func:`sim.views.figure_data.ok_latencies`, which drops zero latencies)."""
     logins = results.logins
     if logins is None or len(logins) == 0 or "latency_ms" not in logins.columns:
         return np.array([])
-    sc = results.summary.get("scenario_resolved") or {}
+    warmup, duration = window_s(results)
     t = logins["t_start_s"].to_numpy(dtype=float)
-    keep = (t >= float(sc.get("warmup", 0.0))) & (t < float(sc.get("duration", math.inf)))
-    keep &= logins["outcome"].astype(str).to_numpy() == "ok"
+    keep = (t >= warmup) & (t < duration)
+    keep &= str_values(logins["outcome"]) == "ok"
     return logins["latency_ms"].to_numpy(dtype=float)[keep]
 
 

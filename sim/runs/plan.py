@@ -394,6 +394,46 @@ def replicate_figures(results: Results, scenario: Scenario, scopes: Sequence[str
     return out
 
 
+def load_run_scenario(scenario: Scenario | str | os.PathLike[str],
+                      overrides: Mapping[str, Any] | None = None,
+                      replications: int | None = None) -> tuple[Scenario, Path | None, str]:
+    """The scenario a planning command runs, from its file or as given.
+
+    Parameters
+    ----------
+    scenario : Scenario or path
+        A scenario file (loaded with ``overrides``) or a scenario (``overrides`` applied).
+    overrides : mapping, optional
+        ``--set`` changes.
+    replications : int, optional
+        Overrides the scenario's replications.
+
+    Returns
+    -------
+    scenario : Scenario
+    scenario_file : Path or None
+        Its file (None: given as a scenario), for the variants written next to a plan.
+    source : str
+        How messages name it.
+
+    Raises
+    ------
+    ScenarioError
+        The file or an override is bad.
+    """
+    scenario_file: Path | None = None
+    source = "scenario"
+    if not isinstance(scenario, Scenario):
+        scenario_file = Path(scenario)
+        source = shown(scenario_file)
+        scenario = load_scenario(scenario_file, overrides)
+    elif overrides:
+        scenario = scenario.with_overrides(overrides)
+    if replications is not None:
+        scenario = scenario.with_overrides({"replications": replications})
+    return scenario, scenario_file, source
+
+
 def variant_document(scenario_file: Path | None, folder: Path, scenario: Scenario,
                      additions: Sequence[Mapping[str, Any]],
                      resize: Mapping[str, Mapping[str, Any]] | None, name: str,
@@ -497,16 +537,7 @@ def plan(scenario: Scenario | str | os.PathLike[str], *, kind: str = "access",
     if target is not None:
         objective, target_ms = parse_target(target)
     cost_table = load_costs(costs)
-    scenario_file: Path | None = None
-    source = "scenario"
-    if not isinstance(scenario, Scenario):
-        scenario_file = Path(scenario)
-        source = shown(scenario_file)
-        scenario = load_scenario(scenario_file, overrides)
-    elif overrides:
-        scenario = scenario.with_overrides(overrides)
-    if replications is not None:
-        scenario = scenario.with_overrides({"replications": replications})
+    scenario, scenario_file, source = load_run_scenario(scenario, overrides, replications)
     base_world = prepare_world(scenario, source)
     site_names = unique_site_names(base_world.sites.names)
     scopes = tuple(dict.fromkeys(parse_scope(s, site_names) for s in (scopes or ("all",))))
@@ -526,8 +557,7 @@ def plan(scenario: Scenario | str | os.PathLike[str], *, kind: str = "access",
 
     note(f"surrogate: one baseline replication and {len(pool_cands)} candidates ...")
     t0 = time.perf_counter()
-    ex = make_executor(executor, jobs=jobs, scheduler=scheduler) \
-        if not isinstance(executor, Executor) else executor
+    ex = make_executor(executor, jobs=jobs, scheduler=scheduler)  # a given one as is
     try:
         sur = Surrogate(scenario, pool_cands, source=source, executor=ex)
         wall["surrogate_setup_s"] = time.perf_counter() - t0

@@ -23,15 +23,14 @@ from numpy.typing import ArrayLike, NDArray
 from sim.analysis.folders import write_result_folder
 from sim.analysis.results import atomic_write_text
 from sim.analysis.statistics import mean_ci
-from sim.config import Scenario, load_scenario
-from sim.config.messages import shown
+from sim.config import Scenario
 from sim.config.schema import parse_duration
 from sim.errors import SimError
 from sim.runs.executors import Executor, make_executor, run_worlds
 from sim.runs.api import run_world
 from sim.runs.erlang import (MAX_WORKERS, erlang_c, wait_exceeds, wait_quantile_s,
                               workers_for_wait)
-from sim.runs.plan import variant_document
+from sim.runs.plan import load_run_scenario, variant_document
 from sim.runs.prepare import prepare_world
 from sim.runs.surrogate import scenario_with
 
@@ -193,19 +192,9 @@ def size_nodes(scenario: Scenario | str | os.PathLike[str], target_s: float, *,
     """
     started = time.perf_counter()
     note = say or (lambda text: None)
-    scenario_file: Path | None = None
-    source = "scenario"
-    if not isinstance(scenario, Scenario):
-        scenario_file = Path(scenario)
-        source = shown(scenario_file)
-        scenario = load_scenario(scenario_file, overrides)
-    elif overrides:
-        scenario = scenario.with_overrides(overrides)
-    if replications is not None:
-        scenario = scenario.with_overrides({"replications": replications})
+    scenario, scenario_file, source = load_run_scenario(scenario, overrides, replications)
     world = prepare_world(scenario.with_overrides({"replications": 1}), source)
-    ex = make_executor(executor, jobs=jobs, scheduler=scheduler) \
-        if not isinstance(executor, Executor) else executor
+    ex = make_executor(executor, jobs=jobs, scheduler=scheduler)  # a given one as is
     try:
         note("sizing: one replication for the peak arrival rates ...")
         base = run_world(world, executor=ex)

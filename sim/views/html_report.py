@@ -14,7 +14,9 @@ marked), and the resolved scenario. A comparison folder's report (``access-sim c
 the baseline and its significance, the latency CDF of each scenario and, for each scenario
 after the first, a map of the per-site p95 difference to the baseline.
 
-Everything is read from ``Results`` or from the comparison folder's files, as the figures are.
+Everything is read from ``Results`` or from the comparison folder's files, as the figures are,
+through the same helpers (:mod:`sim.views.figure_data`), so both show the same numbers,
+labels and colours.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import html
 import json
 import math
 import os
-from functools import lru_cache
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +41,24 @@ from sim.analysis.results import SUMMARY_FILE, Results, atomic_write_text
 from sim.analysis.summary_shape import read_summary
 from sim.errors import ResultsError
 from sim.version import package_version
+from sim.views.figure_data import (
+    EVENT_COLOURS,
+    LAND_COLOUR,
+    PERCENTILES,
+    WATER_COLOUR,
+    decided_shares,
+    duration_text,
+    ecdf,
+    event_label,
+    has_logins,
+    land_rings,
+    node_coords,
+    node_kinds,
+    ok_latencies,
+    region_colours,
+    scenario_name,
+    window_s,
+)
 from sim.views.text import format_interval
 
 __all__ = ["REPORT_FILE", "COMPARISON_FILE", "folder_kind", "result_report",
@@ -63,166 +82,12 @@ _MAP_HEIGHT = 560
 _CHART_HEIGHT = 430
 
 
-# --------------------------------------------------------------------------- helpers
+# --------------------------------------------------------------------------- styles
 
-_LAND_FILE = Path(__file__).resolve().parents[1] / "data" / "ne_110m_land.geojson"
-_PERCENTILES = (50, 95, 99)
-_LAND_COLOUR = "#d9d9d9"
-_WATER_COLOUR = "#f4f7fb"
-#: The regions' colours of the PNG figures (sim.views.plots), so a region keeps its colour.
-_REGION_COLOURS = {"china": "#d62728", "asia": "#ff7f0e", "europe": "#1f77b4",
-                   "north_america": "#2ca02c", "south_america": "#9467bd",
-                   "oceania": "#17becf", "africa": "#8c564b"}
-_SPARE_COLOURS = ("#e377c2", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a")
 _LINE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                  "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 _NODE_STYLE = {"access": ("triangle-up", "#1f77b4", 12), "cache": ("square", "#2ca02c", 12),
                "datacenter": ("star", "#d62728", 17)}
-_EVENT_COLOURS = {"node_down": "#d62728", "node_up": "#2ca02c", "region_outage": "#9467bd",
-                  "flash_crowd": "#ff7f0e", "slowdown": "#8c564b"}
-
-
-def _scenario_name(results: Results) -> str:
-    return str(results.summary.get("scenario") or "scenario")
-
-
-def _window_s(results: Results) -> tuple[float, float]:
-    """The measurement window ``[warmup, duration)`` in seconds (whole run if unknown)."""
-    sc = results.summary.get("scenario_resolved") or {}
-    warmup, duration = sc.get("warmup"), sc.get("duration")
-    return (float(warmup) if warmup is not None else 0.0,
-            float(duration) if duration is not None else math.inf)
-
-
-def _has_logins(results: Results) -> bool:
-    logins = results.logins
-    return logins is not None and len(logins) > 0 and {
-        "t_start_s", "outcome", "latency_ms", "region"} <= set(logins.columns)
-
-
-def _labels(col: pd.Series) -> np.ndarray:
-    """A column's values as an object array of str ("nan" for a missing value), read from
-    a categorical's codes (a string conversion of millions of rows takes seconds)."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        names = np.array([str(c) for c in col.cat.categories] + ["nan"], dtype=object)
-        return names[col.cat.codes.to_numpy()]  # code -1 (missing) picks "nan"
-    return np.asarray(col.astype(str).to_numpy(), dtype=object)
-
-
-def _ok_latencies(results: Results) -> pd.DataFrame:
-    """``region, latency_ms`` of the successful logins that started in the measurement
-    window, with a positive latency (a logarithmic axis cannot show 0 ms)."""
-    empty = pd.DataFrame({"region": pd.Series([], dtype=object),
-                          "latency_ms": pd.Series([], dtype=float)})
-    if not _has_logins(results):
-        return empty
-    logins = results.logins
-    warmup, duration = _window_s(results)
-    t = logins["t_start_s"].to_numpy(dtype=float)
-    win = (t >= warmup) & (t < duration)
-    ok = win & (_labels(logins["outcome"]) == "ok")
-    lat = logins["latency_ms"].to_numpy(dtype=float)[ok]
-    keep = np.isfinite(lat) & (lat > 0)
-    return pd.DataFrame({"region": _labels(logins["region"])[ok][keep],
-                         "latency_ms": lat[keep]})
-
-
-def _ecdf(x: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted values and their empirical CDF, thinned to at most ``max_points`` points."""
-    xs = np.sort(x)
-    n = len(xs)
-    ys = np.arange(1, n + 1, dtype=float) / max(n, 1)
-    if n > max_points:
-        idx = np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
-        xs, ys = xs[idx], ys[idx]
-    return xs, ys
-
-
-def _region_colours(regions: Iterable[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    spare = 0
-    for r in regions:
-        if r in _REGION_COLOURS:
-            out[r] = _REGION_COLOURS[r]
-        else:
-            out[r] = _SPARE_COLOURS[spare % len(_SPARE_COLOURS)]
-            spare += 1
-    return out
-
-
-def _node_coords(results: Results) -> dict[str, tuple[float, float]]:
-    """``node -> (lon, lat)`` from ``summary["node_coords"]`` (``node -> [lat, lon]``)."""
-    out: dict[str, tuple[float, float]] = {}
-    for node, coords in (results.summary.get("node_coords") or {}).items():
-        try:
-            lat, lon = float(coords[0]), float(coords[1])
-        except (TypeError, ValueError, IndexError):
-            continue
-        if math.isfinite(lat) and math.isfinite(lon):
-            out[str(node)] = (lon, lat)
-    return out
-
-
-def _node_kinds(results: Results) -> dict[str, str]:
-    """``node -> kind`` from the summary's nodes (hubs, which serve no login, have none)."""
-    return {str(n): str(info["kind"]) for n, info in (results.summary.get("nodes") or {}).items()
-            if isinstance(info, Mapping) and info.get("kind")}
-
-
-@lru_cache(maxsize=1)
-def _land_rings() -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-    """Exterior rings and holes of the bundled Natural Earth 1:110m land polygons, as
-    ``(lon, lat)`` arrays."""
-    data = json.loads(_LAND_FILE.read_text(encoding="utf-8"))
-    exteriors: list[np.ndarray] = []
-    holes: list[np.ndarray] = []
-    for feature in data.get("features", []):
-        geom = feature.get("geometry") or {}
-        if geom.get("type") == "Polygon":
-            polygons = [geom["coordinates"]]
-        elif geom.get("type") == "MultiPolygon":
-            polygons = geom["coordinates"]
-        else:
-            continue
-        for rings in polygons:
-            if rings:
-                exteriors.append(np.asarray(rings[0], dtype=float)[:, :2])
-                holes.extend(np.asarray(r, dtype=float)[:, :2] for r in rings[1:])
-    return tuple(exteriors), tuple(holes)
-
-
-def _event_label(event: Mapping[str, Any]) -> tuple[str, str]:
-    """``(kind, label)`` of a resolved scenario event."""
-    kind = next((k for k in _EVENT_COLOURS if event.get(k) is not None), "event")
-    target = event.get(kind)
-    if kind == "flash_crowd" and isinstance(target, Mapping):
-        where = target.get("region") or target.get("site") or "?"
-        mult = target.get("multiplier")
-        return kind, f"flash crowd {where}" + (f" ×{float(mult):g}" if mult is not None
-                                               else "")
-    return kind, "event" if kind == "event" else f"{kind.replace('_', ' ')} {target}"
-
-
-def _duration_text(seconds: float) -> str:
-    if seconds >= 3600 and seconds % 360 == 0:
-        return f"{seconds / 3600:g} h"
-    if seconds >= 60 and seconds % 6 == 0:
-        return f"{seconds / 60:g} min"
-    return f"{seconds:g} s"
-
-
-def _decided_shares(t_s: np.ndarray, decided: pd.Series, bin_s: float) -> pd.DataFrame:
-    """Share of each deciding level per time bin (rows: the bins' starts, only bins holding
-    logins; columns: the levels, by name)."""
-    labels = _labels(decided)
-    keep = labels != "nan"
-    names, codes = np.unique(labels[keep], return_inverse=True)
-    starts, rows = np.unique(np.floor_divide(t_s[keep], bin_s), return_inverse=True)
-    counts = np.bincount(rows * len(names) + codes,
-                         minlength=len(starts) * len(names)).reshape(len(starts), len(names))
-    table = pd.DataFrame(counts, index=starts * bin_s, columns=[str(n) for n in names],
-                         dtype=float)
-    return table.div(table.sum(axis=1), axis=0)
 
 
 # --------------------------------------------------------------------------- folders
@@ -519,9 +384,9 @@ def _interval(ci: Any) -> tuple[float, float] | None:
 
 def _land_traces() -> list[Any]:
     """The land as filled polygons (holes, such as the Caspian Sea, filled with water)."""
-    exteriors, holes = _land_rings()
+    exteriors, holes = land_rings()
     traces = []
-    for rings, colour in ((exteriors, _LAND_COLOUR), (holes, _WATER_COLOUR)):
+    for rings, colour in ((exteriors, LAND_COLOUR), (holes, WATER_COLOUR)):
         if not rings:
             continue
         xs: list[Any] = []
@@ -537,8 +402,8 @@ def _land_traces() -> list[Any]:
 
 def _node_traces(results: Results) -> list[Any]:
     """One marker trace per node kind, with the node's figures on hover."""
-    coords = _node_coords(results)
-    kinds = _node_kinds(results)
+    coords = node_coords(results)
+    kinds = node_kinds(results, from_logins=False)
     info: Mapping[str, Any] = results.summary.get("nodes") or {}
     traces = []
     order = sorted({kinds.get(n, "node") for n in coords},
@@ -571,7 +436,7 @@ def _map_layout(title: str, lats: Sequence[float]) -> dict[str, Any]:
     if len(lats):
         lat_min = min(lat_min, math.floor(min(lats) / 10.0) * 10.0)
     return _layout(
-        title, _MAP_HEIGHT, plot_bgcolor=_WATER_COLOUR,
+        title, _MAP_HEIGHT, plot_bgcolor=WATER_COLOUR,
         xaxis={"range": [-180, 180], "title": {"text": "longitude (°E)"}, "dtick": 30,
                "zeroline": False, "showgrid": True, "gridcolor": "#ffffff",
                "constrain": "domain"},
@@ -629,14 +494,14 @@ def _map_figure(results: Results, sites: pd.DataFrame) -> Any:
                                  "len": 0.8}}))
     data += _node_traces(results)
     lats = list(shown["lat"].astype(float)) + [c[1] for c in
-                                               _node_coords(results).values()]
-    return _figure(data, _map_layout(f"{_scenario_name(results)}: sites coloured by "
+                                               node_coords(results).values()]
+    return _figure(data, _map_layout(f"{scenario_name(results)}: sites coloured by "
                                      "p95 login latency, nodes by kind", lats))
 
 
 def _cdf_trace(lat: np.ndarray, name: str, colour: str, width: float,
                visible: Any = True) -> Any:
-    xs, ys = _ecdf(lat, _CDF_POINTS)
+    xs, ys = ecdf(lat, _CDF_POINTS)
     return go.Scatter(x=_round(xs, 2), y=_round(ys, 5), mode="lines", name=name,
                       line={"color": colour, "width": width, "shape": "hv"},
                       visible=visible,
@@ -654,22 +519,22 @@ def _cdf_layout(title: str) -> dict[str, Any]:
 
 def _cdf_figures(results: Results) -> tuple[Any, Any]:
     """The overall CDF (p50/p95/p99 marked) and one line per region."""
-    ok = _ok_latencies(results)
+    ok = ok_latencies(results)
     lat = ok["latency_ms"].to_numpy(dtype=float)
-    name = _scenario_name(results)
+    name = scenario_name(results)
     overall = [_cdf_trace(lat, f"all regions (n={len(lat):,})", "#000000", 2.6)]
-    pct = np.percentile(lat, _PERCENTILES)
+    pct = np.percentile(lat, PERCENTILES)
     overall.append(go.Scatter(
-        x=_round(pct, 1), y=[p / 100.0 for p in _PERCENTILES], mode="markers+text",
+        x=_round(pct, 1), y=[p / 100.0 for p in PERCENTILES], mode="markers+text",
         name="p50, p95, p99", text=[f"p{p} {v:.0f} ms" for p, v in
-                                    zip(_PERCENTILES, pct)],
+                                    zip(PERCENTILES, pct)],
         textposition="middle right",
         marker={"size": 9, "color": "white", "line": {"color": "black", "width": 2}},
         hoverinfo="text"))
     fig_all = _figure(overall, _cdf_layout(f"{name}: login latency, successful logins in "
                                            "the measurement window"))
     regions = sorted(ok["region"].unique())
-    colours = _region_colours(regions)
+    colours = region_colours(regions)
     by_region = [_cdf_trace(lat, "all regions", "#a6a6a6", 2.0)]
     for region in regions:
         r_lat = ok.loc[ok["region"] == region, "latency_ms"].to_numpy(dtype=float)
@@ -697,14 +562,14 @@ def _event_shapes(events: Sequence[Mapping[str, Any]],
         if at is None:
             continue
         start = float(at) / 60.0
-        kind, text = _event_label(event)
-        colour = _EVENT_COLOURS.get(kind, "#444444")
+        kind, text = event_label(event)
+        colour = EVENT_COLOURS.get(kind, "#444444")
         if event.get("for") is not None:
             end = start + float(event["for"]) / 60.0
             shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": start,
                            "x1": end, "y0": 0, "y1": 1, "fillcolor": colour,
                            "opacity": 0.13, "line": {"width": 0}, "layer": "below"})
-            text += f" ({_duration_text(float(event['for']))})"
+            text += f" ({duration_text(float(event['for']))})"
         shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": start,
                        "x1": start, "y0": 0, "y1": 1,
                        "line": {"color": colour, "width": 1.5, "dash": "dash"}})
@@ -753,9 +618,9 @@ def _node_load_figure(results: Results) -> Any | None:
                                name=label, line={"color": colour, "width": 1.6},
                                hovertemplate="%{x:.1f} min: %{y:.1f}%<extra>" + _esc(label)
                                + "</extra>"))
-    warmup_s, duration_s = _window_s(results)
+    warmup_s, duration_s = window_s(results)
     shapes, notes = _event_shapes(_events(results), warmup_s)
-    title = (f"{_scenario_name(results)}: utilisation of the {len(chosen)} busiest "
+    title = (f"{scenario_name(results)}: utilisation of the {len(chosen)} busiest "
              "nodes (mean over replications)")
     if averaged > 1:
         title += f"; each point the mean of {averaged} samples"
@@ -771,13 +636,13 @@ def _node_load_figure(results: Results) -> Any | None:
 
 def _decided_figure(results: Results) -> Any | None:
     """Share of logins each addressing level decided, per time bin, stacked."""
-    if not _has_logins(results) or "decided_by" not in results.logins.columns:
+    if not has_logins(results) or "decided_by" not in results.logins.columns:
         return None
     logins = results.logins
     t = logins["t_start_s"].to_numpy(dtype=float)
     span = float(t.max()) if len(t) else 60.0
     bin_s = max(60.0, math.ceil(span / _DECIDED_BINS / 60.0) * 60.0)
-    table = _decided_shares(t, logins["decided_by"], bin_s)
+    table = decided_shares(t, logins["decided_by"], bin_s)
     table = table.loc[:, (table > 0).any()]
     minutes = (table.index.to_numpy(dtype=float) + bin_s / 2.0) / 60.0
     data = []
@@ -787,10 +652,10 @@ def _decided_figure(results: Results) -> Any | None:
                                line={"width": 0.5},
                                hovertemplate="%{x:.0f} min: %{y:.1f}%<extra>"
                                + _esc(str(level)) + "</extra>"))
-    warmup_s, _ = _window_s(results)
+    warmup_s, _ = window_s(results)
     shapes, notes = _event_shapes(_events(results), warmup_s)
     return _figure(data, _layout(
-        f"{_scenario_name(results)}: which addressing level decided "
+        f"{scenario_name(results)}: which addressing level decided "
         f"({bin_s / 60.0:g}-minute bins, all replications)", _CHART_HEIGHT,
         xaxis={"title": {"text": "simulated time (min)"}},
         yaxis={"title": {"text": "share of logins (%)"}, "range": [0, 100]},
@@ -886,7 +751,7 @@ def result_report(results: Results) -> str:
     """
     s = results.summary
     sc = s.get("scenario_resolved") or {}
-    name = _scenario_name(results)
+    name = scenario_name(results)
     subtitle = [str(sc.get("description") or "").strip(),
                 f"seed {s.get('seed')}, {s.get('replications', 1)} replication(s), "
                 f"{_num(sc.get('duration'), 0)} s simulated ({_num(sc.get('warmup'), 0)} s "
@@ -909,7 +774,7 @@ def result_report(results: Results) -> str:
                       "are shown.")
     page.section("map", "Map", body)
 
-    if _has_logins(results) and len(_ok_latencies(results)):
+    if has_logins(results) and len(ok_latencies(results)):
         fig_all, fig_region = _cdf_figures(results)
         page.section("cdf", "Latency CDFs", page.plot(fig_all, "cdf")
                      + page.plot(fig_region, "cdf-region")
@@ -1050,7 +915,7 @@ def _comparison_table(figures: Sequence[str], rows: Mapping[str, Mapping[str, An
 
 
 def _pooled_latencies(results: Results) -> np.ndarray:
-    return _ok_latencies(results)["latency_ms"].to_numpy(dtype=float)
+    return ok_latencies(results)["latency_ms"].to_numpy(dtype=float)
 
 
 def _comparison_cdf(runs: Mapping[str, Results | None], names: Sequence[str]) -> Any:
@@ -1168,8 +1033,8 @@ def comparison_report(folder: str | os.PathLike[str]) -> str:
     body = ""
     for k, n in enumerate(names[1:], start=1):
         other = runs.get(n)
-        if base is None or other is None or not _has_logins(base) \
-                or not _has_logins(other):
+        if base is None or other is None or not has_logins(base) \
+                or not has_logins(other):
             continue
         body += page.plot(_difference_map(base, other, names[0], n), f"diff-map-{k}")
     if body:

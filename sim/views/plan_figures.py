@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from sim.views.drawing import colours
-from sim.views.plots import _draw_land
+from sim.views.plots import draw_land
 
 __all__ = ["plot_pareto", "plot_plan_map", "draw_pareto", "draw_map"]
 
@@ -89,7 +89,7 @@ def plot_plan_map(result: Any, fig: Figure | None = None) -> Figure:
     """The network's access and cache nodes and the nodes each plan adds."""
     fig = fig or Figure(figsize=(11, 5.5), layout="constrained")
     ax = fig.subplots()
-    _draw_land(ax)
+    draw_land(ax)
     existing = getattr(result, "existing", [])
     if existing:
         ax.scatter([n["lon"] for n in existing], [n["lat"] for n in existing], s=14,

@@ -4,7 +4,8 @@ deciding level, a map of the sites' p95 latency and the nodes.
 Everything here reads a ``Results`` object only (its ``summary`` dict, its ``logins``,
 ``node_load`` and ``sites`` tables, all in memory); it never touches the engine, the scenario
 loader or the world build, so a result folder read back with ``Results.load`` plots exactly like
-a fresh run.
+a fresh run. What the figures read off it (the window, the latencies, the nodes, the events'
+labels, the colours) comes from :mod:`sim.views.figure_data`, shared with the HTML report.
 
 Each ``plot_*`` function draws into the Matplotlib ``Axes`` it is given (or into a new figure
 made with ``plt.subplots`` when none is given) and returns it. :func:`save_figures` writes the
@@ -14,17 +15,16 @@ pyplot, no GUI backend and leaves no open pyplot figures behind.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, SupportsFloat, cast
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
@@ -33,11 +33,32 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from matplotlib.transforms import Bbox
 
+from sim.views.figure_data import (
+    EVENT_COLOURS,
+    LAND_COLOUR,
+    PERCENTILES,
+    WATER_COLOUR,
+    decided_counts,
+    duration_text,
+    ecdf,
+    event_label,
+    has_logins,
+    land_rings,
+    node_coords,
+    node_kinds,
+    ok_latencies,
+    region_colours,
+    scenario_name,
+    str_values,
+    window_s,
+)
+
 if TYPE_CHECKING:
     from sim.analysis.results import Results
 
 __all__ = [
     "FIGURES_DIR",
+    "draw_land",
     "FIGURE_FILES",
     "plot_decided_by",
     "plot_latency_cdf",
@@ -54,20 +75,7 @@ FIGURES_DIR = "figures"
 FIGURE_FILES = ("latency_cdf.png", "latency_cdf_by_region.png", "node_load.png", "map.png",
                 "decided_by.png")
 _DPI = 120
-_LAND_FILE = Path(__file__).resolve().parents[1] / "data" / "ne_110m_land.geojson"
 
-_PERCENTILES = (50, 95, 99)
-#: Fixed colours for the provider's regions, so a region keeps its colour across figures/runs.
-_REGION_COLOURS = {
-    "china": "#d62728",
-    "asia": "#ff7f0e",
-    "europe": "#1f77b4",
-    "north_america": "#2ca02c",
-    "south_america": "#9467bd",
-    "oceania": "#17becf",
-    "africa": "#8c564b",
-}
-_SPARE_COLOURS = ("#e377c2", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a")
 #: Marker, colour and size (points²) of the filled node kinds on the map.
 _NODE_STYLE: dict[str, tuple[str, str, float]] = {
     "access": ("^", "#1f77b4", 42.0),
@@ -107,21 +115,6 @@ _METRIC_NAMES = {
     "logins_per_s": "logins per second",
     "queue_len": "queue length",
 }
-_EVENT_COLOURS = {
-    "node_down": "#d62728",
-    "node_up": "#2ca02c",
-    "region_outage": "#9467bd",
-    "datacenter_down": "#e377c2",
-    "link_degraded": "#17becf",
-    "link_down": "#7f7f7f",
-    "link_up": "#bcbd22",
-    "flash_crowd": "#ff7f0e",
-    "slowdown": "#8c564b",
-}
-_EVENT_KINDS = tuple(_EVENT_COLOURS)
-_LAND_COLOUR = "#d9d9d9"
-_WATER_COLOUR = "#f4f7fb"
-_MAX_CDF_POINTS = 4000
 _MAP_LINKED_SITES = 300
 
 
@@ -136,93 +129,6 @@ def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
 
     _, new_ax = plt.subplots(figsize=figsize, layout="constrained")
     return new_ax
-
-
-def _scenario_name(results: Results) -> str:
-    return str(results.summary.get("scenario") or "scenario")
-
-
-def _window_s(results: Results) -> tuple[float, float]:
-    """The measurement window ``[warmup, duration)`` in seconds (whole run if unknown)."""
-    sc = results.summary.get("scenario_resolved") or {}
-    warmup = sc.get("warmup")
-    duration = sc.get("duration")
-    return (float(warmup) if warmup is not None else 0.0,
-            float(duration) if duration is not None else math.inf)
-
-
-def _has_logins(results: Results) -> bool:
-    logins = results.logins
-    return logins is not None and len(logins) > 0 and {
-        "t_start_s", "outcome", "latency_ms", "region"} <= set(logins.columns)
-
-
-def _window_logins(results: Results, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """Logins that started inside the measurement window (any outcome); only ``columns``
-    (those present) when given: the figures read a few of the table's columns, and a copy
-    of every column of millions of rows costs seconds."""
-    if not _has_logins(results):
-        return pd.DataFrame()
-    logins = results.logins
-    if columns is not None:
-        logins = logins[[c for c in columns if c in logins.columns]]
-    warmup, duration = _window_s(results)
-    t = logins["t_start_s"].to_numpy(dtype=float)
-    return logins[(t >= warmup) & (t < duration)]
-
-
-def _labels(col: pd.Series) -> np.ndarray:
-    """A column's values as an object array of str ("nan" for a missing value), like
-    ``col.astype(str)`` but from a categorical's codes (pandas' string conversion of a
-    categorical of millions of rows takes seconds)."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        names = np.array([str(c) for c in col.cat.categories] + ["nan"], dtype=object)
-        return names[col.cat.codes.to_numpy()]  # code -1 (missing) picks "nan"
-    return np.asarray(col.astype(str).to_numpy(), dtype=object)
-
-
-def _ok_latencies(results: Results) -> pd.DataFrame:
-    """``region, latency_ms`` of successful logins in the window with a positive latency."""
-    win = _window_logins(results, ("t_start_s", "outcome", "latency_ms", "region"))
-    if len(win) == 0:
-        return pd.DataFrame({"region": pd.Series([], dtype=str),
-                             "latency_ms": pd.Series([], dtype=float)})
-    ok = _labels(win["outcome"]) == "ok"
-    lat = win["latency_ms"].to_numpy(dtype=float)[ok]
-    keep = np.isfinite(lat) & (lat > 0)  # a log axis cannot show 0 ms
-    region = win["region"]
-    if isinstance(region.dtype, pd.CategoricalDtype) and (region.cat.codes >= 0).all():
-        # Kept categorical (from the codes): the figures select each region's rows many
-        # times, and comparing millions of strings takes seconds.
-        names = pd.Index([str(c) for c in region.cat.categories])
-        codes = region.cat.codes.to_numpy().astype(np.int64)[ok][keep]
-        regions: Any = pd.Categorical.from_codes(codes, categories=names)
-    else:
-        regions = _labels(region)[ok][keep]
-    return pd.DataFrame({"region": regions, "latency_ms": lat[keep]})
-
-
-def _region_colours(regions: Iterable[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    spare = 0
-    for r in regions:
-        if r in _REGION_COLOURS:
-            out[r] = _REGION_COLOURS[r]
-        else:
-            out[r] = _SPARE_COLOURS[spare % len(_SPARE_COLOURS)]
-            spare += 1
-    return out
-
-
-def ecdf(x: np.ndarray, max_points: int = _MAX_CDF_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted values and their empirical CDF, thinned to at most ``max_points`` points."""
-    xs = np.sort(x)
-    n = len(xs)
-    ys = np.arange(1, n + 1, dtype=float) / n
-    if n > max_points:
-        idx = np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
-        xs, ys = xs[idx], ys[idx]
-    return xs, ys
 
 
 def _ms(v: float) -> str:
@@ -273,32 +179,32 @@ def plot_latency_cdf(results: Results, ax: Axes | None = None, by_region: bool =
         The axes drawn into: ``1 + n_regions`` lines (``1`` without ``by_region``), or none
         and a note when there are no successful logins in the window.
     """
-    return _latency_cdf(results, _new_axes(ax, (8.0, 5.0)), _ok_latencies(results), by_region)
+    return _latency_cdf(results, _new_axes(ax, (8.0, 5.0)), ok_latencies(results), by_region)
 
 
 def _latency_cdf(results: Results, ax: Axes, ok: pd.DataFrame, by_region: bool) -> Axes:
-    """:func:`plot_latency_cdf` of the latencies ``ok`` (:func:`_ok_latencies`)."""
+    """:func:`plot_latency_cdf` of the latencies ``ok`` (:func:`ok_latencies`)."""
     style_latency_cdf_axes(ax)
-    ax.set_title(f"{_scenario_name(results)}: login latency (successful logins, "
+    ax.set_title(f"{scenario_name(results)}: login latency (successful logins, "
                  "measurement window)")
     if len(ok) == 0:
         _no_data(ax, "no successful logins in the measurement window")
         return ax
     lat = ok["latency_ms"].to_numpy()
     xs, ys = ecdf(lat)
-    pct = np.percentile(lat, _PERCENTILES)
+    pct = np.percentile(lat, PERCENTILES)
     ax.plot(xs, ys, color="black", lw=2.6, drawstyle="steps-post", zorder=3,
             label=f"all regions (n={len(lat):,})")
     if by_region:
-        colours = _region_colours(sorted(ok["region"].unique()))
+        colours = region_colours(sorted(ok["region"].unique()))
         for region, colour in colours.items():
             r_lat = ok.loc[ok["region"] == region, "latency_ms"].to_numpy()
             rx, ry = ecdf(r_lat)
             ax.plot(rx, ry, color=colour, lw=1.3, drawstyle="steps-post", zorder=2,
                     label=f"{region} (n={len(r_lat):,})")
-    ax.scatter(pct, np.array(_PERCENTILES) / 100.0, s=36, color="white", edgecolor="black",
+    ax.scatter(pct, np.array(PERCENTILES) / 100.0, s=36, color="white", edgecolor="black",
                linewidth=1.5, zorder=4)
-    for p, v in zip(_PERCENTILES, pct):
+    for p, v in zip(PERCENTILES, pct):
         ax.annotate(f"p{p} {_ms(float(v))}", xy=(float(v), p / 100.0), xytext=(7, -4),
                     textcoords="offset points", ha="left", va="top", fontsize="small",
                     zorder=5, bbox={"boxstyle": "round,pad=0.15", "fc": "white",
@@ -325,11 +231,11 @@ def plot_latency_cdf_by_region(results: Results, fig: Figure | None = None) -> F
         The figure; its first ``n_regions`` axes are the panels (sorted by region name),
         with two lines each (overall, region). Spare grid cells are hidden.
     """
-    return _latency_cdf_by_region(results, fig, _ok_latencies(results))
+    return _latency_cdf_by_region(results, fig, ok_latencies(results))
 
 
 def _latency_cdf_by_region(results: Results, fig: Figure | None, ok: pd.DataFrame) -> Figure:
-    """:func:`plot_latency_cdf_by_region` of the latencies ``ok`` (:func:`_ok_latencies`)."""
+    """:func:`plot_latency_cdf_by_region` of the latencies ``ok`` (:func:`ok_latencies`)."""
     regions = sorted(ok["region"].unique()) if len(ok) else []
     n = max(len(regions), 1)
     ncols = min(n, 4)
@@ -339,7 +245,7 @@ def _latency_cdf_by_region(results: Results, fig: Figure | None, ok: pd.DataFram
 
         fig = plt.figure(figsize=(3.3 * ncols + 0.6, 2.8 * nrows + 0.8), layout="constrained")
     axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
-    fig.suptitle(f"{_scenario_name(results)}: login latency by region "
+    fig.suptitle(f"{scenario_name(results)}: login latency by region "
                  "(grey: all regions)")
     if not regions:
         style_latency_cdf_axes(axes[0])
@@ -347,7 +253,7 @@ def _latency_cdf_by_region(results: Results, fig: Figure | None, ok: pd.DataFram
         return fig
     lat = ok["latency_ms"].to_numpy()
     all_x, all_y = ecdf(lat)
-    colours = _region_colours(regions)
+    colours = region_colours(regions)
     for i, (ax, region) in enumerate(zip(axes, regions)):
         r_lat = ok.loc[ok["region"] == region, "latency_ms"].to_numpy()
         rx, ry = ecdf(r_lat)
@@ -374,30 +280,6 @@ def _latency_cdf_by_region(results: Results, fig: Figure | None, ok: pd.DataFram
 # --------------------------------------------------------------------------- node load
 
 
-def _event_label(event: Mapping[str, Any]) -> tuple[str, str]:
-    """``(kind, label)`` of a resolved scenario event."""
-    kind = next((k for k in _EVENT_KINDS if event.get(k) is not None), "event")
-    target = event.get(kind)
-    if kind == "flash_crowd" and isinstance(target, Mapping):
-        where = target.get("region") or target.get("site") or "?"
-        mult = target.get("multiplier")
-        text = f"flash crowd {where}" + (f" ×{float(mult):g}" if mult is not None else "")
-    elif kind == "slowdown" and isinstance(target, Mapping):
-        factor = target.get("factor")
-        text = (f"slowdown {target.get('node', '?')}"
-                + (f" ×{float(factor):g}" if factor is not None else ""))
-    elif kind.startswith("link_") and isinstance(target, Mapping):
-        regions = target.get("regions")
-        where = ("-".join(str(r) for r in regions) if regions
-                 else f"{target.get('a', '?')}-{target.get('b', '?')}")
-        text = f"{kind.replace('_', ' ')} {where}"
-    elif kind == "event":
-        text = "event"
-    else:
-        text = f"{kind.replace('_', ' ')} {target}"
-    return kind, text
-
-
 def _draw_events(ax: Axes, events: Sequence[Mapping[str, Any]], *, over: bool = False) -> int:
     """Vertical lines (instant events) or shaded spans (events with ``for``), labelled.
 
@@ -411,8 +293,8 @@ def _draw_events(ax: Axes, events: Sequence[Mapping[str, Any]], *, over: bool = 
         if at is None:
             continue
         start_min = float(at) / 60.0
-        kind, text = _event_label(event)
-        colour = _EVENT_COLOURS.get(kind, "0.3")
+        kind, text = event_label(event)
+        colour = EVENT_COLOURS.get(kind, "0.3")
         lasting = event.get("for")
         if lasting is not None:
             end_min = start_min + float(lasting) / 60.0
@@ -421,7 +303,7 @@ def _draw_events(ax: Axes, events: Sequence[Mapping[str, Any]], *, over: bool = 
                            zorder=4)
             else:
                 ax.axvspan(start_min, end_min, color=colour, alpha=0.12, lw=0, zorder=0)
-            text += f" ({_duration_text(float(lasting))})"
+            text += f" ({duration_text(float(lasting))})"
         ax.axvline(start_min, color=colour, lw=1.2, ls="--", zorder=4 if over else 1,
                    label="_event")
         if over:
@@ -436,14 +318,6 @@ def _draw_events(ax: Axes, events: Sequence[Mapping[str, Any]], *, over: bool = 
                                                   "ec": "none", "alpha": 0.75})
         drawn += 1
     return drawn
-
-
-def _duration_text(seconds: float) -> str:
-    if seconds >= 3600 and seconds % 360 == 0:
-        return f"{seconds / 3600:g} h"
-    if seconds >= 60 and seconds % 6 == 0:
-        return f"{seconds / 60:g} min"
-    return f"{seconds:g} s"
 
 
 def _shade_warmup(ax: Axes, warmup_s: float, *, over: bool = False) -> None:
@@ -509,7 +383,7 @@ def plot_node_load(results: Results, ax: Axes | None = None, top: int = 10,
         raise ValueError(f"style must be heatmap or lines, got {style!r}")
     ax = _new_axes(ax, (11.0, 5.0))
     ax.set_xlabel("time since start (min)")
-    warmup_s, duration_s = _window_s(results)
+    warmup_s, duration_s = window_s(results)
     if math.isfinite(duration_s):
         ax.set_xlim(0.0, duration_s / 60.0)
     events = (results.summary.get("scenario_resolved") or {}).get("events") or []
@@ -517,13 +391,13 @@ def plot_node_load(results: Results, ax: Axes | None = None, top: int = 10,
     name = _METRIC_NAMES[metric]
     if load is None or len(load) == 0 or metric not in load.columns:
         ax.set_ylabel(_METRIC_LABELS[metric])
-        ax.set_title(f"{_scenario_name(results)}: {name} of the busiest nodes")
+        ax.set_title(f"{scenario_name(results)}: {name} of the busiest nodes")
         _shade_warmup(ax, warmup_s)
         _draw_events(ax, events)
         _no_data(ax, "no node load samples")
         return ax
     series, chosen = _busiest(results, load, metric, top)
-    title = (f"{_scenario_name(results)}: {name} of the {len(chosen)} busiest nodes "
+    title = (f"{scenario_name(results)}: {name} of the {len(chosen)} busiest nodes "
              "(mean over replications)")
     scale = 100.0 if metric == "utilization" else 1.0
     if style == "lines":
@@ -642,28 +516,6 @@ def _node_palette(n: int) -> list[Any]:
 # --------------------------------------------------------------------------- map
 
 
-@lru_cache(maxsize=1)
-def _land_rings() -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-    """Exterior rings and holes of the Natural Earth land polygons, as ``(lon, lat)`` arrays."""
-    data = json.loads(_LAND_FILE.read_text(encoding="utf-8"))
-    exteriors: list[np.ndarray] = []
-    holes: list[np.ndarray] = []
-    for feature in data.get("features", []):
-        geom = feature.get("geometry") or {}
-        if geom.get("type") == "Polygon":
-            polygons = [geom["coordinates"]]
-        elif geom.get("type") == "MultiPolygon":
-            polygons = geom["coordinates"]
-        else:
-            continue
-        for rings in polygons:
-            if not rings:
-                continue
-            exteriors.append(np.asarray(rings[0], dtype=float)[:, :2])
-            holes.extend(np.asarray(r, dtype=float)[:, :2] for r in rings[1:])
-    return tuple(exteriors), tuple(holes)
-
-
 def _split_antimeridian(lon0: float, lat0: float, lon1: float,
                         lat1: float) -> list[list[tuple[float, float]]]:
     """The shorter way from point 0 to point 1 on a lon/lat map, cut at ±180°."""
@@ -677,47 +529,6 @@ def _split_antimeridian(lon0: float, lat0: float, lon1: float,
     return [[(lon0, lat0), (edge0, lat_cross)], [(-edge0, lat_cross), (lon1, lat1)]]
 
 
-def _node_kinds(results: Results) -> dict[str, str]:
-    kinds: dict[str, str] = {}
-    logins = results.logins
-    if logins is not None and len(logins) and {"node", "node_kind"} <= set(logins.columns):
-        pairs = _kind_pairs(logins)
-        kinds.update((n, k) for n, k in zip(pairs["node"], pairs["node_kind"])
-                     if n not in ("", "nan") and k not in ("", "nan"))
-    for node, info in (results.summary.get("nodes") or {}).items():
-        if isinstance(info, Mapping) and info.get("kind"):
-            kinds[str(node)] = str(info["kind"])
-    return kinds
-
-
-def _kind_pairs(logins: pd.DataFrame) -> pd.DataFrame:
-    """The distinct ``node, node_kind`` pairs of the logins, as str (found on integer codes
-    when the columns are categorical)."""
-    node, kind = logins["node"], logins["node_kind"]
-    if not (isinstance(node.dtype, pd.CategoricalDtype)
-            and isinstance(kind.dtype, pd.CategoricalDtype)):
-        return pd.DataFrame({"node": _labels(node), "node_kind": _labels(kind)}).drop_duplicates()
-    codes = pd.DataFrame({"node": node.cat.codes.to_numpy(),
-                          "node_kind": kind.cat.codes.to_numpy()}).drop_duplicates()
-    node_names = np.array([str(c) for c in node.cat.categories] + ["nan"], dtype=object)
-    kind_names = np.array([str(c) for c in kind.cat.categories] + ["nan"], dtype=object)
-    return pd.DataFrame({"node": node_names[codes["node"].to_numpy()],
-                         "node_kind": kind_names[codes["node_kind"].to_numpy()]})
-
-
-def _node_coords(results: Results) -> dict[str, tuple[float, float]]:
-    """``node -> (lon, lat)`` from ``summary["node_coords"]`` (``node -> [lat, lon]``)."""
-    out: dict[str, tuple[float, float]] = {}
-    for node, coords in (results.summary.get("node_coords") or {}).items():
-        try:
-            lat, lon = float(coords[0]), float(coords[1])
-        except (TypeError, ValueError, IndexError):
-            continue
-        if math.isfinite(lat) and math.isfinite(lon):
-            out[str(node)] = (lon, lat)
-    return out
-
-
 def _home_datacenter(results: Results) -> str | None:
     """The scenario's home data center (``scenario_resolved.home_datacenter``), if any."""
     home = (results.summary.get("scenario_resolved") or {}).get("home_datacenter")
@@ -729,7 +540,7 @@ def _map_sites(results: Results) -> pd.DataFrame:
     and the node that took most of its successful logins with its share (``node, share``;
     missing when none succeeded); busiest first, ties by site name."""
     cols = ["site", "lon", "lat", "logins", "p95", "node", "share"]
-    if not _has_logins(results):
+    if not has_logins(results):
         return pd.DataFrame(columns=cols)
     table = results.sites
     if len(table) == 0 or not {"site", "lat", "lon", "logins", "p95"} <= set(table.columns):
@@ -875,13 +686,14 @@ def _node_legend(kinds: Mapping[str, str], home: str | None,
     return handles
 
 
-def _draw_land(ax: Axes) -> None:
-    ax.set_facecolor(_WATER_COLOUR)
-    exteriors, holes = _land_rings()
-    ax.add_collection(PolyCollection(list(exteriors), facecolors=_LAND_COLOUR,
+def draw_land(ax: Axes) -> None:
+    """Water and land (the bundled Natural Earth 1:110m polygons) on plain lon/lat axes."""
+    ax.set_facecolor(WATER_COLOUR)
+    exteriors, holes = land_rings()
+    ax.add_collection(PolyCollection(list(exteriors), facecolors=LAND_COLOUR,
                                      edgecolors="#bdbdbd", linewidths=0.3, zorder=0))
     if holes:
-        ax.add_collection(PolyCollection(list(holes), facecolors=_WATER_COLOUR,
+        ax.add_collection(PolyCollection(list(holes), facecolors=WATER_COLOUR,
                                          edgecolors="#bdbdbd", linewidths=0.3, zorder=0))
 
 
@@ -907,8 +719,6 @@ def _renderer(ax: Axes) -> Any:
     :class:`~matplotlib.figure.Figure`, as ``savefig`` would do)."""
     fig = cast(Figure, ax.figure.figure)  # the root figure, also from a subfigure
     if not hasattr(fig.canvas, "get_renderer"):
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
         FigureCanvasAgg(fig)
     return fig.canvas.get_renderer()  # type: ignore[attr-defined]
 
@@ -999,14 +809,14 @@ def plot_map(results: Results, ax: Axes | None = None, *, insets: bool = True) -
         lists the nodes labelled on an axes.
     """
     ax = _new_axes(ax, (12.0, 10.6) if insets else (12.0, 6.4))
-    coords = _node_coords(results)
-    kinds = _node_kinds(results)
+    coords = node_coords(results)
+    kinds = node_kinds(results)
     home = _home_datacenter(results)
     sites = _map_sites(results)
     norm, extend = _latency_norm(sites["p95"].to_numpy(dtype=float))
     nodes = sorted(coords)
 
-    _draw_land(ax)
+    draw_land(ax)
     linked = _draw_links(ax, sites, coords, 0.6) if len(sites) else 0
     coloured = _draw_sites(ax, sites, norm, 1.0) if len(sites) else None
     radius = _draw_nodes(ax, coords, kinds, home, nodes, 1.0)
@@ -1034,7 +844,7 @@ def plot_map(results: Results, ax: Axes | None = None, *, insets: bool = True) -
     ax.set_ylabel("latitude (°N)")
     ax.grid(True, color="white", lw=0.6, alpha=0.8)
     ax.set_axisbelow(True)
-    ax.set_title(f"{_scenario_name(results)}: p95 login latency by site, the nodes and where "
+    ax.set_title(f"{scenario_name(results)}: p95 login latency by site, the nodes and where "
                  "each site's logins went")
     legend = None
     if handles:
@@ -1061,7 +871,7 @@ def plot_map(results: Results, ax: Axes | None = None, *, insets: bool = True) -
     frame_names = []
     for ins, (name, extent) in zip(inset_axes, regions):
         x0, x1, y0, y1 = extent
-        _draw_land(ins)
+        draw_land(ins)
         if len(sites):
             _draw_links(ins, sites, coords, 0.8)
             _draw_sites(ins, sites, norm, 1.6)
@@ -1123,20 +933,20 @@ def plot_decided_by(results: Results, ax: Axes | None = None, bin_s: float = 60.
     ax = _new_axes(ax, (10.0, 4.0))
     ax.set_xlabel("time since start (min)")
     ax.set_ylabel("share of logins (%)")
-    ax.set_title(f"{_scenario_name(results)}: which addressing level decided "
-                 f"(per {_duration_text(bin_s)})")
-    warmup_s, duration_s = _window_s(results)
-    if not _has_logins(results) or "decided_by" not in results.logins.columns:
+    ax.set_title(f"{scenario_name(results)}: which addressing level decided "
+                 f"(per {duration_text(bin_s)})")
+    warmup_s, duration_s = window_s(results)
+    if not has_logins(results) or "decided_by" not in results.logins.columns:
         _no_data(ax, "no per-login records")
         return ax
     logins = results.logins
     t_s = logins["t_start_s"].to_numpy(dtype=float)
-    counts = _decided_counts(t_s, logins["decided_by"], bin_s)
+    counts = decided_counts(t_s, logins["decided_by"], bin_s)
     counts = counts.loc[:, (counts > 0).any()]
     table = counts.div(counts.sum(axis=1), axis=0) * 100.0
     in_window = (t_s >= warmup_s) & (t_s < duration_s)
     # One bin holding the whole window.
-    window = _decided_counts(np.zeros(int(in_window.sum())), logins["decided_by"][in_window],
+    window = decided_counts(np.zeros(int(in_window.sum())), logins["decided_by"][in_window],
                              1.0) if in_window.any() else counts
     window_total = window.reindex(columns=table.columns, fill_value=0.0).sum(axis=0)
     window_share = window_total / max(float(window_total.sum()), 1.0) * 100.0
@@ -1158,36 +968,15 @@ def plot_decided_by(results: Results, ax: Axes | None = None, bin_s: float = 60.
 
 def deciding_levels(results: Results) -> list[str]:
     """The addressing levels that decided at least one login (whole run, sorted by name)."""
-    if not _has_logins(results) or "decided_by" not in results.logins.columns:
+    if not has_logins(results) or "decided_by" not in results.logins.columns:
         return []
     decided = results.logins["decided_by"]
     if isinstance(decided.dtype, pd.CategoricalDtype):
         codes = decided.cat.codes.to_numpy()
         used = np.bincount(codes[codes >= 0], minlength=len(decided.cat.categories))
         return sorted(str(c) for c, k in zip(decided.cat.categories, used) if k > 0)
-    labels = _labels(decided)
+    labels = str_values(decided)
     return sorted(set(labels[labels != "nan"].tolist()))
-
-
-def _decided_counts(t_s: np.ndarray, decided: pd.Series, bin_s: float) -> pd.DataFrame:
-    """Logins per time bin and deciding level (rows: the bins' starts, in order, only bins
-    holding logins; columns: the levels, sorted by name), as
-    ``pd.crosstab(bin, decided.astype(str))`` gives, counted on integer codes."""
-    if isinstance(decided.dtype, pd.CategoricalDtype):
-        names = np.array([str(c) for c in decided.cat.categories], dtype=object)
-        codes = decided.cat.codes.to_numpy().astype(np.int64)
-        keep = codes >= 0
-        codes = codes[keep]
-    else:
-        labels = _labels(decided)
-        keep = labels != "nan"
-        names, codes = np.unique(labels[keep], return_inverse=True)
-    bins = np.floor_divide(t_s[keep], bin_s)
-    starts, rows = np.unique(bins, return_inverse=True)
-    counts = np.bincount(rows * len(names) + codes,
-                         minlength=len(starts) * len(names)).reshape(len(starts), len(names))
-    table = pd.DataFrame(counts, index=starts * bin_s, columns=list(names), dtype=float)
-    return table[sorted(table.columns)]
 
 
 # --------------------------------------------------------------------------- files
@@ -1220,8 +1009,6 @@ def save_figures(results: Results, out_dir: str | os.PathLike[str], *,
     list of pathlib.Path
         The files written, in the order of :data:`FIGURE_FILES`.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
     fig_dir = Path(out_dir) / FIGURES_DIR
     fig_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -1242,9 +1029,9 @@ def save_figures(results: Results, out_dir: str | os.PathLike[str], *,
         if on_skip is not None:
             on_skip(name, reason)
 
-    per_login = _has_logins(results)
+    per_login = has_logins(results)
     if per_login:
-        ok = _ok_latencies(results)  # once for both figures: it reads millions of rows
+        ok = ok_latencies(results)  # once for both figures: it reads millions of rows
         fig = new((8.0, 5.0))
         _latency_cdf(results, fig.add_subplot(), ok, True)
         save(fig, "latency_cdf.png")
