@@ -198,6 +198,47 @@ def test_cli_bad_costs_file(capsys, tmp_path):
         f"error: {path}: per_node_month.access: expected a cost >= 0, got -5"
 
 
+def _hostile(tmp_path, kind):
+    """A hostile input file of each kind the readers must refuse in one line."""
+    import os
+
+    path = tmp_path / {"fifo": "f.csv", "binary": "b.csv", "large": "l.csv",
+                       "field": "w.csv", "dup": "d.yaml", "dir": "dir"}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "binary":
+        path.write_bytes(b"\xff\xfe\x00city\n")
+    elif kind == "large":
+        path.write_bytes(b"city\n" + b"a" * (5 * 2 ** 20))
+    elif kind == "field":
+        path.write_text("city\n" + "a" * 200_000 + "\n")
+    elif kind == "dup":
+        path.write_text("per_node_month: {access: 1}\nper_node_month: {access: 2}\n")
+    else:
+        path.mkdir()
+    return path
+
+
+@pytest.mark.parametrize("option, kind, message", [
+    ("--candidates", "fifo", "expected a candidates file, found a FIFO (named pipe)"),
+    ("--candidates", "binary", "not UTF-8 text (byte 0)"),
+    ("--candidates", "large", "file too large: 5,242,885 bytes (a candidates file may hold "
+                              "at most 4,194,304 bytes)"),
+    ("--candidates", "field", "invalid CSV: field larger than field limit (131072)"),
+    ("--candidates", "dir", "expected a candidates file, found a directory"),
+    ("--costs", "fifo", "expected a node costs file, found a FIFO (named pipe)"),
+    ("--costs", "dup", "per_node_month: duplicate key 'per_node_month' (lines 1 and 2)"),
+])
+def test_cli_hostile_input_files(option, kind, message, capsys, tmp_path):
+    """Special, binary, oversized and malformed files: one line naming the file, exit 2,
+    without blocking on a FIFO or reading past the limit."""
+    path = _hostile(tmp_path, kind)
+    code = main(["plan", TINY, option, str(path), "--quiet", "--out", str(tmp_path / "p")])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == f"error: {path}: {message}"
+    assert not (tmp_path / "p").exists()
+
+
 def test_parse_target_units():
     assert parse_target("p95<=400ms") == ("p95", 400.0)
     assert parse_target("mean <= 0.25s") == ("mean", 250.0)

@@ -25,6 +25,8 @@ MAX_FILE_BYTES: dict[str, int] = {
     "price list": 1 * MiB,
     "topology": 8 * MiB,      # YAML, GraphML or node-link JSON
     "CSV": 4 * MiB,           # bill --dau-csv / --groups-csv
+    "node costs": 1 * MiB,    # plan --costs
+    "candidates": 4 * MiB,    # plan --candidates (CSV or YAML)
 }
 """Largest input file, by kind, in bytes. A larger file (or one that grows while it is read)
 is refused before it is parsed."""

@@ -42,9 +42,11 @@ from sim.analysis.folders import write_result_folder
 from sim.analysis.results import atomic_write_text, unique_site_names
 from sim.analysis.statistics import CONFIDENCE, mean_ci
 from sim.config import Scenario, load_scenario
-from sim.config.messages import shown, suggestion
+from sim.config.messages import shown, shown_text, suggestion
 from sim.config.schema import REGIONS
-from sim.errors import SimError
+from sim.config.yaml_io import (YamlLimitError, load_yaml, read_input_text, read_yaml,
+                                yaml_problem)
+from sim.errors import LocatedError
 from sim.model.network_edits import find_city, nearest_city
 from sim.runs.executors import Executor, make_executor, run_worlds
 from sim.runs.prepare import prepare_world
@@ -59,8 +61,8 @@ NODE_COSTS = Path(__file__).resolve().parents[1] / "data" / "node_costs.yaml"
 PLAN_FILES = ("plan.csv", "plan.json", "pareto.png", "map.png")
 
 
-class PlanError(SimError):
-    """A bad option of ``plan`` (the CLI shows it as one line, exit status 2)."""
+class PlanError(LocatedError):
+    """A bad option or input file of ``plan`` (the CLI shows it as one line, exit status 2)."""
 
 
 # --------------------------------------------------------------------------- inputs
@@ -122,14 +124,8 @@ def load_costs(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """
     p = Path(path) if path is not None else NODE_COSTS
     label = shown(p)
-    try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlanError(f"{label}: file not found") from None
-    except (OSError, yaml.YAMLError) as e:
-        raise PlanError(f"{label}: cannot read: {str(e).splitlines()[0]}") from None
-    if not isinstance(doc, dict):
-        raise PlanError(f"{label}: expected a mapping with per_node_month")
+    # Read as every input is: regular files only, size-limited, the limited YAML loader.
+    doc = read_yaml(p, what="node costs", error_type=PlanError)
     per_node = doc.get("per_node_month")
     if not isinstance(per_node, dict) or not per_node:
         raise PlanError(f"{label}: per_node_month: expected a mapping of node kind to cost")
@@ -170,23 +166,25 @@ def load_candidates(path: str | os.PathLike[str], kind: str) -> list[Candidate]:
     """
     p = Path(path)
     label = shown(p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanError(f"{label}: file not found") from None
-    except OSError as e:
-        raise PlanError(f"{label}: cannot read: {e.strerror or e}") from None
+    # Regular files only, size-limited, UTF-8 (with or without a byte-order mark).
+    text = read_input_text(p, what="candidates", error_type=PlanError, label=label,
+                           encoding="utf-8-sig")
     rows: list[Any]
     if p.suffix.lower() in (".yaml", ".yml"):
         try:
-            doc = yaml.safe_load(text)
+            doc = load_yaml(text)
+        except YamlLimitError as e:
+            raise PlanError(e.message, file=label, path=e.path) from None
         except yaml.YAMLError as e:
-            raise PlanError(f"{label}: not valid YAML: {str(e).splitlines()[0]}") from None
+            raise PlanError(f"invalid YAML: {yaml_problem(e)}", file=label) from None
         rows = doc if isinstance(doc, list) else []
         if not rows:
             raise PlanError(f"{label}: expected a list of cities or coordinates")
     else:
-        rows = list(csv.DictReader(io.StringIO(text)))
+        try:
+            rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        except csv.Error as e:
+            raise PlanError(f"invalid CSV: {shown_text(str(e), 120)}", file=label) from None
         if not rows:
             raise PlanError(f"{label}: no candidate (expected a header: city or "
                             "name,lat,lon)")
