@@ -26,7 +26,7 @@ run: $(STAMP)
 	$(BIN)/access-sim run $(SCENARIO) --out $(OUT) --overwrite
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist worksteal -q
 
 # Debian's Chromium for the HTML report's browser test (tests/test_report_html.py), which
 # skips without it. Never fails the build: it says why when it installs nothing.

@@ -53,3 +53,17 @@ def write_yaml(path: Path, data: dict[str, Any]) -> Path:
 @pytest.fixture
 def tiny_scenario() -> Path:
     return SCENARIOS / "tiny.yaml"
+
+
+# The longest tests (tens of seconds each: notebooks, queueing theory at high load) start
+# first, so that the two workers of `make test` finish together instead of one idling while
+# the other runs a long test it picked up last. The sort is stable: the rest keeps its order.
+_LONG_FIRST = ("tests/test_notebooks.py::test_notebook_runs",
+               "tests/test_queueing_theory.py::test_mmc_mean_wait_matches_erlang_c",
+               "tests/test_dynamics.py::test_more_capacity_on_the_spill_target",
+               "tests/test_reliability.py::test_an_interrupted_sweep",
+               "tests/test_cli.py::test_validate_latency_on_the_shared_data")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(_LONG_FIRST))

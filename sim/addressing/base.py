@@ -36,6 +36,9 @@ class NodeView(Protocol):
     conn_limit: float
     service_s: float
     hit_ratio: float
+    free: list[float]
+    """When each login worker is free next, a heap: ``free[0]`` is the earliest, so a worker
+    is free now exactly when ``free[0] <= now`` (and then no login waits)."""
     waiting: list[float]
     """Service start times of queued logins, including some that have started since: its
     length is an upper bound of :attr:`queue_len`, cheap to read."""

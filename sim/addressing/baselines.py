@@ -101,20 +101,29 @@ class Oracle(Strategy):
                         for s in range(len(world.sites))]
 
     @staticmethod
-    def _wait_ms(node: NodeView) -> float:
-        """Expected wait for a worker now (the M/M/c queue ahead, served c at a time)."""
-        waiting = node.busy + node.queue_len - node.workers + 1
-        return 1000.0 * node.service_s * waiting / node.workers if waiting > 0 else 0.0
+    def _wait_ms(node: NodeView, now: float) -> float:
+        """Expected wait for a worker now (the M/M/c queue ahead, served c at a time).
+
+        With a worker free (``free[0] <= now``) nobody waits: 0. Otherwise every worker is
+        busy and the queue ahead plus this login, ``queue_len + 1``, is served ``workers`` at
+        a time. (The same as ``busy + queue_len - workers + 1`` logins ahead, read in O(1)
+        when a worker is free, which is most of the time.)"""
+        if node.free[0] <= now:
+            return 0.0
+        return 1000.0 * node.service_s * (node.queue_len + 1) / node.workers
 
     def plan(self, site: int, user: int, now: float, answer: DnsAnswer) -> tuple[list[int], str]:
         nodes = self.nodes
-        dc_wait_ms = self._wait_ms(nodes[self._home])
+        wait_ms = self._wait_ms
+        dc_wait_ms = wait_ms(nodes[self._home], now)
         cost = []
         for n, base, miss in zip(self._edge, self._static[site], self._miss):
             node = nodes[n]
-            if not node.up or node.connections(now) >= node.conn_limit:
+            # open_conns bounds the open connections from above: count them only near the limit
+            if not node.up or (node.open_conns >= node.conn_limit and
+                               node.connections(now) >= node.conn_limit):
                 continue
-            cost.append((base + self._wait_ms(node) + miss * dc_wait_ms, n))
+            cost.append((base + wait_ms(node, now) + miss * dc_wait_ms, n))
         if not cost:
             return list(self.world.site_global_order[site]), "oracle"
         cost.sort()
