@@ -17,6 +17,7 @@ from sim.runs.plan import load_costs, parse_target, plan, replicate_figures
 from sim.runs.prepare import prepare_world
 from sim.runs.sizing import erlang_c, size_nodes, wait_exceeds, workers_for_wait
 from sim.runs.surrogate import Surrogate, city_candidates, scenario_with, weighted_quantile
+from sim.views.plan_figures import plot_pareto, plot_plan_map
 
 TINY = "scenarios/tiny.yaml"
 SHORT = {"duration": "3m"}
@@ -110,6 +111,25 @@ def test_plan_writes_variants_that_load(tmp_path):
     assert first["cost_month"] == pytest.approx(sum(
         costs["per_node_month"]["access"] * costs["region_factor"].get(r, 1.0)
         for r in first["regions"]))
+    # The figures, read off their objects: titles, units, legends that name what is drawn.
+    fig = plot_pareto(result)
+    left, right = fig.axes[:2]
+    assert fig.get_suptitle() == f"{result.scenario}: cost against latency"
+    assert left.get_xlabel() == "added cost per month (USD)" == right.get_xlabel()
+    assert left.get_ylabel() == "p95 login latency, all (ms)"
+    assert right.get_ylabel() == "p95 login latency by region (ms)"
+    assert [t.get_text() for t in left.get_legend().get_texts()] == \
+        ["surrogate estimate", "simulated (95% CI)"]
+    assert {t.get_text().split(" ")[0] for t in right.get_legend().get_texts()} <= \
+        {"asia", "europe"}
+    assert {t.get_text() for t in left.texts} == {p["plan"] for p in result.plans}
+    ax = plot_plan_map(result).axes[0]
+    assert ax.get_title() == f"{result.scenario}: proposed nodes"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("longitude (°E)", "latitude (°N)")
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0] == "existing access/cache nodes" and "plan-1 adds" in labels
+    assert {t.get_text() for t in ax.texts} == {c.split(",")[0] for p in result.plans
+                                                for c in p["cities"]}
 
 
 def test_target_is_the_least_cost_plan_meeting_it():

@@ -114,8 +114,8 @@ def plot_plan_map(result: Any, fig: Figure | None = None) -> Figure:
         ax.set_xlim(max(-180.0, min(lons) - 15.0), min(180.0, max(lons) + 15.0))
         ax.set_ylim(max(-90.0, min(lats) - 10.0), min(90.0, max(lats) + 10.0))
     ax.set_aspect("equal")
-    ax.set_xlabel("longitude")
-    ax.set_ylabel("latitude")
+    ax.set_xlabel("longitude (°E)")
+    ax.set_ylabel("latitude (°N)")
     ax.legend(fontsize="x-small", loc="lower left")
     ax.set_title(f"{result.scenario}: proposed nodes")
     return fig
