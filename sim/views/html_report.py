@@ -528,7 +528,7 @@ def _cdf_figures(results: Results) -> tuple[Any, Any]:
         x=_round(pct, 1), y=[p / 100.0 for p in PERCENTILES], mode="markers+text",
         name="p50, p95, p99", text=[f"p{p} {v:.0f} ms" for p, v in
                                     zip(PERCENTILES, pct)],
-        textposition="middle right",
+        textposition="bottom right",
         marker={"size": 9, "color": "white", "line": {"color": "black", "width": 2}},
         hoverinfo="text"))
     fig_all = _figure(overall, _cdf_layout(f"{name}: login latency, successful logins in "
