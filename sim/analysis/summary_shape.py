@@ -23,7 +23,8 @@ from typing import Any
 
 from sim.errors import ResultsError
 
-__all__ = ["SUMMARY_MAX_BYTES", "check_summary", "check_summary_file", "read_summary"]
+__all__ = ["SUMMARY_MAX_BYTES", "check_summary", "check_summary_file", "read_json_file",
+           "read_summary"]
 
 SUMMARY_MAX_BYTES = 256 * 1024 * 1024
 """A larger ``summary.json`` is refused (ours are kilobytes to a few megabytes)."""
@@ -233,25 +234,30 @@ def check_summary(summary: Any, *, file: str) -> dict[str, Any]:
     return summary  # type: ignore[no-any-return]
 
 
-def read_summary(path: Path, *, shown: str | None = None) -> dict[str, Any]:
-    """Read and check ``summary.json``.
+def read_json_file(path: Path, *, what: str, folder: str, limit: int,
+                   shown: str | None = None) -> Any:
+    """Read a JSON file that a result or comparison folder holds, bounded and checked.
+
+    ``what`` names the file's kind (``summary``, ``comparison``) and ``folder`` the folder's
+    in the messages; ``limit`` is its largest size in bytes. A FIFO or other special file is
+    refused before it is opened.
 
     Raises
     ------
     ResultsError
-        Missing, not a regular file, too large, not UTF-8, not JSON, or of the wrong shape.
+        Missing, not a regular file, too large, not UTF-8, empty or not JSON.
     """
     file = shown or str(path)
     try:
         if not path.is_file():
-            raise ResultsError("missing: not a result folder", file=file)
+            raise ResultsError(f"missing: not a {folder} folder", file=file)
         with path.open("rb") as f:
-            raw = f.read(SUMMARY_MAX_BYTES + 1)
+            raw = f.read(limit + 1)
     except OSError as e:
         raise ResultsError(f"cannot read: {e.strerror or e}", file=file) from None
-    if len(raw) > SUMMARY_MAX_BYTES:
-        raise ResultsError(f"larger than {SUMMARY_MAX_BYTES // 2 ** 20} MiB: not a summary "
-                           "of ours", file=file)
+    if len(raw) > limit:
+        raise ResultsError(f"larger than {limit // 2 ** 20} MiB: not a {what} of ours",
+                           file=file)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -259,13 +265,24 @@ def read_summary(path: Path, *, shown: str | None = None) -> dict[str, Any]:
     if not text.strip():
         raise ResultsError("empty (an interrupted copy?)", file=file)
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except RecursionError:
         raise ResultsError("invalid JSON: nested too deeply", file=file) from None
     except ValueError as e:
-        msg = str(e)
-        raise ResultsError(f"invalid JSON: {msg[:120]}", file=file) from None
-    return check_summary(data, file=file)
+        raise ResultsError(f"invalid JSON: {str(e)[:120]}", file=file) from None
+
+
+def read_summary(path: Path, *, shown: str | None = None) -> dict[str, Any]:
+    """Read and check ``summary.json`` (:func:`read_json_file`, then :func:`check_summary`).
+
+    Raises
+    ------
+    ResultsError
+        Missing, not a regular file, too large, not UTF-8, not JSON, or of the wrong shape.
+    """
+    data = read_json_file(path, what="summary", folder="result", limit=SUMMARY_MAX_BYTES,
+                          shown=shown)
+    return check_summary(data, file=shown or str(path))
 
 
 def check_summary_file(path: Path) -> dict[str, Any]:

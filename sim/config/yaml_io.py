@@ -34,8 +34,8 @@ from sim.config.messages import key_part, shown_text, shown_value
 from sim.config.messages import shown as shown_path
 from sim.errors import LocatedError, ScenarioError
 
-__all__ = ["read_yaml", "parse_yaml_text", "load_yaml", "read_input_bytes", "read_input_text",
-           "YamlLimitError", "file_limit"]
+__all__ = ["read_yaml", "parse_yaml_text", "parse_yaml_any", "load_yaml", "read_input_bytes",
+           "read_input_text", "YamlLimitError", "file_limit"]
 
 
 def file_limit(what: str) -> int:
@@ -310,6 +310,24 @@ def load_yaml(text: str) -> Any:
         loader.dispose()
 
 
+def parse_yaml_any(text: str, *, shown: str,
+                   error_type: type[LocatedError] = ScenarioError) -> Any:
+    """Parse a YAML document of any shape with the limited loader (:func:`load_yaml`).
+
+    Raises
+    ------
+    SimError
+        ``error_type``: invalid YAML (with line and column), a limit broken (depth, aliases)
+        or a duplicate key, naming the file (and the key path where there is one).
+    """
+    try:
+        return load_yaml(text)
+    except YamlLimitError as e:
+        raise error_type(e.message, file=shown, path=e.path) from None
+    except yaml.YAMLError as e:
+        raise error_type(f"invalid YAML: {yaml_problem(e)}", file=shown) from None
+
+
 def parse_yaml_text(text: str, *, shown: str, what: str,
                     error_type: type[LocatedError] = ScenarioError) -> dict[str, Any]:
     """Parse YAML text that must hold a mapping at the top level.
@@ -331,12 +349,7 @@ def parse_yaml_text(text: str, *, shown: str, what: str,
         ``error_type``: invalid YAML (with line and column), a limit broken (depth, aliases),
         a duplicate key, an empty file, or a top level that is not a mapping.
     """
-    try:
-        data = load_yaml(text)
-    except YamlLimitError as e:
-        raise error_type(e.message, file=shown, path=e.path) from None
-    except yaml.YAMLError as e:
-        raise error_type(f"invalid YAML: {yaml_problem(e)}", file=shown) from None
+    data = parse_yaml_any(text, shown=shown, error_type=error_type)
     if data is None:
         raise error_type(f"empty {what} file", file=shown)
     if not isinstance(data, dict):

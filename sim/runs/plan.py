@@ -44,8 +44,7 @@ from sim.analysis.statistics import CONFIDENCE, mean_ci
 from sim.config import Scenario, load_scenario
 from sim.config.messages import shown, shown_text, suggestion
 from sim.config.schema import REGIONS
-from sim.config.yaml_io import (YamlLimitError, load_yaml, read_input_text, read_yaml,
-                                yaml_problem)
+from sim.config.yaml_io import parse_yaml_any, read_input_text, read_yaml
 from sim.errors import LocatedError
 from sim.model.network_edits import find_city, nearest_city
 from sim.runs.executors import Executor, make_executor, run_worlds
@@ -171,12 +170,7 @@ def load_candidates(path: str | os.PathLike[str], kind: str) -> list[Candidate]:
                            encoding="utf-8-sig")
     rows: list[Any]
     if p.suffix.lower() in (".yaml", ".yml"):
-        try:
-            doc = load_yaml(text)
-        except YamlLimitError as e:
-            raise PlanError(e.message, file=label, path=e.path) from None
-        except yaml.YAMLError as e:
-            raise PlanError(f"invalid YAML: {yaml_problem(e)}", file=label) from None
+        doc = parse_yaml_any(text, shown=label, error_type=PlanError)
         rows = doc if isinstance(doc, list) else []
         if not rows:
             raise PlanError(f"{label}: expected a list of cities or coordinates")

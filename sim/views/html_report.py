@@ -22,7 +22,6 @@ labels and colours.
 from __future__ import annotations
 
 import html
-import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,7 +37,7 @@ import yaml
 from plotly.offline import get_plotlyjs
 
 from sim.analysis.results import SUMMARY_FILE, Results, atomic_write_text
-from sim.analysis.summary_shape import read_summary
+from sim.analysis.summary_shape import read_json_file, read_summary
 from sim.errors import ResultsError
 from sim.version import package_version
 from sim.views.figure_data import (
@@ -810,20 +809,8 @@ def _read_comparison(folder: Path) -> dict[str, Any]:
     """
     path = folder / COMPARISON_FILE
     file = str(path)
-    try:
-        with path.open("rb") as f:
-            raw = f.read(COMPARISON_MAX_BYTES + 1)
-    except OSError as e:
-        raise ResultsError(f"cannot read: {e.strerror or e}", file=file) from None
-    if len(raw) > COMPARISON_MAX_BYTES:
-        raise ResultsError(f"larger than {COMPARISON_MAX_BYTES // 2 ** 20} MiB: not a "
-                           "comparison of ours", file=file)
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise ResultsError(f"not UTF-8 text (byte {e.start})", file=file) from None
-    except ValueError as e:
-        raise ResultsError(f"not JSON ({str(e)[:80]})", file=file) from None
+    data = read_json_file(path, what="comparison", folder="comparison",
+                          limit=COMPARISON_MAX_BYTES)
     if not isinstance(data, dict):
         raise ResultsError("expected an object: not a comparison written by access-sim "
                            "compare", file=file)
