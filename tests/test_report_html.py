@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -311,6 +312,11 @@ def test_damaged_folders_and_bad_targets_are_one_line(folders: dict[str, Path], 
     assert _error(capsys, "report", str(cmp)) == (
         f"error: {cmp / COMPARISON_FILE}: scenarios: expected a non-empty list: not a "
         "comparison written by access-sim compare\n")
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / COMPARISON_FILE)  # never opened: a special file is not a comparison
+    assert _error(capsys, "report", str(fifo)).startswith(
+        f"error: {fifo}: neither a result folder (summary.json) nor a comparison folder")
     assert _error(capsys, "report", str(folders["a"]), "--out", str(tmp_path)) == \
         f"error: {tmp_path}: expected a file name for the report, found a folder\n"
     (tmp_path / "file").write_text("x")
